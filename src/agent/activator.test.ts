@@ -1,0 +1,119 @@
+import { beforeEach, describe, expect, test } from "bun:test";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { FakeHost } from "../../test/fakes/fake-host.ts";
+import { HashdError } from "../lib/errors.ts";
+import { Nix } from "../nix/nix.ts";
+import { Systemctl } from "../systemd/systemctl.ts";
+import { Activator } from "./activator.ts";
+import { parseConfig } from "./config.ts";
+import { type Manifest, parseManifest } from "./manifest.ts";
+import { StateStore } from "./state/store.ts";
+
+const H = "0c7v2bqvqbr3xq4ia4czb2kh1bnr4hy6";
+const PATH = `/nix/store/${H}-backend`;
+
+let host: FakeHost;
+let store: StateStore;
+let activator: Activator;
+let manifests: Map<string, Manifest | Error>;
+
+beforeEach(() => {
+  host = new FakeHost();
+  store = new StateStore(":memory:");
+  manifests = new Map([[PATH, parseManifest({ schema: 1, name: "backend", exec: ["/bin/true"] })]]);
+  activator = new Activator({
+    config: parseConfig({}),
+    socketDir: "/run/hashd/sockets",
+    store,
+    systemctl: new Systemctl(host.exec),
+    nix: new Nix(mkdtempSync(`${tmpdir()}/hashd-gcroots-`), host.exec),
+    log: () => {},
+    readManifest: async (p) => {
+      const m = manifests.get(p);
+      if (!m) throw new HashdError("bad_request", `${p} is not a service closure`);
+      if (m instanceof Error) throw m;
+      return m;
+    },
+  });
+});
+
+describe("activation logic (against a fake host)", () => {
+  test("activates and becomes ready", async () => {
+    host.valid.add(PATH);
+    const r = await activator.activate({ path: PATH, wait: true });
+    expect(r.existing).toBe(false);
+    expect(r.deployment.state).toBe("ready");
+    expect(host.units.get(`hashd-${H}.service`)).toBe("active");
+    expect(store.events(H).map((e) => e.kind)).toEqual(["ready", "activating"]);
+  });
+
+  test("dedup: a live hash is returned as it is and no unit is touched", async () => {
+    host.valid.add(PATH);
+    const first = await activator.activate({ path: PATH, wait: true });
+    const callsBefore = host.calls.length;
+    const again = await activator.activate({ path: PATH, wait: true });
+    expect(again.existing).toBe(true);
+    expect(again.deployment).toEqual(first.deployment);
+    expect(host.calls.length).toBe(callsBefore);
+  });
+
+  test("concurrent activations of one hash share one pipeline", async () => {
+    host.valid.add(PATH);
+    const [a, b] = await Promise.all([
+      activator.activate({ path: PATH, wait: true }),
+      activator.activate({ path: PATH, wait: true }),
+    ]);
+    expect(a.deployment.generation).toBe(b.deployment.generation);
+    expect(host.countOf("systemd-run")).toBe(1);
+  });
+
+  test("a failed start is reported with the journal, and activating again retries", async () => {
+    host.valid.add(PATH);
+    host.failing.add(`hashd-${H}.service`);
+    const err = await activator.activate({ path: PATH, wait: true }).catch((e) => e);
+    expect(err).toBeInstanceOf(HashdError);
+    expect(err.message).toContain("failed");
+    expect(err.message).toContain("boom: exit 3");
+    expect(store.get(H)?.state).toBe("failed");
+    host.failing.clear();
+    const retry = await activator.activate({ path: PATH, wait: true });
+    expect(retry.existing).toBe(false);
+    expect(retry.deployment.state).toBe("ready");
+    expect(retry.deployment.generation).toBe(2);
+  });
+
+  test("--force re-creates the units of a live hash", async () => {
+    host.valid.add(PATH);
+    await activator.activate({ path: PATH, wait: true });
+    const forced = await activator.activate({ path: PATH, wait: true, force: true });
+    expect(forced.deployment.generation).toBe(2);
+    expect(host.countOf("systemd-run")).toBe(2);
+  });
+
+  test("a missing path without substituter, or a broken manifest, changes nothing", async () => {
+    await expect(activator.activate({ path: PATH })).rejects.toThrow(/not in the local store/);
+    host.valid.add(PATH);
+    manifests.set(PATH, new HashdError("bad_request", "invalid manifest: exec: required"));
+    await expect(activator.activate({ path: PATH })).rejects.toThrow(/invalid manifest/);
+    await expect(activator.activate({ path: "/nix/store/short-x" })).rejects.toThrow(/not a store path/);
+    expect(store.list()).toEqual([]);
+    expect(host.countOf("systemd-run")).toBe(0);
+  });
+
+  test("lazy activation leaves the service to the first connection", async () => {
+    host.valid.add(PATH);
+    const r = await activator.activate({ path: PATH, lazy: true });
+    expect(r.deployment.state).toBe("idle");
+    expect(host.countOf("systemctl", "start")).toBe(0);
+  });
+
+  test("deactivate stops the pair and records retired", async () => {
+    host.valid.add(PATH);
+    await activator.activate({ path: PATH, wait: true });
+    const d = await activator.deactivate(H);
+    expect(d.state).toBe("retired");
+    expect(host.units.size).toBe(0);
+    await expect(activator.deactivate("nope")).rejects.toThrow(/not a store hash/);
+  });
+});

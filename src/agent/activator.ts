@@ -1,0 +1,228 @@
+import { HashdError } from "../lib/errors.ts";
+import type { Nix } from "../nix/nix.ts";
+import { parseStoreHash, parseStorePath } from "../nix/store-path.ts";
+import type { Systemctl } from "../systemd/systemctl.ts";
+import { type HashUnits, hashUnits } from "../systemd/unit-names.ts";
+import type { Config } from "./config.ts";
+import type { Manifest } from "./manifest.ts";
+import { readManifest } from "./read-manifest.ts";
+import { startAndWaitReady } from "./readiness.ts";
+import { type Deployment, LIVE_STATES } from "./state/deployment.ts";
+import type { StateStore } from "./state/store.ts";
+
+export interface ActivateRequest {
+  path: string;
+  /** wait for readiness; otherwise return once the units exist */
+  wait?: boolean;
+  timeoutMs?: number;
+  /** recreate the units even if the hash is live */
+  force?: boolean;
+  /** create the socket only; the service starts on the first connection */
+  lazy?: boolean;
+  /** copy from here if the path is missing (else the configured substituters, in order) */
+  substituter?: string;
+}
+
+export interface ActivateResult {
+  deployment: Deployment;
+  /** true when the hash was already live and nothing was touched */
+  existing: boolean;
+}
+
+export interface ActivatorDeps {
+  config: Config;
+  socketDir: string;
+  store: StateStore;
+  systemctl: Systemctl;
+  nix: Nix;
+  log: (msg: string) => void;
+  /** called whenever a deployment's state changed (ingress routes, gossip) */
+  onChange?: (d: Deployment) => void;
+  /** reads and validates the manifest of a closure in the store (a fake in unit tests) */
+  readManifest?: (path: string) => Promise<Manifest>;
+}
+
+/**
+ * The activation pipeline: validate, fetch (nix copy), read the manifest, GC root, transient
+ * socket + service pair, readiness. Refused input changes nothing: the deployment row is written
+ * only once the closure is in the store and its manifest is valid.
+ */
+export class Activator {
+  /** one pipeline per hash at a time; concurrent calls for the same hash share it */
+  private readonly running = new Map<string, Promise<Deployment>>();
+  private readonly readiness = new Map<string, Promise<Deployment>>();
+
+  constructor(private readonly deps: ActivatorDeps) {}
+
+  units(hash: string): HashUnits {
+    return hashUnits(hash, this.deps.socketDir);
+  }
+
+  url(hash: string): string {
+    return `http://${hash}.${this.deps.config.zone}/`;
+  }
+
+  async activate(req: ActivateRequest): Promise<ActivateResult> {
+    const { path, hash } = parseStorePath(req.path);
+    const existing = this.deps.store.get(hash);
+    if (existing && LIVE_STATES.has(existing.state) && !req.force && !this.running.has(hash)) {
+      if (existing.path !== path) {
+        throw new HashdError("conflict", `hash ${hash} is live as ${existing.path}, not ${path}`);
+      }
+      const deployment = req.wait ? await this.waitFor(existing, req.timeoutMs) : existing;
+      return { deployment, existing: true };
+    }
+    let pipeline = this.running.get(hash);
+    const joined = pipeline !== undefined;
+    if (!pipeline) {
+      pipeline = this.pipeline(path, hash, req).finally(() => this.running.delete(hash));
+      this.running.set(hash, pipeline);
+    }
+    const deployment = await pipeline;
+    return {
+      deployment: req.wait ? await this.waitFor(deployment, req.timeoutMs) : deployment,
+      existing: joined,
+    };
+  }
+
+  private async pipeline(path: string, hash: string, req: ActivateRequest): Promise<Deployment> {
+    const { store, nix, systemctl, log } = this.deps;
+    await this.ensureInStore(path, req.substituter);
+    const manifest = await (this.deps.readManifest ?? readManifest)(path);
+    const units = this.units(hash);
+    // Whatever units of this hash exist (failed, or --force) go first; systemd-run can't replace them.
+    await systemctl.stop([units.socket, units.service]);
+    await systemctl.resetFailed([units.socket, units.service]);
+    await nix.addGcRoot(path);
+    const reason = req.force ? "activate --force" : "activate";
+    const deployment = store.beginActivation(path, hash, manifest, reason);
+    this.changed(deployment);
+    try {
+      await this.createUnits(path, units, manifest);
+    } catch (e) {
+      const failed = store.transition(hash, deployment.generation, "failed", "units refused", String(e));
+      if (failed) this.changed(failed);
+      throw e;
+    }
+    log(`activated ${hash} (${manifest.name}) at ${units.socketPath}`);
+    if (req.lazy) {
+      return this.transition(deployment, "idle", "socket listening; service starts on first connection");
+    }
+    this.checkReadiness(deployment);
+    return deployment;
+  }
+
+  async createUnits(path: string, units: HashUnits, manifest: Manifest): Promise<void> {
+    await this.deps.systemctl.createTransient({
+      units,
+      storePath: path,
+      manifest,
+      ...(this.deps.config.serviceUser ? { user: this.deps.config.serviceUser } : {}),
+      agentEnvironment: {
+        HASHD_HASH: units.hash,
+        HASHD_ZONE: this.deps.config.zone,
+        HASHD_URL: this.url(units.hash),
+      },
+    });
+  }
+
+  /** Starts the service and records ready or failed; one check per hash and generation. */
+  checkReadiness(deployment: Deployment): Promise<Deployment> {
+    const key = `${deployment.hash}:${deployment.generation}`;
+    const current = this.readiness.get(key);
+    if (current) return current;
+    const { systemctl } = this.deps;
+    const units = this.units(deployment.hash);
+    const check = (async () => {
+      const timeoutMs = deployment.manifest.startTimeoutSec * 1000;
+      const r = await startAndWaitReady(systemctl, units, deployment.manifest, timeoutMs);
+      if (r.ok)
+        return this.transition(
+          deployment,
+          "ready",
+          `readiness (${deployment.manifest.readiness.type}) holds`,
+        );
+      const journal = await systemctl.journal(units.service, 20);
+      await systemctl.stop([units.socket, units.service]).catch(() => {});
+      const error = `${r.reason}${journal ? `\n--- last lines of ${units.service} ---\n${journal}` : ""}`;
+      return this.transition(deployment, "failed", r.reason, error);
+    })().finally(() => this.readiness.delete(key));
+    this.readiness.set(key, check);
+    return check;
+  }
+
+  async deactivate(hashInput: string): Promise<Deployment> {
+    const hash = parseStoreHash(hashInput);
+    const d = this.deps.store.get(hash);
+    if (!d) throw new HashdError("not_found", `hash ${hash} is not known on this host`);
+    const units = this.units(hash);
+    await this.deps.systemctl.stop([units.socket, units.service]);
+    await this.deps.nix.removeGcRoot(hash);
+    return this.transition(d, "retired", "deactivated");
+  }
+
+  private transition(d: Deployment, state: Deployment["state"], message: string, error?: string): Deployment {
+    const next = this.deps.store.transition(d.hash, d.generation, state, message, error ?? null);
+    if (!next) return this.deps.store.get(d.hash) ?? d; // a newer generation took over
+    this.changed(next);
+    return next;
+  }
+
+  private changed(d: Deployment): void {
+    this.deps.onChange?.(d);
+  }
+
+  /** Waits for the readiness check of a deployment; a failed check is an error with the journal. */
+  private async waitFor(
+    d: Deployment,
+    timeoutMs = this.deps.config.readyTimeoutSec * 1000,
+  ): Promise<Deployment> {
+    if (d.state === "ready" || d.state === "idle") return d;
+    if (d.state === "failed") throw failure(d);
+    const check =
+      this.readiness.get(`${d.hash}:${d.generation}`) ?? Promise.resolve(this.deps.store.get(d.hash) ?? d);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), timeoutMs);
+    });
+    const result = await Promise.race([check, timeout]);
+    clearTimeout(timer);
+    if (result === "timeout") {
+      throw new HashdError("timeout", `hash ${d.hash} not ready within ${Math.round(timeoutMs / 1000)} s`, {
+        state: this.deps.store.get(d.hash)?.state,
+      });
+    }
+    if (result.state === "failed") throw failure(result);
+    return result;
+  }
+
+  private async ensureInStore(path: string, substituter?: string): Promise<void> {
+    const { nix, config, log } = this.deps;
+    if (await nix.isValid(path)) return;
+    const sources = substituter ? [substituter] : config.substituters;
+    if (sources.length === 0) {
+      throw new HashdError("not_found", `${path} is not in the local store and no substituter is configured`);
+    }
+    const errors: string[] = [];
+    for (const source of sources) {
+      try {
+        log(`copying ${path} from ${source}`);
+        await nix.copyFrom(source, path);
+        return;
+      } catch (e) {
+        errors.push((e as Error).message);
+      }
+    }
+    throw new HashdError("nix_failed", errors.join("; "));
+  }
+}
+
+function failure(d: Deployment): HashdError {
+  return new HashdError(
+    "systemd_failed",
+    `hash ${d.hash} (${d.name}) failed: ${d.error ?? "unknown error"}`,
+    {
+      deployment: d,
+    },
+  );
+}

@@ -1,0 +1,79 @@
+import { readFile } from "node:fs/promises";
+import { z } from "zod";
+import { HashdError } from "../lib/errors.ts";
+
+const listen = z.object({
+  address: z.string().min(1).default("127.0.0.1"),
+  port: z.number().int().min(0).max(65535),
+});
+
+/** The agent's configuration: a JSON file (written by the NixOS module) plus CLI overrides. */
+export const configSchema = z
+  .object({
+    stateDir: z.string().startsWith("/").default("/var/lib/hashd"),
+    /** holds control.sock (root only) and sockets/<hash>.sock of every service */
+    runtimeDir: z.string().startsWith("/").default("/run/hashd"),
+    gcRootDir: z.string().startsWith("/").default("/nix/var/nix/gcroots/hashd"),
+    zone: z
+      .string()
+      .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/, "must be a DNS name")
+      .default("localhost"),
+    /** where `activate` copies missing closures from (binary cache URLs, ssh-ng://host) */
+    substituters: z.array(z.string().min(1)).default([]),
+    ingress: listen.default({ address: "127.0.0.1", port: 8480 }),
+    status: listen.default({ address: "127.0.0.1", port: 8481 }),
+    /** run services as this user instead of a DynamicUser */
+    serviceUser: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_-]*$/)
+      .optional(),
+    /** default readiness wait of `activate --wait` */
+    readyTimeoutSec: z.number().int().min(1).max(3600).default(120),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;
+
+export interface Paths {
+  controlSocket: string;
+  socketDir: string;
+  database: string;
+}
+
+export function pathsOf(config: Config): Paths {
+  return {
+    controlSocket: `${config.runtimeDir}/control.sock`,
+    socketDir: `${config.runtimeDir}/sockets`,
+    database: `${config.stateDir}/state.sqlite`,
+  };
+}
+
+export function parseConfig(input: unknown, source = "config"): Config {
+  const r = configSchema.safeParse(input);
+  if (r.success) return r.data;
+  const problems = r.error.issues.map((i) => `${i.path.join(".") || "(top level)"}: ${i.message}`);
+  throw new HashdError("bad_request", `invalid ${source}: ${problems.join("; ")}`, { problems });
+}
+
+export async function loadConfig(
+  file: string | undefined,
+  overrides: Record<string, unknown>,
+): Promise<Config> {
+  let base: Record<string, unknown> = {};
+  if (file) {
+    let text: string;
+    try {
+      text = await readFile(file, "utf8");
+    } catch (e) {
+      throw new HashdError("bad_request", `cannot read config ${file}: ${(e as Error).message}`);
+    }
+    try {
+      base = JSON.parse(text);
+    } catch (e) {
+      throw new HashdError("bad_request", `invalid config ${file}: not JSON (${(e as Error).message})`);
+    }
+  }
+  const merged = { ...base };
+  for (const [k, v] of Object.entries(overrides)) if (v !== undefined) merged[k] = v;
+  return parseConfig(merged, file ?? "config");
+}

@@ -1,0 +1,85 @@
+import type { Systemctl } from "../systemd/systemctl.ts";
+import type { HashUnits } from "../systemd/unit-names.ts";
+import type { Manifest } from "./manifest.ts";
+
+export type ReadinessResult = { ok: true } | { ok: false; reason: string; timedOut: boolean };
+
+/** One HTTP GET through a hash's unix socket; resolves to the status code or an error text. */
+export type UnixGet = (socketPath: string, path: string, timeoutMs: number) => Promise<number | string>;
+
+export const unixGet: UnixGet = async (socketPath, path, timeoutMs) => {
+  try {
+    const r = await fetch(`http://localhost${path}`, {
+      unix: socketPath,
+      signal: AbortSignal.timeout(timeoutMs),
+      headers: { "user-agent": "hashd-readiness" },
+    });
+    await r.body?.cancel();
+    return r.status;
+  } catch (e) {
+    return (e as Error).message;
+  }
+};
+
+const FAILED_STATES = new Set(["failed", "inactive"]);
+
+/**
+ * Starts the service of a hash and waits until its readiness rule holds (manifest `readiness`):
+ * - notify: `systemctl start` returns when the unit sent READY=1 (Type=notify).
+ * - accept: the program was exec'd and is still running (fd sockets are accepted by the kernel
+ *   into systemd's backlog, so a connect alone proves nothing about the program).
+ * - http: a GET of the path through the hash's socket answers 2xx.
+ */
+export async function startAndWaitReady(
+  systemctl: Systemctl,
+  units: HashUnits,
+  manifest: Manifest,
+  timeoutMs: number,
+  get: UnixGet = unixGet,
+): Promise<ReadinessResult> {
+  const deadline = Date.now() + timeoutMs;
+  const started = await systemctl.start(units.service, timeoutMs);
+  if (!started.ok) {
+    return started.timedOut
+      ? { ok: false, timedOut: true, reason: `not ready within ${Math.round(timeoutMs / 1000)} s` }
+      : { ok: false, timedOut: false, reason: `start failed: ${started.error}` };
+  }
+  const readiness = manifest.readiness;
+  if (readiness.type === "notify") return { ok: true };
+  if (readiness.type === "accept") return checkRunning(systemctl, units);
+
+  let delay = 10;
+  let last = "no answer yet";
+  for (;;) {
+    const remaining = deadline - Date.now();
+    if (remaining <= 0) {
+      return {
+        ok: false,
+        timedOut: true,
+        reason: `GET ${readiness.path} not 2xx within timeout (last: ${last})`,
+      };
+    }
+    const status = await get(units.socketPath, readiness.path, Math.min(2000, remaining));
+    if (typeof status === "number" && status >= 200 && status < 300) return { ok: true };
+    last = typeof status === "number" ? `HTTP ${status}` : status;
+    const running = await checkRunning(systemctl, units);
+    if (!running.ok) return running;
+    await Bun.sleep(Math.min(delay, Math.max(0, deadline - Date.now())));
+    delay = Math.min(delay * 2, 250);
+  }
+}
+
+async function checkRunning(systemctl: Systemctl, units: HashUnits): Promise<ReadinessResult> {
+  const props = (await systemctl.show([units.service], ["ActiveState", "SubState", "Result"])).get(
+    units.service,
+  );
+  const active = props?.ActiveState ?? "unknown";
+  if (FAILED_STATES.has(active)) {
+    return {
+      ok: false,
+      timedOut: false,
+      reason: `service ${active} (${props?.Result ?? "?"}) right after start`,
+    };
+  }
+  return { ok: true };
+}

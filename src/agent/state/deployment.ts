@@ -1,0 +1,38 @@
+import type { Manifest } from "../manifest.ts";
+
+export const DEPLOYMENT_STATES = [
+  "fetching",
+  "activating",
+  "ready",
+  "idle",
+  "draining",
+  "retired",
+  "failed",
+] as const;
+export type DeploymentState = (typeof DEPLOYMENT_STATES)[number];
+
+/** States in which the hash's units exist and its URL answers. */
+export const LIVE_STATES: ReadonlySet<DeploymentState> = new Set(["activating", "ready", "idle", "draining"]);
+
+export interface Deployment {
+  hash: string;
+  path: string;
+  name: string;
+  state: DeploymentState;
+  manifest: Manifest;
+  /** why the last activation failed (with the unit's last journal lines) */
+  error: string | null;
+  /** bumped on every (re)activation; lets late readiness results of an older attempt be ignored */
+  generation: number;
+  createdAt: number;
+  updatedAt: number;
+  readyAt: number | null;
+}
+
+export interface DeploymentEvent {
+  id: number;
+  at: number;
+  hash: string;
+  kind: string;
+  message: string;
+}

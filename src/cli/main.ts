@@ -1,0 +1,53 @@
+import { type CommandDef, defineCommand, renderUsage, runCommand } from "citty";
+import { HashdError } from "../lib/errors.ts";
+import { activate, deactivate, list, type Output, serve, show, VERSION } from "./commands.ts";
+
+export const root = defineCommand({
+  meta: {
+    name: "hashd",
+    version: VERSION,
+    description: "deploy Nix closures as socket-activated services, by hash",
+  },
+  subCommands: { serve, activate, deactivate, list, show },
+});
+
+export interface Io {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+/**
+ * The one place that prints results and errors and decides the exit code (README, "Exit codes").
+ * argv is a parameter so tests never touch process.argv.
+ */
+export async function main(argv: string[], io: Io): Promise<number> {
+  const wantsJson = argv.includes("--json");
+  try {
+    const sub = argv.find((a) => !a.startsWith("-"));
+    if (argv.length === 0 || argv[0] === "--help" || argv[0] === "-h" || argv.includes("--help")) {
+      const cmd = (sub && (root.subCommands as Record<string, CommandDef>)[sub]) || root;
+      io.out(await renderUsage(cmd as CommandDef, cmd === root ? undefined : (root as CommandDef)));
+      return argv.length === 0 ? 1 : 0;
+    }
+    if (argv[0] === "--version") {
+      io.out(VERSION);
+      return 0;
+    }
+    const { result } = await runCommand(root, { rawArgs: argv });
+    const output = result as Output | undefined;
+    if (output) io.out(wantsJson ? JSON.stringify(output.json, null, 2) : output.text);
+    return 0;
+  } catch (e) {
+    if (e instanceof HashdError) {
+      if (wantsJson) io.out(JSON.stringify(e.toJSON(), null, 2));
+      io.err(`hashd: ${e.message}`);
+      return e.exitCode;
+    }
+    if ((e as { name?: string }).name === "CLIError") {
+      io.err(`hashd: ${(e as Error).message} (see hashd --help)`);
+      return 1;
+    }
+    io.err(`hashd: internal error: ${(e as Error).stack ?? e}`);
+    return 70;
+  }
+}

@@ -1,0 +1,79 @@
+import { HashdError } from "../lib/errors.ts";
+import { exec as defaultExec, type Exec, lastLine } from "../lib/exec.ts";
+import { systemdRunArgv, type TransientUnitSpec } from "./transient-unit.ts";
+
+export type UnitProperties = Record<string, string>;
+
+/** The agent's view of systemd: a thin driver over systemd-run, systemctl and journalctl. */
+export class Systemctl {
+  constructor(private readonly run: Exec = defaultExec) {}
+
+  /** Creates the transient socket + service pair of a hash and starts its socket. */
+  async createTransient(spec: TransientUnitSpec): Promise<void> {
+    const r = await this.run(systemdRunArgv(spec), { timeoutMs: 30_000 });
+    if (r.code !== 0) {
+      throw new HashdError(
+        "systemd_failed",
+        `systemd-run refused ${spec.units.base}: ${lastLine(r.stderr)}`,
+        {
+          stderr: r.stderr,
+        },
+      );
+    }
+  }
+
+  /**
+   * Starts a unit and waits for its start job: for Type=notify that is READY=1, for Type=exec the
+   * exec. Returns false (not an exception) when the unit failed to start, so the caller can collect
+   * its journal.
+   */
+  async start(unit: string, timeoutMs: number): Promise<{ ok: boolean; timedOut: boolean; error: string }> {
+    const r = await this.run(["systemctl", "start", unit], { timeoutMs });
+    return { ok: r.code === 0, timedOut: r.timedOut, error: lastLine(r.stderr) };
+  }
+
+  async stop(units: string[], timeoutMs = 120_000): Promise<void> {
+    if (units.length === 0) return;
+    const r = await this.run(["systemctl", "stop", ...units], { timeoutMs });
+    if (r.code !== 0 && !/not loaded/.test(r.stderr)) {
+      throw new HashdError("systemd_failed", `systemctl stop ${units.join(" ")}: ${lastLine(r.stderr)}`);
+    }
+  }
+
+  /** Clears failed units so a transient unit of the same name can be created again. */
+  async resetFailed(units: string[]): Promise<void> {
+    if (units.length === 0) return;
+    await this.run(["systemctl", "reset-failed", ...units], { timeoutMs: 30_000 });
+  }
+
+  /**
+   * Properties of many units in one call (one process, whatever the count). Units systemd does
+   * not know come back with LoadState=not-found.
+   */
+  async show(units: string[], properties: string[]): Promise<Map<string, UnitProperties>> {
+    const out = new Map<string, UnitProperties>();
+    if (units.length === 0) return out;
+    const r = await this.run(["systemctl", "show", `--property=Id,${properties.join(",")}`, "--", ...units], {
+      timeoutMs: 60_000,
+    });
+    if (r.code !== 0) throw new HashdError("systemd_failed", `systemctl show: ${lastLine(r.stderr)}`);
+    // One block per unit, in argument order, separated by blank lines.
+    const blocks = r.stdout.split(/\n\n/);
+    units.forEach((unit, i) => {
+      const props: UnitProperties = {};
+      for (const line of (blocks[i] ?? "").split("\n")) {
+        const eq = line.indexOf("=");
+        if (eq > 0) props[line.slice(0, eq)] = line.slice(eq + 1);
+      }
+      out.set(unit, props);
+    });
+    return out;
+  }
+
+  async journal(unit: string, lines = 20): Promise<string> {
+    const r = await this.run(["journalctl", "--no-pager", "-o", "cat", "-n", String(lines), "-u", unit], {
+      timeoutMs: 10_000,
+    });
+    return r.stdout.trim();
+  }
+}

@@ -1,0 +1,95 @@
+import { describe, expect, test } from "bun:test";
+import { parseManifest } from "../agent/manifest.ts";
+import { SERVICE_HARDENING, systemdRunArgv } from "./transient-unit.ts";
+import { hashOfUnit, hashUnits } from "./unit-names.ts";
+
+const H = "0c7v2bqvqbr3xq4ia4czb2kh1bnr4hy6";
+const path = `/nix/store/${H}-backend`;
+
+function argvFor(manifest: Record<string, unknown>, user?: string) {
+  return systemdRunArgv({
+    units: hashUnits(H, "/run/hashd/sockets"),
+    storePath: path,
+    manifest: parseManifest({
+      schema: 1,
+      name: "backend",
+      exec: [`${path}/bin/server`, "--flag"],
+      ...manifest,
+    }),
+    agentEnvironment: { HASHD_HASH: H },
+    ...(user ? { user } : {}),
+  });
+}
+
+describe("unit names", () => {
+  test("derive from the hash only", () => {
+    expect(hashUnits(H, "/run/hashd/sockets")).toEqual({
+      hash: H,
+      base: `hashd-${H}`,
+      socket: `hashd-${H}.socket`,
+      service: `hashd-${H}.service`,
+      socketPath: `/run/hashd/sockets/${H}.sock`,
+    });
+    expect(hashOfUnit(`hashd-${H}.service`)).toBe(H);
+    expect(hashOfUnit(`hashd-${H}.mount`)).toBeUndefined();
+    expect(hashOfUnit("sshd.service")).toBeUndefined();
+  });
+
+  test.each(["x", `${H}/../..`, `${H}\n`, "a".repeat(32).replace("a", "E")])("refuse %p as a hash", (bad) => {
+    expect(() => hashUnits(bad, "/run/hashd/sockets")).toThrow(/not a store hash/);
+  });
+});
+
+describe("systemd-run argv", () => {
+  test("creates the socket + service pair under the hash's name with the program as argv", () => {
+    const argv = argvFor({});
+    expect(argv[0]).toBe("systemd-run");
+    expect(argv).toContain(`--unit=hashd-${H}`);
+    expect(argv).toContain(`--socket-property=ListenStream=/run/hashd/sockets/${H}.sock`);
+    expect(argv).toContain("--socket-property=Accept=no");
+    expect(argv).toContain(`--setenv=HASHD_HASH=${H}`);
+    const sep = argv.indexOf("--");
+    expect(argv.slice(sep + 1)).toEqual([`${path}/bin/server`, "--flag"]);
+  });
+
+  test("raises the socket trigger limit so scale-to-zero never fails the socket", () => {
+    const argv = argvFor({});
+    expect(argv).toContain("--socket-property=TriggerLimitIntervalSec=1s");
+    expect(argv).toContain("--socket-property=TriggerLimitBurst=10000");
+  });
+
+  test("sandboxes the service with a dynamic user by default", () => {
+    const argv = argvFor({});
+    expect(argv).toContain("--property=DynamicUser=yes");
+    for (const p of ["ProtectSystem=strict", "PrivateTmp=yes", "NoNewPrivileges=yes"]) {
+      expect(SERVICE_HARDENING).toContain(p);
+      expect(argv).toContain(`--property=${p}`);
+    }
+    const withUser = argvFor({}, "svc");
+    expect(withUser).toContain("--property=User=svc");
+    expect(withUser).not.toContain("--property=DynamicUser=yes");
+  });
+
+  test("maps readiness to the service type", () => {
+    expect(argvFor({ readiness: { type: "notify" } })).toContain("--property=Type=notify");
+    expect(argvFor({ readiness: { type: "notify" } })).toContain("--property=NotifyAccess=all");
+    expect(argvFor({ readiness: { type: "accept" } })).toContain("--property=Type=exec");
+    expect(argvFor({ readiness: { type: "http", path: "/" } })).toContain("--property=Type=exec");
+  });
+
+  test("carries time-outs and environment from the manifest", () => {
+    const argv = argvFor({ startTimeoutSec: 7, drainTimeoutSec: 9, environment: { A: "x y $z" } });
+    expect(argv).toContain("--property=TimeoutStartSec=7s");
+    expect(argv).toContain("--property=TimeoutStopSec=9s");
+    expect(argv).toContain("--setenv=A=x y $z");
+  });
+
+  test("a hostile argv item stays one argv item", () => {
+    const argv = argvFor({ exec: [`${path}/bin/server`, "; rm -rf / #", "ExecStartPre=/bin/sh"] });
+    expect(argv.slice(argv.indexOf("--") + 1)).toEqual([
+      `${path}/bin/server`,
+      "; rm -rf / #",
+      "ExecStartPre=/bin/sh",
+    ]);
+  });
+});

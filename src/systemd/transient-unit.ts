@@ -1,0 +1,100 @@
+import type { Manifest } from "../agent/manifest.ts";
+import type { HashUnits } from "./unit-names.ts";
+
+/** What the agent knows about a hash when it asks systemd for its socket + service pair. */
+export interface TransientUnitSpec {
+  units: HashUnits;
+  storePath: string;
+  manifest: Manifest;
+  /** run as this user instead of a DynamicUser (for services that need a fixed uid) */
+  user?: string;
+  /** extra environment the agent adds (HASHD_HASH, HASHD_ZONE, ...) */
+  agentEnvironment: Record<string, string>;
+}
+
+/**
+ * Sandboxing every generated service gets (systemd.exec(5)). Services are immutable closures that
+ * keep their state elsewhere, so the file system is read-only to them and nothing can gain
+ * privileges. MemoryDenyWriteExecute is left out: JIT runtimes (node, bun, the JVM) need W+X pages.
+ */
+export const SERVICE_HARDENING: readonly string[] = [
+  "ProtectSystem=strict",
+  "ProtectHome=yes",
+  "PrivateTmp=yes",
+  "PrivateDevices=yes",
+  "NoNewPrivileges=yes",
+  "ProtectKernelTunables=yes",
+  "ProtectKernelModules=yes",
+  "ProtectKernelLogs=yes",
+  "ProtectControlGroups=yes",
+  "ProtectClock=yes",
+  "ProtectHostname=yes",
+  "RestrictSUIDSGID=yes",
+  "RestrictRealtime=yes",
+  "RestrictNamespaces=yes",
+  "LockPersonality=yes",
+  "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
+  "SystemCallArchitectures=native",
+  "CapabilityBoundingSet=",
+  "UMask=0077",
+];
+
+/**
+ * The socket half. Accept=no hands the one listening socket to the service; while the service is
+ * starting, the kernel backlog holds connections, so none is refused. The trigger limit is raised
+ * because scale-to-zero wakes a socket far more often than the default 20 per 2 s that would put it
+ * into a failed state (systemd.socket(5), TriggerLimitIntervalSec=).
+ */
+export function socketProperties(units: HashUnits): string[] {
+  return [
+    `ListenStream=${units.socketPath}`,
+    "SocketMode=0660",
+    "DirectoryMode=0755",
+    "Accept=no",
+    "Backlog=4096",
+    "RemoveOnStop=yes",
+    "TriggerLimitIntervalSec=1s",
+    "TriggerLimitBurst=10000",
+  ];
+}
+
+export function serviceProperties(spec: TransientUnitSpec): string[] {
+  const { manifest } = spec;
+  const props = [
+    manifest.readiness.type === "notify" ? "Type=notify" : "Type=exec",
+    // Programs in Bun or shell report through the systemd-notify CLI, a child process.
+    ...(manifest.readiness.type === "notify" ? ["NotifyAccess=all"] : []),
+    spec.user ? `User=${spec.user}` : "DynamicUser=yes",
+    `TimeoutStartSec=${manifest.startTimeoutSec}s`,
+    `TimeoutStopSec=${manifest.drainTimeoutSec}s`,
+    // SIGTERM to the main process only, so it can drain; the rest of the cgroup is killed after it.
+    "KillMode=mixed",
+    "Restart=no",
+    `SyslogIdentifier=${manifest.name}`,
+    ...SERVICE_HARDENING,
+  ];
+  return props;
+}
+
+/**
+ * argv for `systemd-run`: one call creates the transient socket + service pair and starts the
+ * socket, with no daemon-reload (whose cost grows with the number of units). Every value is a
+ * separate argv item; the manifest was validated to hold no newlines or NULs, and systemd-run passes
+ * the command to systemd as a string array over D-Bus, so nothing is parsed as unit-file syntax.
+ */
+export function systemdRunArgv(spec: TransientUnitSpec): string[] {
+  const { units, manifest } = spec;
+  const env = { ...manifest.environment, ...spec.agentEnvironment };
+  return [
+    "systemd-run",
+    "--quiet",
+    "--collect",
+    `--unit=${units.base}`,
+    `--description=hashd ${manifest.name} ${units.hash}`,
+    ...socketProperties(units).map((p) => `--socket-property=${p}`),
+    ...serviceProperties(spec).map((p) => `--property=${p}`),
+    ...Object.entries(env).map(([k, v]) => `--setenv=${k}=${v}`),
+    "--",
+    ...manifest.exec,
+  ];
+}

@@ -1,0 +1,35 @@
+import { parseStoreHash } from "../nix/store-path.ts";
+
+/**
+ * Unit and socket names of one hash. The hash is validated against nix-base32 first, so it can only
+ * contain [0-9a-z]: nothing in it needs escaping in a unit name (systemd.unit(5)) or in a path, and
+ * no unit-file syntax can be injected through it.
+ */
+export interface HashUnits {
+  hash: string;
+  /** common prefix of the socket and service unit: hashd-<hash> */
+  base: string;
+  socket: string;
+  service: string;
+  socketPath: string;
+}
+
+export const UNIT_PREFIX = "hashd-";
+
+export function hashUnits(hash: string, socketDir: string): HashUnits {
+  const checked = parseStoreHash(hash);
+  const base = `${UNIT_PREFIX}${checked}`;
+  return {
+    hash: checked,
+    base,
+    socket: `${base}.socket`,
+    service: `${base}.service`,
+    socketPath: `${socketDir}/${checked}.sock`,
+  };
+}
+
+/** The hash a hashd unit name belongs to, or undefined for any other unit. */
+export function hashOfUnit(unit: string): string | undefined {
+  const m = /^hashd-([0-9a-df-np-sv-z]{32})\.(socket|service)$/.exec(unit);
+  return m?.[1];
+}
