@@ -21,7 +21,9 @@ let manifests: Map<string, Manifest | Error>;
 beforeEach(() => {
   host = new FakeHost();
   store = new StateStore(":memory:");
-  manifests = new Map([[PATH, parseManifest({ schema: 1, name: "backend", exec: ["/bin/true"] })]]);
+  manifests = new Map([
+    [PATH, parseManifest({ schema: 1, name: "backend", exec: ["/bin/true"], readiness: { type: "notify" } })],
+  ]);
   activator = new Activator({
     config: parseConfig({}),
     socketDir: "/run/hashd/sockets",

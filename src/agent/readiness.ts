@@ -1,3 +1,4 @@
+import { exec } from "../lib/exec.ts";
 import type { Systemctl } from "../systemd/systemctl.ts";
 import type { HashUnits } from "../systemd/unit-names.ts";
 import type { Manifest } from "./manifest.ts";
@@ -26,8 +27,9 @@ const FAILED_STATES = new Set(["failed", "inactive"]);
 /**
  * Starts the service of a hash and waits until its readiness rule holds (manifest `readiness`):
  * - notify: `systemctl start` returns when the unit sent READY=1 (Type=notify).
- * - accept: the program was exec'd and is still running (fd sockets are accepted by the kernel
- *   into systemd's backlog, so a connect alone proves nothing about the program).
+ * - accept: the program takes a probe connection off the listening socket. A connect alone
+ *   proves nothing (the kernel queues it in the backlog systemd listens with), so the probe is held
+ *   open until the socket's accept queue (ss Recv-Q) is empty, i.e. the program called accept().
  * - http: a GET of the path through the hash's socket answers 2xx.
  */
 export async function startAndWaitReady(
@@ -46,7 +48,7 @@ export async function startAndWaitReady(
   }
   const readiness = manifest.readiness;
   if (readiness.type === "notify") return { ok: true };
-  if (readiness.type === "accept") return checkRunning(systemctl, units);
+  if (readiness.type === "accept") return waitAccepted(systemctl, units, deadline);
 
   let delay = 10;
   let last = "no answer yet";
@@ -67,6 +69,44 @@ export async function startAndWaitReady(
     await Bun.sleep(Math.min(delay, Math.max(0, deadline - Date.now())));
     delay = Math.min(delay * 2, 250);
   }
+}
+
+async function waitAccepted(
+  systemctl: Systemctl,
+  units: HashUnits,
+  deadline: number,
+): Promise<ReadinessResult> {
+  let probe: Awaited<ReturnType<typeof Bun.connect>>;
+  try {
+    probe = await Bun.connect({ unix: units.socketPath, socket: { data() {} } });
+  } catch (e) {
+    return {
+      ok: false,
+      timedOut: false,
+      reason: `cannot connect to ${units.socketPath}: ${(e as Error).message}`,
+    };
+  }
+  try {
+    let delay = 5;
+    for (;;) {
+      if ((await acceptQueueLength(units.socketPath)) === 0) return { ok: true };
+      const running = await checkRunning(systemctl, units);
+      if (!running.ok) return running;
+      if (Date.now() > deadline)
+        return { ok: false, timedOut: true, reason: "the program never accepted a connection" };
+      await Bun.sleep(delay);
+      delay = Math.min(delay * 2, 200);
+    }
+  } finally {
+    probe.end();
+  }
+}
+
+/** Connections waiting in a listening unix socket's accept queue (`ss` Recv-Q), or -1 if unknown. */
+export async function acceptQueueLength(socketPath: string): Promise<number> {
+  const r = await exec(["ss", "-xlnH", "src", socketPath], { timeoutMs: 5000 });
+  const fields = r.stdout.trim().split(/\s+/);
+  return r.code === 0 && fields[1] === "LISTEN" ? Number(fields[2]) : -1;
 }
 
 async function checkRunning(systemctl: Systemctl, units: HashUnits): Promise<ReadinessResult> {

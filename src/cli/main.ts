@@ -23,17 +23,23 @@ export interface Io {
 export async function main(argv: string[], io: Io): Promise<number> {
   const wantsJson = argv.includes("--json");
   try {
-    const sub = argv.find((a) => !a.startsWith("-"));
-    if (argv.length === 0 || argv[0] === "--help" || argv[0] === "-h" || argv.includes("--help")) {
-      const cmd = (sub && (root.subCommands as Record<string, CommandDef>)[sub]) || root;
-      io.out(await renderUsage(cmd as CommandDef, cmd === root ? undefined : (root as CommandDef)));
-      return argv.length === 0 ? 1 : 0;
+    const [name, ...rest] = argv;
+    const commands = root.subCommands as Record<string, CommandDef>;
+    const sub = name !== undefined ? commands[name] : undefined;
+    if (name === undefined || name === "--help" || name === "-h" || (sub && rest.includes("--help"))) {
+      io.out(await renderUsage(sub ?? (root as CommandDef), sub ? (root as CommandDef) : undefined));
+      return name === undefined ? 1 : 0;
     }
-    if (argv[0] === "--version") {
+    if (name === "--version") {
       io.out(VERSION);
       return 0;
     }
-    const { result } = await runCommand(root, { rawArgs: argv });
+    if (!sub) {
+      io.err(`hashd: unknown command ${JSON.stringify(name)} (see hashd --help)`);
+      return 1;
+    }
+    // Dispatched here rather than through the root command: citty drops a sub-command's result.
+    const { result } = await runCommand(sub, { rawArgs: rest });
     const output = result as Output | undefined;
     if (output) io.out(wantsJson ? JSON.stringify(output.json, null, 2) : output.text);
     return 0;

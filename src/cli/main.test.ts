@@ -1,0 +1,45 @@
+import { describe, expect, test } from "bun:test";
+import { main } from "./main.ts";
+
+async function run(argv: string[]) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(argv, { out: (t) => out.push(t), err: (t) => err.push(t) });
+  return { code, out: out.join("\n"), err: err.join("\n") };
+}
+
+const missingSocket = ["--socket", "/nonexistent/hashd.sock"];
+
+describe("cli", () => {
+  test.each([
+    [[], 1, /USAGE/],
+    [["--help"], 0, /activate/],
+    [["activate", "--help"], 0, /--lazy/],
+    [["--version"], 0, /^\d+\.\d+\.\d+$/],
+  ])("%p prints usage or version", async (argv, code, pattern) => {
+    const r = await run(argv);
+    expect(r.code).toBe(code);
+    expect(r.out).toMatch(pattern);
+  });
+
+  test.each([
+    [["frobnicate"], 1, /unknown command "frobnicate"/],
+    [["activate", "/etc/passwd", ...missingSocket], 2, /not a store path/],
+    [["show", "xyz", ...missingSocket], 2, /not a store hash/],
+    [
+      ["activate", "/nix/store/0c7v2bqvqbr3xq4ia4czb2kh1bnr4hy6-x", "--timeout", "soon", ...missingSocket],
+      2,
+      /--timeout/,
+    ],
+    [["list", ...missingSocket], 8, /cannot reach the hashd agent/],
+  ])("%p fails with exit code %d", async (argv, code, pattern) => {
+    const r = await run(argv);
+    expect(r.code).toBe(code);
+    expect(r.err).toMatch(pattern);
+  });
+
+  test("--json errors are JSON on stdout too", async () => {
+    const r = await run(["list", "--json", ...missingSocket]);
+    expect(JSON.parse(r.out).error.code).toBe("unavailable");
+  });
+});

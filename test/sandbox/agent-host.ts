@@ -1,0 +1,116 @@
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
+import type { ExecResult, Host } from "./harness.ts";
+
+export const REPO = resolve(import.meta.dir, "../..");
+export const BINARY = `${REPO}/dist/hashd`;
+
+/** Builds dist/hashd once per test process if it is missing (`bun run check` builds it first). */
+export async function ensureBinary(): Promise<string> {
+  if (!existsSync(BINARY)) {
+    const p = Bun.spawn(["bun", "run", "build"], { cwd: REPO, stdout: "inherit", stderr: "inherit" });
+    if ((await p.exited) !== 0) throw new Error("bun run build failed");
+  }
+  return BINARY;
+}
+
+/**
+ * The agent's unit as the NixOS module writes it: Type=notify (READY=1 through systemd-notify),
+ * a watchdog, restart on failure, and KillMode=process so that stopping the agent never touches the
+ * services (they are separate transient units anyway).
+ */
+export function agentUnit(extraArgs: string[] = []): string {
+  return `[Unit]
+Description=hashd agent
+After=network.target nix-daemon.socket
+
+[Service]
+Type=notify
+NotifyAccess=all
+ExecStart=/usr/local/bin/hashd serve --config /etc/hashd/config.json ${extraArgs.join(" ")}
+WatchdogSec=30
+Restart=on-failure
+RestartSec=200ms
+KillMode=process
+Environment=NIX_REMOTE=daemon
+
+[Install]
+WantedBy=multi-user.target
+`;
+}
+
+export interface AgentInstallOptions {
+  config?: Record<string, unknown>;
+}
+
+/** Installs the compiled binary, a config and the agent's unit on a host, and starts it. */
+export async function installAgent(host: Host, options: AgentInstallOptions = {}): Promise<void> {
+  await host.installBinary(await ensureBinary(), "/usr/local/bin/hashd");
+  await host.writeFile(
+    "/etc/hashd/config.json",
+    JSON.stringify({ zone: "test", ...options.config }, null, 2),
+  );
+  await host.writeFile("/etc/systemd/system/hashd.service", agentUnit());
+  await host.run(["systemctl", "daemon-reload"]);
+  await host.run(["systemctl", "enable", "--now", "hashd.service"]);
+}
+
+/** Runs the hashd CLI on a host. */
+export function hashd(host: Host, args: string[], timeoutMs = 120_000): Promise<ExecResult> {
+  return host.exec(["/usr/local/bin/hashd", ...args], { timeoutMs });
+}
+
+/** Runs the CLI with --json and parses its output; throws with stderr on a non-zero exit. */
+export async function hashdJson<T = Record<string, unknown>>(host: Host, args: string[]): Promise<T> {
+  const r = await hashd(host, [...args, "--json"]);
+  if (r.code !== 0) throw new Error(`hashd ${args.join(" ")} exited ${r.code}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as T;
+}
+
+export async function unitProps(host: Host, unit: string, props: string[]): Promise<Record<string, string>> {
+  const out = await host.run(["systemctl", "show", `--property=${props.join(",")}`, unit]);
+  return Object.fromEntries(
+    out
+      .trim()
+      .split("\n")
+      .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+  );
+}
+
+/** GET through a unix socket inside the host (curl is not assumed; python3 is). */
+export async function getUnix(
+  host: Host,
+  socketPath: string,
+  path = "/",
+  timeoutSec = 30,
+): Promise<ExecResult> {
+  const py = `
+import http.client, socket, sys
+class C(http.client.HTTPConnection):
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(${timeoutSec})
+        self.sock.connect(sys.argv[1])
+c = C("localhost", timeout=${timeoutSec})
+c.request("GET", sys.argv[2])
+r = c.getresponse()
+sys.stdout.write("%d %s" % (r.status, r.read().decode()))
+`;
+  return host.exec(["/usr/bin/python3", "-c", py, socketPath, path], { timeoutMs: (timeoutSec + 5) * 1000 });
+}
+
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false>,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let delay = 20;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(delay);
+    delay = Math.min(delay * 2, 250);
+  }
+}

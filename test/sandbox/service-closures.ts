@@ -1,0 +1,104 @@
+/**
+ * Nix expressions for test service closures, built inside a sandbox host with no nixpkgs:
+ * builtins.derivation with /bin/sh as builder and the host's python3 as the program. The server
+ * takes its listening socket as fd 3 (LISTEN_FDS), answers every GET with its name, version and
+ * hash, and can be told to fail, to start slowly, or to report readiness by sd_notify.
+ */
+export interface TestService {
+  name: string;
+  version?: string;
+  /** "ok", "crash" (exits 3 at start), "slow" (sleeps startDelaySec before listening/READY) */
+  mode?: "ok" | "crash" | "slow";
+  startDelaySec?: number;
+  readiness?: { type: "accept" } | { type: "notify" } | { type: "http"; path: string };
+  idleStopSec?: number;
+  /** raw manifest override (for broken-manifest tests): written instead of the generated one */
+  rawManifest?: string;
+  environment?: Record<string, string>;
+}
+
+export const SERVER_PY = String.raw`
+import http.server, os, socket, sys, time
+
+mode = os.environ.get("TEST_MODE", "ok")
+if mode == "crash":
+    print("test service: crashing on purpose", file=sys.stderr, flush=True)
+    sys.exit(3)
+if mode == "slow":
+    time.sleep(float(os.environ.get("TEST_DELAY", "2")))
+
+def notify(msg):
+    path = os.environ.get("NOTIFY_SOCKET")
+    if not path:
+        return
+    if path.startswith("@"):
+        path = "\0" + path[1:]
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.connect(path)
+    s.sendall(msg.encode())
+    s.close()
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        if self.path.startswith("/sleep/"):
+            time.sleep(float(self.path.split("/")[2]))
+        body = ("%s %s %s pid=%d uid=%d\n" % (os.environ.get("TEST_NAME"), os.environ.get("TEST_VERSION"),
+                os.environ.get("HASHD_HASH"), os.getpid(), os.getuid())).encode()
+        self.send_response(200)
+        self.send_header("content-type", "text/plain")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+
+if os.environ.get("LISTEN_FDS") != "1":
+    print("test service: expected one socket in LISTEN_FDS", file=sys.stderr, flush=True)
+    sys.exit(4)
+sock = socket.socket(fileno=3)
+server = http.server.ThreadingHTTPServer(sock.getsockname(), Handler, bind_and_activate=False)
+server.socket = sock
+notify("READY=1")
+server.serve_forever()
+`;
+
+function nixString(s: string): string {
+  return JSON.stringify(s).replace(/\$\{/g, "\\${");
+}
+
+/** A Nix expression (a derivation) for one test service. */
+export function serviceExpr(s: TestService): string {
+  const version = s.version ?? "1";
+  const manifest = {
+    schema: 1,
+    name: s.name,
+    exec: ["/usr/bin/python3", "@out@/bin/server.py"],
+    socket: { type: "fd" },
+    readiness: s.readiness ?? { type: "accept" },
+    idleStopSec: s.idleStopSec ?? 0,
+    startTimeoutSec: 30,
+    drainTimeoutSec: 5,
+    environment: {
+      TEST_NAME: s.name,
+      TEST_VERSION: version,
+      TEST_MODE: s.mode ?? "ok",
+      TEST_DELAY: String(s.startDelaySec ?? 2),
+      ...s.environment,
+    },
+  };
+  const manifestText = s.rawManifest ?? JSON.stringify(manifest);
+  return `builtins.derivation {
+  name = ${nixString(`${s.name}-${version}`)};
+  system = builtins.currentSystem;
+  builder = "/bin/sh";
+  server = ${nixString(SERVER_PY)};
+  manifest = ${nixString(manifestText)};
+  args = [ "-c" ''
+    export PATH=/usr/bin:/bin
+    mkdir -p $out/bin $out/hashd
+    printf '%s' "$server" > $out/bin/server.py
+    printf '%s' "$manifest" | sed "s|@out@|$out|g" > $out/hashd/service.json
+  '' ];
+}`;
+}
