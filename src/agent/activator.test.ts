@@ -103,6 +103,15 @@ describe("activation logic (against a fake host)", () => {
     expect(host.countOf("systemd-run")).toBe(0);
   });
 
+  test("units left behind by a lost database are replaced, not an error", async () => {
+    host.valid.add(PATH);
+    host.units.set(`hashd-${H}.socket`, "active");
+    const r = await activator.activate({ path: PATH, wait: true });
+    expect(r.deployment.state).toBe("ready");
+    expect(host.countOf("systemd-run")).toBe(2);
+    expect(host.countOf("systemctl", "stop")).toBe(1);
+  });
+
   test("lazy activation leaves the service to the first connection", async () => {
     host.valid.add(PATH);
     const r = await activator.activate({ path: PATH, lazy: true });

@@ -86,13 +86,13 @@ export class Activator {
   }
 
   private async pipeline(path: string, hash: string, req: ActivateRequest): Promise<Deployment> {
-    const { store, nix, systemctl, log } = this.deps;
+    const { store, nix, log } = this.deps;
     await this.ensureInStore(path, req.substituter);
     const manifest = await (this.deps.readManifest ?? readManifest)(path);
     const units = this.units(hash);
-    // Whatever units of this hash exist (failed, or --force) go first; systemd-run can't replace them.
-    await systemctl.stop([units.socket, units.service]);
-    await systemctl.resetFailed([units.socket, units.service]);
+    // Units of a failed or forced hash go first: systemd-run can't replace them. A hash the
+    // database has never seen has none, which saves two systemctl calls on the common path.
+    if (this.deps.store.get(hash)) await this.removeUnits(units);
     await nix.addGcRoot(path);
     const reason = req.force ? "activate --force" : "activate";
     const deployment = store.beginActivation(path, hash, manifest, reason);
@@ -112,7 +112,24 @@ export class Activator {
     return deployment;
   }
 
+  private async removeUnits(units: HashUnits): Promise<void> {
+    await this.deps.systemctl.stop([units.socket, units.service]);
+    await this.deps.systemctl.resetFailed([units.socket, units.service]);
+  }
+
   async createUnits(path: string, units: HashUnits, manifest: Manifest): Promise<void> {
+    try {
+      await this.createTransient(path, units, manifest);
+    } catch (e) {
+      // Units left by an agent whose database was lost: replace them once.
+      if (!(e instanceof HashdError && /already exists/.test(e.message))) throw e;
+      this.deps.log(`replacing stale units of ${units.hash}`);
+      await this.removeUnits(units);
+      await this.createTransient(path, units, manifest);
+    }
+  }
+
+  private async createTransient(path: string, units: HashUnits, manifest: Manifest): Promise<void> {
     await this.deps.systemctl.createTransient({
       units,
       storePath: path,
