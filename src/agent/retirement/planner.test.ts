@@ -1,0 +1,159 @@
+import { describe, expect, test } from "bun:test";
+import type { HashReport, MemberStatus } from "../gossip/types.ts";
+import { type LocalHash, type MemberView, RetirementPlanner } from "./planner.ts";
+import { wantedHashes } from "./wanted.ts";
+
+const FE1 = "f1".padEnd(32, "0");
+const BE1 = "b1".padEnd(32, "0");
+const FE2 = "f2".padEnd(32, "0");
+const BE2 = "b2".padEnd(32, "0");
+
+const report = (hash: string, refs: string[] = [], extra: Partial<HashReport> = {}): HashReport => ({
+  hash,
+  state: "ready",
+  inFlight: 0,
+  holds: 0,
+  refs,
+  ...extra,
+});
+const member = (name: string, hashes: HashReport[], status: MemberStatus = "alive"): MemberView => ({
+  name,
+  status,
+  hashes,
+});
+const local = (hash: string, state: LocalHash["state"] = "ready", keepForever = false): LocalHash => ({
+  hash,
+  state,
+  keepForever,
+});
+
+describe("wanted hashes", () => {
+  test("roots and everything they reference, transitively, with the shortest reason", () => {
+    const refs: Record<string, string[]> = { a: ["b"], b: ["c", "a"], c: [], d: ["c"] };
+    const w = wantedHashes([{ hash: "a", reason: "alias prod" }], (h) => refs[h] ?? []);
+    expect([...w.entries()]).toEqual([
+      ["a", "alias prod"],
+      ["b", "referenced by a"],
+      ["c", "referenced by b"],
+    ]);
+  });
+});
+
+describe("retirement planner", () => {
+  const quietMs = 1000;
+
+  test("after a switch, the old frontend drains and retires first; the old backend only after it", () => {
+    const p = new RetirementPlanner({ quietMs });
+    const roots = [{ hash: FE2, reason: "alias prod" }];
+    const hashes = [report(FE1, [BE1]), report(BE1), report(FE2, [BE2]), report(BE2)];
+    const locals = [local(FE1), local(BE1), local(FE2), local(BE2)];
+    let r = p.step({ now: 0, members: [member("a", hashes)], roots, local: locals });
+    expect(r.actions).toEqual([
+      { kind: "drain", hash: FE1, reason: "no alias, pin or wanted hash reaches it" },
+      { kind: "drain", hash: BE1, reason: "no alias, pin or wanted hash reaches it" },
+    ]);
+    expect(r.verdicts.get(BE2)).toEqual({ wanted: true, reason: `wanted: referenced by ${FE2}` });
+    expect(r.verdicts.get(BE1)?.reason).toContain(`dependent ${FE1} is ready on a`);
+
+    const draining = [local(FE1, "draining"), local(BE1, "draining"), local(FE2), local(BE2)];
+    r = p.step({ now: 999, members: [member("a", hashes)], roots, local: draining });
+    expect(r.actions).toEqual([]);
+    r = p.step({ now: 1000, members: [member("a", hashes)], roots, local: draining });
+    expect(r.actions.map((a) => [a.kind, a.hash])).toEqual([["retire", FE1]]);
+
+    // FE1 reported retired: BE1 starts its own quiet period only now.
+    const after = [report(FE1, [BE1], { state: "retired" }), report(BE1), report(FE2, [BE2]), report(BE2)];
+    const left = [local(BE1, "draining"), local(FE2), local(BE2)];
+    expect(p.step({ now: 1500, members: [member("a", after)], roots, local: left }).actions).toEqual([]);
+    expect(
+      p.step({ now: 2500, members: [member("a", after)], roots, local: left }).actions.map((a) => a.hash),
+    ).toEqual([BE1]);
+  });
+
+  test.each([
+    ["in flight on another member", member("b", [report(BE1, [], { inFlight: 2 })]), "2 in flight"],
+    ["a hold on another member", member("b", [report(BE1, [], { holds: 1 })]), "1 hold(s) on b"],
+    [
+      "a dependent on a suspect member",
+      member("b", [report(FE1, [BE1])], "suspect"),
+      `dependent ${FE1} is ready on b (suspect)`,
+    ],
+    [
+      "an idle dependent (its socket can still wake it)",
+      member("b", [report(FE1, [BE1], { state: "idle" })]),
+      "idle on b",
+    ],
+  ])("never stops while %s", (_, other, reason) => {
+    const p = new RetirementPlanner({ quietMs: 0 });
+    const members = [member("a", [report(BE1, [], { state: "draining" })]), other, member("c", [])];
+    for (const now of [0, 10_000, 1e9]) {
+      const r = p.step({ now, members, roots: [], local: [local(BE1, "draining")] });
+      expect(r.actions).toEqual([]);
+      expect(r.verdicts.get(BE1)?.reason).toContain(reason);
+    }
+  });
+
+  test("a dead member's reports no longer block; a member that left doesn't count", () => {
+    const p = new RetirementPlanner({ quietMs: 0 });
+    const members = [
+      member("a", [report(BE1, [], { state: "draining" })]),
+      member("b", [report(FE1, [BE1], { inFlight: 5 })], "dead"),
+      member("c", []),
+      member("d", [], "left"),
+    ];
+    const r = p.step({ now: 0, members, roots: [], local: [local(BE1, "draining")] });
+    expect(r.actions.map((a) => a.kind)).toEqual(["retire"]);
+  });
+
+  test("the minority side of a partition retires nothing", () => {
+    const p = new RetirementPlanner({ quietMs: 0 });
+    const members = [
+      member("a", [report(BE1, [], { state: "draining" })]),
+      member("b", [], "dead"),
+      member("c", [], "dead"),
+    ];
+    const r = p.step({ now: 0, members, roots: [], local: [local(BE1, "draining")] });
+    expect(r.actions).toEqual([]);
+    expect(r.verdicts.get(BE1)?.reason).toContain("not a majority");
+  });
+
+  test("any blocker restarts the quiet period", () => {
+    const p = new RetirementPlanner({ quietMs: 100 });
+    const quiet = [member("a", [report(BE1, [], { state: "draining" })])];
+    const busy = [member("a", [report(BE1, [], { state: "draining", inFlight: 1 })])];
+    const step = (now: number, members: MemberView[]) =>
+      p.step({ now, members, roots: [], local: [local(BE1, "draining")] }).actions;
+    expect(step(0, quiet)).toEqual([]);
+    expect(step(90, busy)).toEqual([]);
+    expect(step(150, quiet)).toEqual([]);
+    expect(step(249, quiet)).toEqual([]);
+    expect(step(250, quiet).map((a) => a.kind)).toEqual(["retire"]);
+  });
+
+  test("rollback: a draining hash that is wanted again is undrained, never retired", () => {
+    const p = new RetirementPlanner({ quietMs: 0 });
+    const r = p.step({
+      now: 0,
+      members: [
+        member("a", [report(FE1, [BE1], { state: "draining" }), report(BE1, [], { state: "draining" })]),
+      ],
+      roots: [{ hash: FE1, reason: "alias prod" }],
+      local: [local(FE1, "draining"), local(BE1, "draining")],
+    });
+    expect(r.actions).toEqual([
+      { kind: "undrain", hash: FE1, reason: "wanted again: alias prod" },
+      { kind: "undrain", hash: BE1, reason: `wanted again: referenced by ${FE1}` },
+    ]);
+  });
+
+  test("retention policy keep: unwanted hashes are scaled to zero, never retired", () => {
+    const p = new RetirementPlanner({ quietMs: 0 });
+    const r = p.step({
+      now: 0,
+      members: [member("a", [report(BE1)])],
+      roots: [],
+      local: [local(BE1, "ready", true)],
+    });
+    expect(r.actions).toEqual([{ kind: "scale-to-zero", hash: BE1, reason: "unwanted; policy keep" }]);
+  });
+});
