@@ -22,6 +22,20 @@ export const configSchema = z
     substituters: z.array(z.string().min(1)).default([]),
     ingress: listen.default({ address: "127.0.0.1", port: 8480 }),
     status: listen.default({ address: "127.0.0.1", port: 8481 }),
+    gossip: z
+      .object({
+        /** UDP packets and TCP push-pull streams, on every address of the host */
+        port: z.number().int().min(0).max(65535).default(7946),
+        address: z.string().min(1).default("0.0.0.0"),
+        /** "host:port" of members to join through */
+        seeds: z.array(z.string().min(1)).default([]),
+        /** keyring file: one base64 32-byte key per line, the first seals (see docs/gossip.md) */
+        keyFile: z.string().startsWith("/").optional(),
+        /** this member's name (default: the host name) */
+        name: z.string().min(1).max(253).optional(),
+      })
+      .strict()
+      .optional(),
     /** run services as this user instead of a DynamicUser */
     serviceUser: z
       .string()
