@@ -1,5 +1,14 @@
 #!/usr/bin/env bun
 import { main } from "./cli/main.ts";
+import { WAIT_UPSTREAM_COMMAND, waitUpstreamMain } from "./systemd/wait-upstream.ts";
+
+// Internal: the ExecStartPost= of a proxied service's program unit (src/systemd/proxied-unit.ts).
+if (process.argv[2] === WAIT_UPSTREAM_COMMAND) {
+  const lines: string[] = [];
+  const status = await waitUpstreamMain(process.argv.slice(3), (line) => lines.push(`${line}\n`));
+  await Bun.write(Bun.stderr, lines.join(""));
+  process.exit(status);
+}
 
 // Output is collected and written with awaited writes: process.exit() right after a
 // process.stdout.write() to a pipe can drop what was not flushed yet.

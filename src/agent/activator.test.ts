@@ -128,3 +128,109 @@ describe("activation logic (against a fake host)", () => {
     await expect(activator.deactivate("nope")).rejects.toThrow(/not a store hash/);
   });
 });
+
+describe("proxied modes (against a fake host)", () => {
+  const UNIX_PATH = `/nix/store/${H}-unix`;
+  const helpers = {
+    socketProxyd: "/run/hashd/bin/systemd-socket-proxyd",
+    waitUpstream: ["/run/hashd/bin/hashd", "wait-upstream"],
+  };
+  let proxydMissing = false;
+
+  function proxiedActivator(): Activator {
+    return new Activator({
+      config: parseConfig({}),
+      socketDir: "/run/hashd/sockets",
+      store,
+      systemctl: new Systemctl(host.exec),
+      nix: new Nix(mkdtempSync(`${tmpdir()}/hashd-gcroots-`), host.exec),
+      log: () => {},
+      readManifest: async () =>
+        parseManifest({
+          schema: 1,
+          name: "unix",
+          exec: ["/bin/true"],
+          socket: { type: "unix" },
+          readiness: { type: "notify" },
+        }),
+      proxyHelpers: () => {
+        if (proxydMissing) throw new HashdError("systemd_failed", "systemd-socket-proxyd not found");
+        return helpers;
+      },
+    });
+  }
+
+  beforeEach(() => {
+    proxydMissing = false;
+    host.valid.add(UNIX_PATH);
+  });
+
+  const runs = () => host.calls.filter((c) => c[0] === "systemd-run" || c[1] === "stop" || c[1] === "start");
+
+  test("the program's unit first (behind its timer), then socket + proxy, then the timer goes", async () => {
+    const r = await proxiedActivator().activate({ path: UNIX_PATH, wait: true });
+    expect(r.deployment.state).toBe("ready");
+    const steps = runs().map((c) => c.find((a) => a.startsWith("--unit=")) ?? c.slice(0, 3).join(" "));
+    expect(steps).toEqual([
+      `--unit=hashd-${H}-app.service`,
+      `--unit=hashd-${H}`,
+      `systemctl stop hashd-${H}-app.timer`,
+      `systemctl start hashd-${H}.service`,
+    ]);
+    expect(host.units.get(`hashd-${H}.socket`)).toBe("active");
+    expect(host.units.get(`hashd-${H}.service`)).toBe("active");
+    expect(host.units.has(`hashd-${H}-app.service`)).toBe(true);
+    expect(host.units.has(`hashd-${H}-app.timer`)).toBe(false);
+  });
+
+  test("lazy: the units exist and nothing was started", async () => {
+    const r = await proxiedActivator().activate({ path: UNIX_PATH, lazy: true });
+    expect(r.deployment.state).toBe("idle");
+    expect(host.countOf("systemctl", "start")).toBe(0);
+    expect(host.units.get(`hashd-${H}-app.service`)).toBe("inactive");
+  });
+
+  test("a missing systemd-socket-proxyd fails the activation clearly and creates nothing", async () => {
+    proxydMissing = true;
+    await expect(proxiedActivator().activate({ path: UNIX_PATH, wait: true })).rejects.toThrow(
+      /systemd-socket-proxyd not found/,
+    );
+    expect(store.get(H)?.state).toBe("failed");
+    expect(host.countOf("systemd-run")).toBe(0);
+  });
+
+  test("a failed start reports the program's journal and stops every unit", async () => {
+    host.failing.add(`hashd-${H}.service`);
+    const err = await proxiedActivator()
+      .activate({ path: UNIX_PATH, wait: true })
+      .catch((e) => e);
+    expect(err.message).toContain("boom: exit 3");
+    expect(err.message).toContain(`last lines of hashd-${H}-app.service, hashd-${H}.service`);
+    const journal = host.calls.find((c) => c[0] === "journalctl") ?? [];
+    expect(journal.filter((a) => a.startsWith("hashd-"))).toEqual([
+      `hashd-${H}-app.service`,
+      `hashd-${H}.service`,
+    ]);
+    const stop = host.calls.filter((c) => c[1] === "stop").at(-1) ?? [];
+    expect(stop.slice(2)).toEqual([
+      `hashd-${H}.socket`,
+      `hashd-${H}.service`,
+      `hashd-${H}-app.service`,
+      `hashd-${H}-app.timer`,
+    ]);
+  });
+
+  test("a program unit left by a lost database is replaced", async () => {
+    host.units.set(`hashd-${H}-app.service`, "active");
+    const r = await proxiedActivator().activate({ path: UNIX_PATH, wait: true });
+    expect(r.deployment.state).toBe("ready");
+    expect(host.countOf("systemd-run")).toBe(3);
+  });
+
+  test("deactivate removes all the units", async () => {
+    const activator = proxiedActivator();
+    await activator.activate({ path: UNIX_PATH, wait: true });
+    expect((await activator.deactivate(H)).state).toBe("retired");
+    expect(host.units.size).toBe(0);
+  });
+});

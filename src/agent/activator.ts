@@ -1,6 +1,8 @@
 import { HashdError } from "../lib/errors.ts";
 import type { Nix } from "../nix/nix.ts";
 import { parseStoreHash, parseStorePath } from "../nix/store-path.ts";
+import { isProxied } from "../systemd/proxied-unit.ts";
+import { installProxyHelpers, type ProxyHelpers } from "../systemd/proxy-helpers.ts";
 import type { Systemctl } from "../systemd/systemctl.ts";
 import { type HashUnits, hashUnits } from "../systemd/unit-names.ts";
 import type { Config } from "./config.ts";
@@ -40,6 +42,18 @@ export interface ActivatorDeps {
   onChange?: (d: Deployment) => void;
   /** reads and validates the manifest of a closure in the store (a fake in unit tests) */
   readManifest?: (path: string) => Promise<Manifest>;
+  /** finds systemd-socket-proxyd and the upstream waiter (default: installProxyHelpers) */
+  proxyHelpers?: () => ProxyHelpers;
+}
+
+/**
+ * Every unit of a hash: the socket + service pair, and in the proxied modes (unix, port) the
+ * program's own unit and the timer that creates it (normally gone within the creating call).
+ */
+export function unitsOf(units: HashUnits, manifest: Manifest): string[] {
+  return isProxied(manifest)
+    ? [units.socket, units.service, units.app, units.appTimer]
+    : [units.socket, units.service];
 }
 
 /**
@@ -51,6 +65,7 @@ export class Activator {
   /** one pipeline per hash at a time; concurrent calls for the same hash share it */
   private readonly running = new Map<string, Promise<Deployment>>();
   private readonly readiness = new Map<string, Promise<Deployment>>();
+  private helpers: ProxyHelpers | undefined;
 
   constructor(private readonly deps: ActivatorDeps) {}
 
@@ -92,7 +107,7 @@ export class Activator {
     const units = this.units(hash);
     // Units of a failed or forced hash go first: systemd-run can't replace them. A hash the
     // database has never seen has none, which saves two systemctl calls on the common path.
-    if (this.deps.store.get(hash)) await this.removeUnits(units);
+    if (this.deps.store.get(hash)) await this.removeUnits(units, manifest);
     await nix.addGcRoot(path);
     const reason = req.force ? "activate --force" : "activate";
     const deployment = store.beginActivation(path, hash, manifest, reason);
@@ -112,9 +127,10 @@ export class Activator {
     return deployment;
   }
 
-  private async removeUnits(units: HashUnits): Promise<void> {
-    await this.deps.systemctl.stop([units.socket, units.service]);
-    await this.deps.systemctl.resetFailed([units.socket, units.service]);
+  private async removeUnits(units: HashUnits, manifest: Manifest): Promise<void> {
+    const all = unitsOf(units, manifest);
+    await this.deps.systemctl.stop(all);
+    await this.deps.systemctl.resetFailed(all);
   }
 
   async createUnits(path: string, units: HashUnits, manifest: Manifest): Promise<void> {
@@ -124,13 +140,13 @@ export class Activator {
       // Units left by an agent whose database was lost: replace them once.
       if (!(e instanceof HashdError && /already exists/.test(e.message))) throw e;
       this.deps.log(`replacing stale units of ${units.hash}`);
-      await this.removeUnits(units);
+      await this.removeUnits(units, manifest);
       await this.createTransient(path, units, manifest);
     }
   }
 
   private async createTransient(path: string, units: HashUnits, manifest: Manifest): Promise<void> {
-    await this.deps.systemctl.createTransient({
+    const spec = {
       units,
       storePath: path,
       manifest,
@@ -140,7 +156,23 @@ export class Activator {
         HASHD_ZONE: this.deps.config.zone,
         HASHD_URL: this.url(units.hash),
       },
-    });
+    };
+    if (isProxied(manifest)) {
+      await this.deps.systemctl.createProxied({ ...spec, helpers: this.proxyHelpers() });
+    } else {
+      await this.deps.systemctl.createTransient(spec);
+    }
+  }
+
+  /**
+   * systemd-socket-proxyd and the upstream waiter, resolved once per agent process (a missing
+   * proxyd is an error for proxied hashes only, and is looked for again next time).
+   */
+  proxyHelpers(): ProxyHelpers {
+    this.helpers ??= (
+      this.deps.proxyHelpers ?? (() => installProxyHelpers(`${this.deps.config.runtimeDir}/bin`))
+    )();
+    return this.helpers;
   }
 
   /** Starts the service and records ready or failed; one check per hash and generation. */
@@ -159,9 +191,11 @@ export class Activator {
           "ready",
           `readiness (${deployment.manifest.readiness.type}) holds`,
         );
-      const journal = await systemctl.journal(units.service, 20);
-      await systemctl.stop([units.socket, units.service]).catch(() => {});
-      const error = `${r.reason}${journal ? `\n--- last lines of ${units.service} ---\n${journal}` : ""}`;
+      const proxied = isProxied(deployment.manifest);
+      const logged = proxied ? [units.app, units.service] : [units.service];
+      const journal = await systemctl.journal(proxied ? logged : units.service, 20);
+      await systemctl.stop(unitsOf(units, deployment.manifest)).catch(() => {});
+      const error = `${r.reason}${journal ? `\n--- last lines of ${logged.join(", ")} ---\n${journal}` : ""}`;
       return this.transition(deployment, "failed", r.reason, error);
     })().finally(() => this.readiness.delete(key));
     this.readiness.set(key, check);
@@ -172,8 +206,7 @@ export class Activator {
     const hash = parseStoreHash(hashInput);
     const d = this.deps.store.get(hash);
     if (!d) throw new HashdError("not_found", `hash ${hash} is not known on this host`);
-    const units = this.units(hash);
-    await this.deps.systemctl.stop([units.socket, units.service]);
+    await this.deps.systemctl.stop(unitsOf(this.units(hash), d.manifest));
     await this.deps.nix.removeGcRoot(hash);
     return this.transition(d, "retired", "deactivated");
   }

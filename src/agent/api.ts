@@ -3,6 +3,7 @@ import { bodyLimit } from "hono/body-limit";
 import { z } from "zod";
 import { HashdError } from "../lib/errors.ts";
 import { parseStoreHash } from "../nix/store-path.ts";
+import { Systemctl } from "../systemd/systemctl.ts";
 import type { Activator } from "./activator.ts";
 import type { Deployment } from "./state/deployment.ts";
 import type { StateStore } from "./state/store.ts";
@@ -22,6 +23,8 @@ export interface ApiDeps {
   store: StateStore;
   activator: Activator;
   version: string;
+  /** reads a unit's journal (`hashd logs`); a fake in tests */
+  journal?: Pick<Systemctl, "journal">;
 }
 
 /** What a deployment looks like to API clients: the record plus its URL and unit names. */
@@ -72,6 +75,18 @@ export function controlApi(deps: ApiDeps, log: (msg: string) => void): Hono {
     const d = deps.store.get(hash);
     if (!d) throw new HashdError("not_found", `hash ${hash} is not known on this host`);
     return c.json({ deployment: show(d), events: deps.store.events(hash, 50) });
+  });
+
+  app.get("/v1/deployments/:hash/logs", async (c) => {
+    const hash = parseStoreHash(c.req.param("hash"));
+    if (!deps.store.get(hash)) throw new HashdError("not_found", `hash ${hash} is not known on this host`);
+    const lines = Number(c.req.query("lines") ?? 50);
+    if (!Number.isInteger(lines) || lines < 1 || lines > 10_000) {
+      throw new HashdError("bad_request", "lines must be a whole number from 1 to 10000");
+    }
+    const unit = deps.activator.units(hash).service;
+    const text = await (deps.journal ?? new Systemctl()).journal(unit, lines, "short-iso");
+    return c.json({ hash, unit, lines: text.split("\n").filter((l) => l && l !== "-- No entries --") });
   });
 
   app.post("/v1/deployments", async (c) => {

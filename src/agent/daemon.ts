@@ -8,6 +8,7 @@ import { controlApi } from "./api.ts";
 import { type Config, pathsOf } from "./config.ts";
 import { reconcile } from "./reconcile.ts";
 import { StateStore } from "./state/store.ts";
+import { syncServiceStates } from "./unit-watch.ts";
 
 export interface RunningAgent {
   stop(): Promise<void>;
@@ -42,6 +43,8 @@ export async function startAgent(config: Config, version: string, log = defaultL
   }
   chmodSync(paths.controlSocket, 0o600);
 
+  const watch = every(UNIT_WATCH_MS, () => syncServiceStates(store, systemctl, activator, () => {}), log);
+
   const count = store.list().length;
   await notifier.ready(`serving ${count} deployment(s) on ${paths.controlSocket}`);
   notifier.startWatchdog();
@@ -55,6 +58,7 @@ export async function startAgent(config: Config, version: string, log = defaultL
       if (stopped) return;
       stopped = true;
       await notifier.stopping();
+      watch.stop();
       // Services are left running on purpose: systemd owns them (invariant 6).
       await server.stop(false);
       try {
@@ -75,6 +79,26 @@ async function refuseSecondAgent(controlSocket: string): Promise<void> {
     .catch(() => false);
   if (alive) throw new HashdError("conflict", `another agent already serves ${controlSocket}`);
   unlinkSync(controlSocket); // left behind by a killed agent
+}
+
+/** How often the agent compares ready/idle with what systemd runs (wake-ups and exits). */
+const UNIT_WATCH_MS = 2000;
+
+/** Runs `task` every `ms`, never two at once; a failure is logged and the loop goes on. */
+function every(ms: number, task: () => Promise<unknown>, log: (msg: string) => void): { stop(): void } {
+  let running = false;
+  const timer = setInterval(async () => {
+    if (running) return;
+    running = true;
+    try {
+      await task();
+    } catch (e) {
+      log(`periodic task failed: ${(e as Error).message}`);
+    } finally {
+      running = false;
+    }
+  }, ms);
+  return { stop: () => clearInterval(timer) };
 }
 
 function defaultLog(msg: string): void {

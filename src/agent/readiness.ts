@@ -1,4 +1,5 @@
 import { exec } from "../lib/exec.ts";
+import { isProxied } from "../systemd/proxied-unit.ts";
 import type { Systemctl } from "../systemd/systemctl.ts";
 import type { HashUnits } from "../systemd/unit-names.ts";
 import type { Manifest } from "./manifest.ts";
@@ -31,6 +32,11 @@ const FAILED_STATES = new Set(["failed", "inactive"]);
  *   proves nothing (the kernel queues it in the backlog systemd listens with), so the probe is held
  *   open until the socket's accept queue (ss Recv-Q) is empty, i.e. the program called accept().
  * - http: a GET of the path through the hash's socket answers 2xx.
+ *
+ * In the proxied modes (unix, port) the service is systemd-socket-proxyd, whose start pulls in the
+ * program's unit first and completes only after it: the program's READY=1 (notify), then its
+ * upstream accepting a connection (the app unit's ExecStartPost=, every rule), then the proxy's
+ * exec. So notify and accept hold once the start returns; http still GETs through the proxy.
  */
 export async function startAndWaitReady(
   systemctl: Systemctl,
@@ -48,6 +54,7 @@ export async function startAndWaitReady(
   }
   const readiness = manifest.readiness;
   if (readiness.type === "notify") return { ok: true };
+  if (readiness.type === "accept" && isProxied(manifest)) return { ok: true };
   if (readiness.type === "accept") return waitAccepted(systemctl, units, deadline);
 
   let delay = 10;

@@ -1,5 +1,6 @@
-import type { Systemctl } from "../systemd/systemctl.ts";
-import type { Activator } from "./activator.ts";
+import { isProxied } from "../systemd/proxied-unit.ts";
+import type { Systemctl, UnitProperties } from "../systemd/systemctl.ts";
+import { type Activator, unitsOf } from "./activator.ts";
 import { type Deployment, LIVE_STATES } from "./state/deployment.ts";
 import type { StateStore } from "./state/store.ts";
 
@@ -12,7 +13,8 @@ export interface ReconcileReport {
 /**
  * At start the agent adopts what systemd already runs and re-creates what it lost. systemd owns
  * the units, so a restart of the agent (even kill -9) touches no running service; after a reboot
- * the transient units are gone and are re-created from the database (invariant 6).
+ * the transient units are gone and are re-created from the database (invariant 6). A proxied
+ * hash (unix, port) counts as present only with its program's unit too.
  */
 export async function reconcile(
   store: StateStore,
@@ -23,23 +25,34 @@ export async function reconcile(
   const live = store.list().filter((d) => LIVE_STATES.has(d.state));
   const report: ReconcileReport = { adopted: [], recreated: [], failed: [] };
   if (live.length === 0) return report;
+  if (live.some((d) => isProxied(d.manifest))) {
+    // Points the helper links at this agent's binary and the current systemd-socket-proxyd.
+    try {
+      activator.proxyHelpers();
+    } catch (e) {
+      log(`reconcile: ${(e as Error).message}`);
+    }
+  }
   const unitNames = live.flatMap((d) => {
     const u = activator.units(d.hash);
-    return [u.socket, u.service];
+    return unitsOf(u, d.manifest);
   });
   const props = await systemctl.show(unitNames, ["LoadState", "ActiveState", "SubState"]);
   for (const d of live) {
     const u = activator.units(d.hash);
     const socket = props.get(u.socket);
     const service = props.get(u.service);
-    const socketUp = socket?.LoadState === "loaded" && socket.ActiveState === "active";
+    const appLoaded = !isProxied(d.manifest) || props.get(u.app)?.LoadState === "loaded";
+    const socketUp = socket?.LoadState === "loaded" && socket.ActiveState === "active" && appLoaded;
     const serviceUp = service?.ActiveState === "active";
     try {
       if (socketUp) {
+        // an agent killed between creating a proxied hash's units and removing the app's timer
+        if (props.get(u.appTimer)?.LoadState === "loaded") await systemctl.stop([u.appTimer]);
         adopt(store, activator, d, serviceUp);
         report.adopted.push(d.hash);
       } else {
-        await recreate(store, systemctl, activator, d, serviceUp);
+        await recreate(store, systemctl, activator, d, serviceUp, props);
         report.recreated.push(d.hash);
       }
     } catch (e) {
@@ -80,11 +93,19 @@ async function recreate(
   activator: Activator,
   d: Deployment,
   serviceUp: boolean,
+  props: Map<string, UnitProperties>,
 ): Promise<void> {
   const u = activator.units(d.hash);
-  // A stray service without its socket (or a failed socket): clear it so the pair can be made again.
-  if (serviceUp) await systemctl.stop([u.service]);
-  await systemctl.resetFailed([u.socket, u.service]);
+  if (isProxied(d.manifest)) {
+    // Whatever is left of its units (a crash between creating them): clear it all.
+    const left = unitsOf(u, d.manifest).filter((n) => props.get(n)?.LoadState === "loaded");
+    await systemctl.stop(left);
+    await systemctl.resetFailed(left);
+  } else {
+    // A stray service without its socket (or a failed socket): clear it so the pair can be made again.
+    if (serviceUp) await systemctl.stop([u.service]);
+    await systemctl.resetFailed([u.socket, u.service]);
+  }
   await activator.createUnits(d.path, u, d.manifest);
   if (d.state === "ready" || d.state === "activating") {
     store.event(d.hash, "recreated", "units re-created from the database (host rebooted?)");

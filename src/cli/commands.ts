@@ -7,6 +7,7 @@ import { HashdError } from "../lib/errors.ts";
 import { parseStoreHash, parseStorePath } from "../nix/store-path.ts";
 import { AgentClient, DEFAULT_CONTROL_SOCKET } from "./client.ts";
 import { ago, table } from "./format.ts";
+import { hostArg, onHost } from "./host.ts";
 
 export const VERSION = "0.1.0";
 
@@ -16,6 +17,8 @@ type ShownDeployment = ReturnType<typeof presentDeployment>;
 export interface Output {
   json: unknown;
   text: string;
+  /** printed in full, and yet a failure: its message goes to stderr and its code is the exit code */
+  failure?: HashdError;
 }
 
 const common = {
@@ -116,12 +119,14 @@ export const deactivate = defineCommand({
 
 export const list = defineCommand({
   meta: { name: "list", description: "list the deployments of this host" },
-  args: { ...common },
+  args: { ...common, ...hostArg },
   async run({ args }): Promise<Output> {
-    const r = await new AgentClient(args.socket).request<{ deployments: ShownDeployment[] }>(
-      "GET",
-      "/v1/deployments",
-    );
+    const r = args.host
+      ? await onHost(args.host).hashdJson<{ deployments: ShownDeployment[] }>(["list"])
+      : await new AgentClient(args.socket).request<{ deployments: ShownDeployment[] }>(
+          "GET",
+          "/v1/deployments",
+        );
     const rows = r.deployments.map((d) => [d.state, d.hash, d.name, ago(d.updatedAt), d.url]);
     return {
       json: r,
@@ -132,13 +137,16 @@ export const list = defineCommand({
 
 export const show = defineCommand({
   meta: { name: "show", description: "show one deployment and its recent events" },
-  args: { hash: { type: "positional", required: true }, ...common },
+  args: { hash: { type: "positional", required: true }, ...common, ...hostArg },
   async run({ args }): Promise<Output> {
     parseStoreHash(args.hash);
-    const r = await new AgentClient(args.socket).request<{
-      deployment: ShownDeployment;
-      events: DeploymentEvent[];
-    }>("GET", `/v1/deployments/${encodeURIComponent(args.hash)}`);
+    type Shown = { deployment: ShownDeployment; events: DeploymentEvent[] };
+    const r = args.host
+      ? await onHost(args.host).hashdJson<Shown>(["show", args.hash])
+      : await new AgentClient(args.socket).request<Shown>(
+          "GET",
+          `/v1/deployments/${encodeURIComponent(args.hash)}`,
+        );
     const events = r.events.map(
       (e) => `  ${new Date(e.at).toISOString()}  ${e.kind.padEnd(10)} ${e.message}`,
     );

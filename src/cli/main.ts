@@ -1,6 +1,8 @@
 import { type CommandDef, defineCommand, renderUsage, runCommand } from "citty";
 import { HashdError } from "../lib/errors.ts";
 import { activate, deactivate, list, type Output, serve, show, VERSION } from "./commands.ts";
+import { deploy } from "./deploy.ts";
+import { logs } from "./logs.ts";
 
 export const root = defineCommand({
   meta: {
@@ -8,7 +10,7 @@ export const root = defineCommand({
     version: VERSION,
     description: "deploy Nix closures as socket-activated services, by hash",
   },
-  subCommands: { serve, activate, deactivate, list, show },
+  subCommands: { serve, activate, deactivate, list, show, deploy, logs },
 });
 
 export interface Io {
@@ -42,6 +44,10 @@ export async function main(argv: string[], io: Io): Promise<number> {
     const { result } = await runCommand(sub, { rawArgs: rest });
     const output = result as Output | undefined;
     if (output) io.out(wantsJson ? JSON.stringify(output.json, null, 2) : output.text);
+    if (output?.failure) {
+      io.err(`hashd: ${output.failure.message}`);
+      return output.failure.exitCode;
+    }
     return 0;
   } catch (e) {
     if (e instanceof HashdError) {

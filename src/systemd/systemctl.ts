@@ -1,5 +1,6 @@
 import { HashdError } from "../lib/errors.ts";
 import { exec as defaultExec, type Exec, lastLine } from "../lib/exec.ts";
+import { appRunArgv, type ProxiedUnitSpec, proxyRunArgv } from "./proxied-unit.ts";
 import { systemdRunArgv, type TransientUnitSpec } from "./transient-unit.ts";
 
 export type UnitProperties = Record<string, string>;
@@ -10,15 +11,33 @@ export class Systemctl {
 
   /** Creates the transient socket + service pair of a hash and starts its socket. */
   async createTransient(spec: TransientUnitSpec): Promise<void> {
-    const r = await this.run(systemdRunArgv(spec), { timeoutMs: 30_000 });
+    await this.systemdRun(systemdRunArgv(spec), spec.units.base);
+  }
+
+  /**
+   * The proxied modes (proxied-unit.ts): the app unit first, behind a timer that never elapses
+   * (nothing runs), so that it exists before the socket listens and the proxy's BindsTo= can pull
+   * it in; then the socket + proxy pair; then the timer goes, and the proxy's reference keeps the
+   * inactive app unit loaded. A failure leaves no app unit behind.
+   */
+  async createProxied(spec: ProxiedUnitSpec): Promise<void> {
+    const { units } = spec;
+    await this.systemdRun(appRunArgv(spec), units.app);
+    try {
+      await this.systemdRun(proxyRunArgv(spec), units.base);
+    } catch (e) {
+      await this.stop([units.appTimer, units.app]).catch(() => {});
+      throw e;
+    }
+    await this.stop([units.appTimer]);
+  }
+
+  private async systemdRun(argv: string[], unit: string): Promise<void> {
+    const r = await this.run(argv, { timeoutMs: 30_000 });
     if (r.code !== 0) {
-      throw new HashdError(
-        "systemd_failed",
-        `systemd-run refused ${spec.units.base}: ${lastLine(r.stderr)}`,
-        {
-          stderr: r.stderr,
-        },
-      );
+      throw new HashdError("systemd_failed", `systemd-run refused ${unit}: ${lastLine(r.stderr)}`, {
+        stderr: r.stderr,
+      });
     }
   }
 
@@ -70,8 +89,13 @@ export class Systemctl {
     return out;
   }
 
-  async journal(unit: string, lines = 20): Promise<string> {
-    const r = await this.run(["journalctl", "--no-pager", "-o", "cat", "-n", String(lines), "-u", unit], {
+  /**
+   * The unit's last journal lines; `output` is journalctl's -o (cat: messages only). Several units
+   * (a proxied hash's proxy and program) come interleaved in time.
+   */
+  async journal(unit: string | string[], lines = 20, output: "cat" | "short-iso" = "cat"): Promise<string> {
+    const units = (typeof unit === "string" ? [unit] : unit).flatMap((u) => ["-u", u]);
+    const r = await this.run(["journalctl", "--no-pager", "-o", output, "-n", String(lines), ...units], {
       timeoutMs: 10_000,
     });
     return r.stdout.trim();

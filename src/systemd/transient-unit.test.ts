@@ -28,9 +28,13 @@ describe("unit names", () => {
       base: `hashd-${H}`,
       socket: `hashd-${H}.socket`,
       service: `hashd-${H}.service`,
+      app: `hashd-${H}-app.service`,
+      appTimer: `hashd-${H}-app.timer`,
       socketPath: `/run/hashd/sockets/${H}.sock`,
     });
     expect(hashOfUnit(`hashd-${H}.service`)).toBe(H);
+    expect(hashOfUnit(`hashd-${H}-app.service`)).toBe(H);
+    expect(hashOfUnit(`hashd-${H}-app.socket`)).toBeUndefined();
     expect(hashOfUnit(`hashd-${H}.mount`)).toBeUndefined();
     expect(hashOfUnit("sshd.service")).toBeUndefined();
   });

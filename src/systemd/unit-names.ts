@@ -10,7 +10,12 @@ export interface HashUnits {
   /** common prefix of the socket and service unit: hashd-<hash> */
   base: string;
   socket: string;
+  /** what the socket triggers: the program itself (fd) or systemd-socket-proxyd (unix, port) */
   service: string;
+  /** the program's own unit in the proxied modes (unix, port): hashd-<hash>-app.service */
+  app: string;
+  /** the never-elapsing trigger that creates the app unit without starting it (proxied-unit.ts) */
+  appTimer: string;
   socketPath: string;
 }
 
@@ -24,12 +29,14 @@ export function hashUnits(hash: string, socketDir: string): HashUnits {
     base,
     socket: `${base}.socket`,
     service: `${base}.service`,
+    app: `${base}-app.service`,
+    appTimer: `${base}-app.timer`,
     socketPath: `${socketDir}/${checked}.sock`,
   };
 }
 
 /** The hash a hashd unit name belongs to, or undefined for any other unit. */
 export function hashOfUnit(unit: string): string | undefined {
-  const m = /^hashd-([0-9a-df-np-sv-z]{32})\.(socket|service)$/.exec(unit);
+  const m = /^hashd-([0-9a-df-np-sv-z]{32})(\.socket|\.service|-app\.service|-app\.timer)$/.exec(unit);
   return m?.[1];
 }

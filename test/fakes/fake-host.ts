@@ -23,6 +23,13 @@ export class FakeHost {
     if (cmd === "journalctl") return ok("boom: exit 3\n");
     if (cmd === "systemd-run") {
       const base = argv.find((a) => a.startsWith("--unit="))?.slice(7) ?? "";
+      if (argv.some((a) => a.startsWith("--on-active="))) {
+        // a service created behind a timer (proxied modes): loaded, not started
+        if (this.units.has(base)) return fail(`Unit ${base} already exists.`);
+        this.units.set(base, "inactive");
+        this.units.set(base.replace(/\.service$/, ".timer"), "active");
+        return ok();
+      }
       if (this.units.has(`${base}.socket`)) return fail(`Unit ${base}.socket already exists.`);
       this.units.set(`${base}.socket`, "active");
       return ok();

@@ -68,6 +68,18 @@ describe("agent on a real systemd + nix host", () => {
     const res = await getUnix(a, r.deployment.socketPath);
     expect(res.stdout).toStartWith(`200 lazy 1 ${hash}`);
     expect((await unitProps(a, `hashd-${hash}.service`, ["ActiveState"])).ActiveState).toBe("active");
+    // the agent notices the wake-up (it did not start the service itself) ...
+    await waitFor("state ready after the wake-up", async () => {
+      const shown = await hashdJson<{ deployment: Shown }>(a, ["show", hash]);
+      return shown.deployment.state === "ready";
+    });
+    // ... and the exit: the socket still listens, so the hash is idle, not gone
+    await a.run(["systemctl", "stop", `hashd-${hash}.service`]);
+    await waitFor("state idle after the service stopped", async () => {
+      const shown = await hashdJson<{ deployment: Shown }>(a, ["show", hash]);
+      return shown.deployment.state === "idle";
+    });
+    expect((await getUnix(a, r.deployment.socketPath)).stdout).toStartWith(`200 lazy 1 ${hash}`);
   });
 
   test("generated units are sandboxed: dynamic user, read-only system, private /tmp", async () => {

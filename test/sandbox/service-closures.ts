@@ -15,6 +15,11 @@ export interface TestService {
   /** raw manifest override (for broken-manifest tests): written instead of the generated one */
   rawManifest?: string;
   environment?: Record<string, string>;
+  /**
+   * How the program gets its socket (manifest `socket`): fd (default) is SERVER_PY; unix and port
+   * run PROXIED_SERVER_PY, which listens on $HASHD_UPSTREAM or 127.0.0.1:$PORT itself.
+   */
+  socketMode?: { type: "fd" } | { type: "unix" } | { type: "port"; port: number };
 }
 
 export const SERVER_PY = String.raw`
@@ -63,6 +68,40 @@ notify("READY=1")
 server.serve_forever()
 `;
 
+const FD_LISTEN = `if os.environ.get("LISTEN_FDS") != "1":
+    print("test service: expected one socket in LISTEN_FDS", file=sys.stderr, flush=True)
+    sys.exit(4)
+sock = socket.socket(fileno=3)
+server = http.server.ThreadingHTTPServer(sock.getsockname(), Handler, bind_and_activate=False)
+server.socket = sock
+`;
+
+/** SERVER_PY for the proxied modes: it binds and listens itself (behind systemd-socket-proxyd). */
+export const PROXIED_SERVER_PY = (() => {
+  if (!SERVER_PY.includes(FD_LISTEN)) throw new Error("SERVER_PY changed: update FD_LISTEN");
+  return SERVER_PY.replace(
+    FD_LISTEN,
+    `import socketserver
+if os.environ.get("LISTEN_FDS"):
+    print("test service: got a socket fd in a proxied mode", file=sys.stderr, flush=True)
+    sys.exit(4)
+# A realistic listen backlog (Python's default is 5; nginx and node use 511): systemd-socket-proxyd
+# connects without blocking, so a burst beyond a full unix backlog is reset (EAGAIN).
+class UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+    request_queue_size = 128
+class TcpServer(http.server.ThreadingHTTPServer):
+    request_queue_size = 128
+upstream = os.environ.get("HASHD_UPSTREAM")
+if upstream:
+    server = UnixServer(upstream, Handler)
+else:
+    server = TcpServer(("127.0.0.1", int(os.environ["PORT"])), Handler)
+print("test service: listening on %s" % (upstream or "127.0.0.1:" + os.environ["PORT"]), flush=True)
+`,
+  );
+})();
+
 function nixString(s: string): string {
   return JSON.stringify(s).replace(/\$\{/g, "\\${");
 }
@@ -74,7 +113,7 @@ export function serviceExpr(s: TestService): string {
     schema: 1,
     name: s.name,
     exec: ["/usr/bin/python3", "@out@/bin/server.py"],
-    socket: { type: "fd" },
+    socket: s.socketMode ?? { type: "fd" },
     readiness: s.readiness ?? { type: "accept" },
     idleStopSec: s.idleStopSec ?? 0,
     startTimeoutSec: 30,
@@ -92,7 +131,7 @@ export function serviceExpr(s: TestService): string {
   name = ${nixString(`${s.name}-${version}`)};
   system = builtins.currentSystem;
   builder = "/bin/sh";
-  server = ${nixString(SERVER_PY)};
+  server = ${nixString(s.socketMode && s.socketMode.type !== "fd" ? PROXIED_SERVER_PY : SERVER_PY)};
   manifest = ${nixString(manifestText)};
   args = [ "-c" ''
     export PATH=/usr/bin:/bin

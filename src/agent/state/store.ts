@@ -122,7 +122,8 @@ export class StateStore {
 
   /**
    * Moves a deployment to a new state, but only if it is still at the generation the caller
-   * worked on: a late result of an older attempt never overwrites a newer one.
+   * worked on (a late result of an older attempt never overwrites a newer one) and, with `from`,
+   * still in the state the caller saw.
    */
   transition(
     hash: string,
@@ -130,6 +131,7 @@ export class StateStore {
     state: DeploymentState,
     message: string,
     error: string | null = null,
+    from?: DeploymentState,
   ): Deployment | undefined {
     const at = this.now();
     return this.db.transaction(() => {
@@ -137,9 +139,9 @@ export class StateStore {
         .query(
           `UPDATE deployments SET state = $state, error = $error, updated_at = $at,
              ready_at = CASE WHEN $state = 'ready' THEN $at ELSE ready_at END
-           WHERE hash = $hash AND generation = $generation`,
+           WHERE hash = $hash AND generation = $generation AND ($from IS NULL OR state = $from)`,
         )
-        .run({ hash, generation, state, error, at });
+        .run({ hash, generation, state, error, at, from: from ?? null });
       if (r.changes === 0) return undefined;
       this.insertEvent(hash, state, message, at);
       return this.get(hash);

@@ -1,0 +1,92 @@
+import { defineCommand } from "citty";
+import { ALIAS_PATTERN, deploy as runDeploy } from "../deploy/deploy.ts";
+import { buildInstallable, classifyInput } from "../deploy/input.ts";
+import { TtyProgress } from "../deploy/progress.ts";
+import { failureOf, renderText } from "../deploy/result.ts";
+import { withSshMux } from "../deploy/ssh-mux.ts";
+import { parseTargets } from "../deploy/target.ts";
+import { HashdError } from "../lib/errors.ts";
+import { exec } from "../lib/exec.ts";
+import type { StorePath } from "../nix/store-path.ts";
+import type { Output } from "./commands.ts";
+
+export const deploy = defineCommand({
+  meta: {
+    name: "deploy",
+    description: "build if needed, copy a closure to hosts over SSH, activate it there and wait until ready",
+  },
+  args: {
+    closure: {
+      type: "positional",
+      description: "/nix/store/<hash>-<name>, or a flake installable to build (e.g. .#web)",
+      required: true,
+    },
+    to: {
+      type: "string",
+      description: "targets: [user@]host[:port], comma-separated (e.g. root@web1,root@web2)",
+      required: true,
+    },
+    alias: { type: "string", description: "switch this alias to the hash once every target is ready" },
+    timeout: { type: "string", description: "readiness wait per target, in seconds", default: "120" },
+    json: {
+      type: "boolean",
+      description: "print the result as JSON (also when stdout is not a terminal)",
+      default: false,
+    },
+  },
+  async run({ args }): Promise<Output> {
+    // Everything the user typed is checked before any process runs.
+    const input = classifyInput(args.closure);
+    const targets = parseTargets(args.to);
+    const timeoutSec = Number(args.timeout);
+    if (!Number.isFinite(timeoutSec) || timeoutSec <= 0 || timeoutSec > 3600) {
+      throw new HashdError(
+        "bad_request",
+        `--timeout must be a number of seconds up to 3600, not ${args.timeout}`,
+      );
+    }
+    if (args.alias !== undefined && !ALIAS_PATTERN.test(args.alias)) {
+      throw new HashdError(
+        "bad_request",
+        `bad alias ${JSON.stringify(args.alias)}: lower-case letters, digits and "-" (a DNS label)`,
+      );
+    }
+
+    const interactive = !args.json && process.stdout.isTTY === true && process.stderr.isTTY === true;
+    const progress = interactive ? new TtyProgress(process.stderr) : undefined;
+    try {
+      const path = input.kind === "path" ? input.path : await build(input.installable, progress);
+      progress?.start(`deploying ${path.path} to ${targets.length} host(s)`);
+      const result = await withSshMux(targets, exec, (ssh) =>
+        runDeploy({
+          path,
+          targets,
+          timeoutSec,
+          exec,
+          ssh,
+          ...(args.alias !== undefined ? { alias: args.alias } : {}),
+          ...(input.kind === "installable" ? { installable: input.installable } : {}),
+          ...(progress ? { progress } : {}),
+          ...(process.env.NIX_SSHOPTS ? { inheritedNixSshOpts: process.env.NIX_SSHOPTS } : {}),
+        }),
+      );
+      const failure = failureOf(result);
+      return {
+        json: result,
+        // quiet but complete in pipes: the same JSON as --json
+        text: interactive ? renderText(result) : JSON.stringify(result, null, 2),
+        ...(failure ? { failure } : {}),
+      };
+    } finally {
+      progress?.stop();
+    }
+  },
+});
+
+async function build(installable: string, progress: TtyProgress | undefined): Promise<StorePath> {
+  progress?.start(`building ${installable}`);
+  progress?.update("nix build", "build", installable);
+  const path = await buildInstallable(exec, installable);
+  progress?.remove("nix build");
+  return path;
+}
