@@ -79,12 +79,15 @@ export function controlApi(deps: ApiDeps, log: (msg: string) => void): Hono {
 
   app.get("/v1/deployments/:hash/logs", async (c) => {
     const hash = parseStoreHash(c.req.param("hash"));
-    if (!deps.store.get(hash)) throw new HashdError("not_found", `hash ${hash} is not known on this host`);
+    const d = deps.store.get(hash);
+    if (!d) throw new HashdError("not_found", `hash ${hash} is not known on this host`);
     const lines = Number(c.req.query("lines") ?? 50);
     if (!Number.isInteger(lines) || lines < 1 || lines > 10_000) {
       throw new HashdError("bad_request", "lines must be a whole number from 1 to 10000");
     }
-    const unit = deps.activator.units(hash).service;
+    const units = deps.activator.units(hash);
+    // A proxied hash's program runs in its own unit; its proxy's journal alone says little.
+    const unit = d.manifest.socket.type === "fd" ? units.service : [units.app, units.service];
     const text = await (deps.journal ?? new Systemctl()).journal(unit, lines, "short-iso");
     return c.json({ hash, unit, lines: text.split("\n").filter((l) => l && l !== "-- No entries --") });
   });

@@ -7,7 +7,7 @@ import { hostArg, onHost } from "./host.ts";
 
 export interface UnitLogs {
   hash: string;
-  unit: string;
+  unit: string | string[];
   lines: string[];
 }
 
@@ -32,6 +32,9 @@ export const logs = defineCommand({
           "GET",
           `/v1/deployments/${hash}/logs?lines=${lines}`,
         );
-    return { json: r, text: r.lines.length ? r.lines.join("\n") : `-- no journal entries for ${r.unit} --` };
+    return {
+      json: r,
+      text: r.lines.length ? r.lines.join("\n") : `-- no journal entries for ${[r.unit].flat().join(" ")} --`,
+    };
   },
 });
