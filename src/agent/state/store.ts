@@ -26,6 +26,18 @@ const MIGRATIONS: string[] = [
      message TEXT NOT NULL
    );
    CREATE INDEX events_by_hash ON events (hash, id);`,
+  // Every alias write this agent saw win (its own and gossiped ones): history and rollback.
+  `CREATE TABLE alias_history (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     name TEXT NOT NULL,
+     hash TEXT,
+     hlc_wall INTEGER NOT NULL,
+     hlc_logical INTEGER NOT NULL,
+     origin TEXT NOT NULL,
+     seen_at INTEGER NOT NULL,
+     UNIQUE (name, hlc_wall, hlc_logical, origin)
+   );
+   CREATE INDEX alias_history_by_name ON alias_history (name, hlc_wall, hlc_logical);`,
 ];
 
 interface DeploymentRow {

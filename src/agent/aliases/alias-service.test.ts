@@ -1,0 +1,99 @@
+import { beforeEach, describe, expect, test } from "bun:test";
+import { StateStore } from "../state/store.ts";
+import { AliasService } from "./alias-service.ts";
+import { LocalAliasBackend } from "./local-backend.ts";
+import { isAlias, parseAliasName } from "./names.ts";
+
+const V1 = "1".repeat(32);
+const V2 = "2".repeat(32);
+const V3 = "3".repeat(32);
+
+let now: number;
+let store: StateStore;
+let aliases: AliasService;
+
+beforeEach(() => {
+  now = 1_000;
+  store = new StateStore(":memory:");
+  aliases = new AliasService(new LocalAliasBackend("a"), store.db, () => now++);
+});
+
+describe("alias names", () => {
+  test.each(["prod", "pr-42", "a", "x".repeat(63)])("accepts %p", (n) => expect(isAlias(n)).toBe(true));
+  test.each(["", "Prod", "-x", "x-", "a.b", "pin:x", "x".repeat(64), V1, "../x"])("refuses %p", (n) => {
+    expect(() => parseAliasName(n)).toThrow(/not an alias name/);
+  });
+});
+
+describe("aliases", () => {
+  test("several aliases switch in one write with one timestamp", () => {
+    aliases.set({ prod: V1, api: V2 });
+    const list = aliases.list();
+    expect(list.map((a) => [a.name, a.hash])).toEqual([
+      ["api", V2],
+      ["prod", V1],
+    ]);
+    expect(list[0]?.setAt).toBe(list[1]?.setAt);
+  });
+
+  test("a bad entry refuses the whole write", () => {
+    expect(() => aliases.set({ prod: V1, "Bad Name": V2 })).toThrow(/not an alias name/);
+    expect(() => aliases.set({ prod: "nope" })).toThrow(/not a store hash/);
+    expect(aliases.list()).toEqual([]);
+  });
+
+  test("history and rollback, and rollback refuses a retired hash", () => {
+    aliases.set({ prod: V1 });
+    aliases.set({ prod: V2 });
+    expect(aliases.history("prod").map((h) => h.hash)).toEqual([V2, V1]);
+    expect(aliases.rollback("prod", () => true).hash).toBe(V1);
+    expect(aliases.resolve("prod")).toBe(V1);
+    expect(aliases.rollback("prod", () => true).hash).toBe(V2);
+    expect(() => aliases.rollback("prod", (h) => h !== V1)).toThrow(/is retired/);
+    expect(aliases.resolve("prod")).toBe(V2);
+    expect(() => aliases.rollback("nope", () => true)).toThrow(/does not exist/);
+  });
+
+  test("remove leaves a tombstone in the history", () => {
+    aliases.set({ prod: V1 });
+    aliases.remove("prod");
+    expect(aliases.resolve("prod")).toBeUndefined();
+    expect(aliases.history("prod").map((h) => h.hash)).toEqual([null, V1]);
+    expect(() => aliases.remove("prod")).toThrow(/does not exist/);
+  });
+
+  test("pins are roots but not aliases", () => {
+    aliases.pin(V3);
+    expect(aliases.list()).toEqual([]);
+    expect(aliases.pins()).toEqual([V3]);
+    expect(aliases.roots({ kind: "retire" })).toEqual([{ hash: V3, reason: "pinned" }]);
+    aliases.unpin(V3);
+    expect(aliases.pins()).toEqual([]);
+    expect(() => aliases.unpin(V3)).toThrow(/not pinned/);
+  });
+
+  test("retention keep-last keeps the previous hashes of each alias", () => {
+    aliases.set({ prod: V1 });
+    aliases.set({ prod: V2 });
+    aliases.set({ prod: V3 });
+    expect(aliases.roots({ kind: "retire" }).map((r) => r.hash)).toEqual([V3]);
+    expect(aliases.roots({ kind: "keep-last", count: 2 }).map((r) => [r.hash, r.reason])).toEqual([
+      [V3, "alias prod"],
+      [V2, "one of the last 2 of alias prod"],
+    ]);
+  });
+
+  test("the table is restored from the history after a restart", () => {
+    aliases.set({ prod: V1, api: V2 });
+    aliases.set({ prod: V3 });
+    aliases.remove("api");
+    const restored = new AliasService(
+      new LocalAliasBackend("a", aliases.latestRecords()),
+      store.db,
+      () => now++,
+    );
+    expect(restored.list().map((a) => [a.name, a.hash])).toEqual([["prod", V3]]);
+    restored.set({ prod: V1 });
+    expect(restored.resolve("prod")).toBe(V1);
+  });
+});

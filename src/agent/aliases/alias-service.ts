@@ -1,0 +1,176 @@
+import type { Database } from "bun:sqlite";
+import { HashdError } from "../../lib/errors.ts";
+import { parseStoreHash } from "../../nix/store-path.ts";
+import type { AliasRecord } from "../gossip/types.ts";
+import type { Root } from "../retirement/wanted.ts";
+import { hashOfPin, parseAliasName, pinName } from "./names.ts";
+
+/** Where alias records live: the gossip node (cluster-wide) or a local table (a lone agent). */
+export interface AliasBackend {
+  setAliases(entries: readonly { name: string; hash: string | null }[], now: number): AliasRecord[];
+  aliases(): AliasRecord[];
+}
+
+export interface AliasView {
+  name: string;
+  hash: string;
+  setAt: number;
+  by: string;
+}
+
+export interface HistoryEntry {
+  hash: string | null;
+  at: number;
+  by: string;
+}
+
+export type RetentionPolicy = { kind: "retire" } | { kind: "keep" } | { kind: "keep-last"; count: number };
+
+/**
+ * Aliases and pins on top of the cluster-wide last-writer-wins records: atomic multi-alias
+ * writes (one record set, one timestamp, one broadcast), the history each agent saw, rollback,
+ * and the roots of the retirement planner.
+ */
+export class AliasService {
+  constructor(
+    private readonly backend: AliasBackend,
+    private readonly db: Database,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** One atomic write of several aliases; a null hash removes the alias. */
+  set(entries: Record<string, string | null>): AliasView[] {
+    const list = Object.entries(entries).map(([name, hash]) => ({
+      name: parseAliasName(name),
+      hash: hash === null ? null : parseStoreHash(hash),
+    }));
+    if (list.length === 0) throw new HashdError("bad_request", "no alias given (expected name=<hash>)");
+    for (const r of this.backend.setAliases(list, this.now())) this.record(r);
+    return this.list();
+  }
+
+  remove(name: string): void {
+    parseAliasName(name);
+    if (!this.current(name)) throw new HashdError("not_found", `alias ${name} does not exist`);
+    this.set({ [name]: null });
+  }
+
+  /** Points an alias back at the hash it had before, if that hash can still serve. */
+  rollback(name: string, isLive: (hash: string) => boolean): AliasView {
+    const current = this.current(parseAliasName(name));
+    if (!current) throw new HashdError("not_found", `alias ${name} does not exist`);
+    const previous = this.history(name).find((h) => h.hash !== null && h.hash !== current.hash);
+    if (!previous?.hash)
+      throw new HashdError("conflict", `alias ${name} has no earlier hash to roll back to`);
+    if (!isLive(previous.hash)) {
+      throw new HashdError(
+        "conflict",
+        `the previous hash of ${name}, ${previous.hash}, is retired; activate it again, then set the alias`,
+      );
+    }
+    this.set({ [name]: previous.hash });
+    return this.current(name) as AliasView;
+  }
+
+  pin(hash: string): void {
+    this.record(
+      this.backend.setAliases([{ name: pinName(parseStoreHash(hash)), hash }], this.now())[0] as AliasRecord,
+    );
+  }
+
+  unpin(hash: string): void {
+    const name = pinName(parseStoreHash(hash));
+    if (!this.backend.aliases().some((r) => r.name === name && r.hash !== null)) {
+      throw new HashdError("not_found", `hash ${hash} is not pinned`);
+    }
+    this.record(this.backend.setAliases([{ name, hash: null }], this.now())[0] as AliasRecord);
+  }
+
+  pins(): string[] {
+    return this.backend
+      .aliases()
+      .filter((r) => r.hash !== null && hashOfPin(r.name) !== undefined)
+      .map((r) => r.hash as string)
+      .sort();
+  }
+
+  list(): AliasView[] {
+    return this.backend
+      .aliases()
+      .filter((r) => r.hash !== null && hashOfPin(r.name) === undefined)
+      .map((r) => ({ name: r.name, hash: r.hash as string, setAt: r.hlc.wall, by: r.origin }))
+      .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  current(name: string): AliasView | undefined {
+    return this.list().find((a) => a.name === name);
+  }
+
+  resolve(name: string): string | undefined {
+    return this.current(name)?.hash;
+  }
+
+  /** Newest first, as this agent saw the writes win. */
+  history(name: string, limit = 100): HistoryEntry[] {
+    const rows = this.db
+      .query(
+        `SELECT hash, hlc_wall AS at, origin AS by FROM alias_history WHERE name = ?
+         ORDER BY hlc_wall DESC, hlc_logical DESC, origin DESC LIMIT ?`,
+      )
+      .all(name, limit) as HistoryEntry[];
+    return rows;
+  }
+
+  /** Keeps a winning write (local or gossiped) in the history; duplicates are ignored. */
+  record(r: AliasRecord): void {
+    this.db
+      .query(
+        `INSERT OR IGNORE INTO alias_history (name, hash, hlc_wall, hlc_logical, origin, seen_at)
+         VALUES (?, ?, ?, ?, ?, ?)`,
+      )
+      .run(r.name, r.hash, r.hlc.wall, r.hlc.logical, r.origin, this.now());
+  }
+
+  /** The winning record of every name this agent has seen, to restore the table after a restart. */
+  latestRecords(): AliasRecord[] {
+    const rows = this.db
+      .query(
+        `SELECT name, hash, hlc_wall, hlc_logical, origin FROM alias_history h
+         WHERE NOT EXISTS (SELECT 1 FROM alias_history n WHERE n.name = h.name AND
+           (n.hlc_wall, n.hlc_logical, n.origin) > (h.hlc_wall, h.hlc_logical, h.origin))`,
+      )
+      .all() as {
+      name: string;
+      hash: string | null;
+      hlc_wall: number;
+      hlc_logical: number;
+      origin: string;
+    }[];
+    return rows.map((r) => ({
+      name: r.name,
+      hash: r.hash,
+      hlc: { wall: r.hlc_wall, logical: r.hlc_logical },
+      origin: r.origin,
+    }));
+  }
+
+  /** What the retirement planner must keep: aliased and pinned hashes, and the policy's extras. */
+  roots(policy: RetentionPolicy): Root[] {
+    const roots: Root[] = [];
+    for (const a of this.list()) roots.push({ hash: a.hash, reason: `alias ${a.name}` });
+    for (const h of this.pins()) roots.push({ hash: h, reason: "pinned" });
+    if (policy.kind === "keep-last") {
+      for (const a of this.list()) {
+        const seen = new Set<string>();
+        for (const h of this.history(a.name, 1000)) {
+          if (h.hash === null || seen.has(h.hash)) continue;
+          seen.add(h.hash);
+          if (seen.size > policy.count) break;
+          if (h.hash !== a.hash)
+            roots.push({ hash: h.hash, reason: `one of the last ${policy.count} of alias ${a.name}` });
+        }
+      }
+    }
+    return roots;
+  }
+}

@@ -1,0 +1,34 @@
+import { AliasTable } from "../gossip/aliases.ts";
+import type { AliasRecord } from "../gossip/types.ts";
+import type { AliasBackend } from "./alias-service.ts";
+
+/**
+ * The alias store of an agent that runs without gossip (a single host): the same last-writer-wins
+ * table the gossip core uses, kept in memory and rebuilt from the history at start.
+ */
+export class LocalAliasBackend implements AliasBackend {
+  private readonly table = new AliasTable();
+
+  constructor(
+    private readonly origin: string,
+    initial: readonly AliasRecord[] = [],
+  ) {
+    for (const r of initial) {
+      this.table.observe(r.hlc, r.hlc.wall, Number.POSITIVE_INFINITY);
+      this.table.apply(r);
+    }
+  }
+
+  setAliases(entries: readonly { name: string; hash: string | null }[], now: number): AliasRecord[] {
+    const hlc = this.table.tick(now);
+    return entries.map((e) => {
+      const r: AliasRecord = { name: e.name, hash: e.hash, hlc, origin: this.origin };
+      this.table.apply(r);
+      return r;
+    });
+  }
+
+  aliases(): AliasRecord[] {
+    return this.table.all();
+  }
+}
