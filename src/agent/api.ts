@@ -5,6 +5,8 @@ import { HashdError } from "../lib/errors.ts";
 import { parseStoreHash } from "../nix/store-path.ts";
 import { Systemctl } from "../systemd/systemctl.ts";
 import type { Activator } from "./activator.ts";
+import { type AliasApiDeps, aliasApi } from "./alias-api.ts";
+import { readJson } from "./read-json.ts";
 import type { Deployment } from "./state/deployment.ts";
 import type { StateStore } from "./state/store.ts";
 
@@ -25,6 +27,8 @@ export interface ApiDeps {
   version: string;
   /** reads a unit's journal (`hashd logs`); a fake in tests */
   journal?: Pick<Systemctl, "journal">;
+  /** aliases and pins; without them the alias routes answer 404 */
+  aliases?: AliasApiDeps;
 }
 
 /** What a deployment looks like to API clients: the record plus its URL and unit names. */
@@ -113,25 +117,12 @@ export function controlApi(deps: ApiDeps, log: (msg: string) => void): Hono {
     return c.json({ deployment: show(d) });
   });
 
+  if (deps.aliases) app.route("/v1", aliasApi(deps.aliases));
+
   app.get("/v1/events", (c) => {
     const hash = c.req.query("hash");
     return c.json({ events: deps.store.events(hash ? parseStoreHash(hash) : undefined, 200) });
   });
 
   return app;
-}
-
-async function readJson<T>(req: Request, schema: z.ZodType<T>): Promise<T> {
-  let json: unknown;
-  try {
-    json = await req.json();
-  } catch {
-    throw new HashdError("bad_request", "request body is not JSON");
-  }
-  const r = schema.safeParse(json);
-  if (!r.success) {
-    const problems = r.error.issues.map((i) => `${i.path.join(".") || "(body)"}: ${i.message}`);
-    throw new HashdError("bad_request", `invalid request: ${problems.join("; ")}`);
-  }
-  return r.data;
 }

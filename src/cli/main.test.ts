@@ -16,6 +16,8 @@ describe("cli", () => {
     [["--help"], 0, /activate/],
     [["activate", "--help"], 0, /--lazy/],
     [["--version"], 0, /^\d+\.\d+\.\d+$/],
+    [["alias"], 1, /history/],
+    [["alias", "set", "--help"], 0, /atomic/],
   ])("%p prints usage or version", async (argv, code, pattern) => {
     const r = await run(argv);
     expect(r.code).toBe(code);
@@ -32,6 +34,11 @@ describe("cli", () => {
       /--timeout/,
     ],
     [["list", ...missingSocket], 8, /cannot reach the hashd agent/],
+    [["alias", "frob"], 1, /unknown command "alias frob"/],
+    [["alias", "set", "prod", ...missingSocket], 2, /expected name=<hash>/],
+    [["alias", "set", ...missingSocket], 2, /one or more name=<hash>/],
+    [["alias", "set", "a=x", "a=y", ...missingSocket], 2, /given twice/],
+    [["alias", "list", ...missingSocket], 8, /cannot reach/],
   ])("%p fails with exit code %d", async (argv, code, pattern) => {
     const r = await run(argv);
     expect(r.code).toBe(code);

@@ -1,5 +1,6 @@
 import { type CommandDef, defineCommand, renderUsage, runCommand } from "citty";
 import { HashdError } from "../lib/errors.ts";
+import { alias, pin, rollback, unpin } from "./alias.ts";
 import { activate, deactivate, list, type Output, serve, show, VERSION } from "./commands.ts";
 import { deploy } from "./deploy.ts";
 import { logs } from "./logs.ts";
@@ -10,7 +11,7 @@ export const root = defineCommand({
     version: VERSION,
     description: "deploy Nix closures as socket-activated services, by hash",
   },
-  subCommands: { serve, activate, deactivate, list, show, deploy, logs },
+  subCommands: { serve, activate, deactivate, list, show, deploy, logs, alias, rollback, pin, unpin },
 });
 
 export interface Io {
@@ -25,23 +26,36 @@ export interface Io {
 export async function main(argv: string[], io: Io): Promise<number> {
   const wantsJson = argv.includes("--json");
   try {
-    const [name, ...rest] = argv;
-    const commands = root.subCommands as Record<string, CommandDef>;
-    const sub = name !== undefined ? commands[name] : undefined;
-    if (name === undefined || name === "--help" || name === "-h" || (sub && rest.includes("--help"))) {
-      io.out(await renderUsage(sub ?? (root as CommandDef), sub ? (root as CommandDef) : undefined));
-      return name === undefined ? 1 : 0;
-    }
-    if (name === "--version") {
+    if (argv[0] === "--version") {
       io.out(VERSION);
       return 0;
     }
-    if (!sub) {
-      io.err(`hashd: unknown command ${JSON.stringify(name)} (see hashd --help)`);
-      return 1;
+    // Walk down sub-commands ourselves: citty's runCommand drops a sub-command's result.
+    let cmd = root as CommandDef;
+    let parent: CommandDef | undefined;
+    let rest = argv;
+    const path: string[] = [];
+    for (;;) {
+      const subs = cmd.subCommands as Record<string, CommandDef> | undefined;
+      const [first, ...tail] = rest;
+      if (!subs || first === undefined || first.startsWith("-")) break;
+      const next = subs[first];
+      if (!next) {
+        io.err(`hashd: unknown command ${JSON.stringify([...path, first].join(" "))} (see hashd --help)`);
+        return 1;
+      }
+      parent = cmd;
+      cmd = next;
+      path.push(first);
+      rest = tail;
+    }
+    const asksHelp = rest.includes("--help") || rest.includes("-h");
+    if (asksHelp || cmd.subCommands) {
+      io.out(await renderUsage(cmd, parent));
+      return asksHelp ? 0 : 1;
     }
     // Dispatched here rather than through the root command: citty drops a sub-command's result.
-    const { result } = await runCommand(sub, { rawArgs: rest });
+    const { result } = await runCommand(cmd, { rawArgs: rest });
     const output = result as Output | undefined;
     if (output) io.out(wantsJson ? JSON.stringify(output.json, null, 2) : output.text);
     if (output?.failure) {

@@ -1,0 +1,137 @@
+import { defineCommand } from "citty";
+import type { AliasView, HistoryEntry } from "../agent/aliases/alias-service.ts";
+import { HashdError } from "../lib/errors.ts";
+import { AgentClient, DEFAULT_CONTROL_SOCKET } from "./client.ts";
+import type { Output } from "./commands.ts";
+import { ago, table } from "./format.ts";
+import { hostArg, onHost } from "./host.ts";
+
+const common = {
+  socket: { type: "string", description: "control socket of the agent", default: DEFAULT_CONTROL_SOCKET },
+  json: { type: "boolean", description: "print JSON", default: false },
+  ...hostArg,
+} as const;
+
+interface Common {
+  socket: string;
+  host?: string | undefined;
+}
+
+/** The local agent over its socket, or with --host the remote hashd over SSH (same JSON). */
+function call<T>(args: Common, method: string, path: string, body: unknown, remote: string[]): Promise<T> {
+  return args.host
+    ? onHost(args.host).hashdJson<T>(remote)
+    : new AgentClient(args.socket).request<T>(method, path, body);
+}
+
+function aliasTable(aliases: AliasView[], pins: string[] = []): string {
+  const rows = aliases.map((a) => [a.name, a.hash, ago(a.setAt), a.by]);
+  const text = rows.length ? table(["ALIAS", "HASH", "SET", "BY"], rows) : "no aliases";
+  return pins.length ? `${text}\npinned: ${pins.join(" ")}` : text;
+}
+
+/** `name=<hash>` pairs, all checked before anything is sent. */
+export function parseAssignments(items: string[]): Record<string, string> {
+  if (items.length === 0) throw new HashdError("bad_request", "expected one or more name=<hash>");
+  const out: Record<string, string> = {};
+  for (const item of items) {
+    const eq = item.indexOf("=");
+    if (eq <= 0) throw new HashdError("bad_request", `expected name=<hash>, not ${JSON.stringify(item)}`);
+    const name = item.slice(0, eq);
+    if (name in out) throw new HashdError("bad_request", `alias ${name} given twice`);
+    out[name] = item.slice(eq + 1);
+  }
+  return out;
+}
+
+const set = defineCommand({
+  meta: { name: "set", description: "point one or more aliases at hashes, in one atomic write" },
+  args: { ...common },
+  async run({ args }): Promise<Output> {
+    const assignments = parseAssignments(args._);
+    const r = await call<{ aliases: AliasView[] }>(args, "POST", "/v1/aliases", { set: assignments }, [
+      "alias",
+      "set",
+      ...args._,
+    ]);
+    return { json: r, text: aliasTable(r.aliases) };
+  },
+});
+
+const listAliases = defineCommand({
+  meta: { name: "list", description: "list aliases and pins" },
+  args: { ...common },
+  async run({ args }): Promise<Output> {
+    const r = await call<{ aliases: AliasView[]; pins: string[] }>(args, "GET", "/v1/aliases", undefined, [
+      "alias",
+      "list",
+    ]);
+    return { json: r, text: aliasTable(r.aliases, r.pins) };
+  },
+});
+
+const history = defineCommand({
+  meta: { name: "history", description: "every hash an alias pointed at, newest first" },
+  args: { name: { type: "positional", required: true }, ...common },
+  async run({ args }): Promise<Output> {
+    const path = `/v1/aliases/${encodeURIComponent(args.name)}/history`;
+    const r = await call<{ name: string; history: HistoryEntry[] }>(args, "GET", path, undefined, [
+      "alias",
+      "history",
+      args.name,
+    ]);
+    const rows = r.history.map((h) => [new Date(h.at).toISOString(), h.hash ?? "(removed)", h.by]);
+    return { json: r, text: rows.length ? table(["AT", "HASH", "BY"], rows) : `no history for ${args.name}` };
+  },
+});
+
+const rm = defineCommand({
+  meta: { name: "rm", description: "remove an alias (its hashes retire if nothing else wants them)" },
+  args: { name: { type: "positional", required: true }, ...common },
+  async run({ args }): Promise<Output> {
+    const path = `/v1/aliases/${encodeURIComponent(args.name)}`;
+    const r = await call<{ aliases: AliasView[] }>(args, "DELETE", path, undefined, [
+      "alias",
+      "rm",
+      args.name,
+    ]);
+    return { json: r, text: aliasTable(r.aliases) };
+  },
+});
+
+export const alias = defineCommand({
+  meta: { name: "alias", description: "mutable names that point at hashes: set, list, history, rm" },
+  subCommands: { set, list: listAliases, history, rm },
+});
+
+export const rollback = defineCommand({
+  meta: { name: "rollback", description: "point an alias back at its previous hash" },
+  args: { name: { type: "positional", required: true }, ...common },
+  async run({ args }): Promise<Output> {
+    const path = `/v1/aliases/${encodeURIComponent(args.name)}/rollback`;
+    const r = await call<{ alias: AliasView }>(args, "POST", path, undefined, ["rollback", args.name]);
+    return { json: r, text: `${r.alias.name} -> ${r.alias.hash}` };
+  },
+});
+
+export const pin = defineCommand({
+  meta: { name: "pin", description: "keep a hash wanted without an alias" },
+  args: { hash: { type: "positional", required: true }, ...common },
+  async run({ args }): Promise<Output> {
+    const r = await call<{ pins: string[] }>(args, "POST", "/v1/pins", { hash: args.hash }, [
+      "pin",
+      args.hash,
+    ]);
+    return { json: r, text: `pinned: ${r.pins.join(" ")}` };
+  },
+});
+
+export const unpin = defineCommand({
+  meta: { name: "unpin", description: "drop a pin" },
+  args: { hash: { type: "positional", required: true }, ...common },
+  async run({ args }): Promise<Output> {
+    const path = `/v1/pins/${encodeURIComponent(args.hash)}`;
+    const r = await call<{ pins: string[] }>(args, "DELETE", path, undefined, ["unpin", args.hash]);
+    return { json: r, text: r.pins.length ? `pinned: ${r.pins.join(" ")}` : "no pins" };
+  },
+});
