@@ -31,6 +31,7 @@ beforeEach(() => {
     systemctl: new Systemctl(host.exec),
     nix: new Nix(mkdtempSync(`${tmpdir()}/hashd-gcroots-`), host.exec),
     log: () => {},
+    serviceRefs: async () => [],
     readManifest: async (p) => {
       const m = manifests.get(p);
       if (!m) throw new HashdError("bad_request", `${p} is not a service closure`);
@@ -145,6 +146,7 @@ describe("proxied modes (against a fake host)", () => {
       systemctl: new Systemctl(host.exec),
       nix: new Nix(mkdtempSync(`${tmpdir()}/hashd-gcroots-`), host.exec),
       log: () => {},
+      serviceRefs: async () => [],
       readManifest: async () =>
         parseManifest({
           schema: 1,

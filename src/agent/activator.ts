@@ -7,7 +7,7 @@ import type { Systemctl } from "../systemd/systemctl.ts";
 import { type HashUnits, hashUnits } from "../systemd/unit-names.ts";
 import type { Config } from "./config.ts";
 import type { Manifest } from "./manifest.ts";
-import { readManifest } from "./read-manifest.ts";
+import { readManifest, serviceRefs } from "./read-manifest.ts";
 import { startAndWaitReady } from "./readiness.ts";
 import { type Deployment, LIVE_STATES } from "./state/deployment.ts";
 import type { StateStore } from "./state/store.ts";
@@ -40,6 +40,8 @@ export interface ActivatorDeps {
   log: (msg: string) => void;
   /** called whenever a deployment's state changed (ingress routes, gossip) */
   onChange?: (d: Deployment) => void;
+  /** the service hashes a closure references (a fake in unit tests) */
+  serviceRefs?: (nix: Nix, path: string) => Promise<string[]>;
   /** reads and validates the manifest of a closure in the store (a fake in unit tests) */
   readManifest?: (path: string) => Promise<Manifest>;
   /** finds systemd-socket-proxyd and the upstream waiter (default: installProxyHelpers) */
@@ -103,14 +105,17 @@ export class Activator {
   private async pipeline(path: string, hash: string, req: ActivateRequest): Promise<Deployment> {
     const { store, nix, log } = this.deps;
     await this.ensureInStore(path, req.substituter);
-    const manifest = await (this.deps.readManifest ?? readManifest)(path);
+    const [manifest, refs] = await Promise.all([
+      (this.deps.readManifest ?? readManifest)(path),
+      (this.deps.serviceRefs ?? serviceRefs)(this.deps.nix, path),
+    ]);
     const units = this.units(hash);
     // Units of a failed or forced hash go first: systemd-run can't replace them. A hash the
     // database has never seen has none, which saves two systemctl calls on the common path.
     if (this.deps.store.get(hash)) await this.removeUnits(units, manifest);
     await nix.addGcRoot(path);
     const reason = req.force ? "activate --force" : "activate";
-    const deployment = store.beginActivation(path, hash, manifest, reason);
+    const deployment = store.beginActivation(path, hash, manifest, reason, refs);
     this.changed(deployment);
     try {
       await this.createUnits(path, units, manifest);
@@ -202,11 +207,21 @@ export class Activator {
     return check;
   }
 
+  /** Whether an activation pipeline of this hash is under way (retirement leaves it alone). */
+  isBusy(hash: string): boolean {
+    return this.running.has(hash);
+  }
+
+  /** Stops every unit of a deployment (socket, service and, when proxied, the program's unit). */
+  async stopUnits(d: Deployment): Promise<void> {
+    await this.deps.systemctl.stop(unitsOf(this.units(d.hash), d.manifest));
+  }
+
   async deactivate(hashInput: string): Promise<Deployment> {
     const hash = parseStoreHash(hashInput);
     const d = this.deps.store.get(hash);
     if (!d) throw new HashdError("not_found", `hash ${hash} is not known on this host`);
-    await this.deps.systemctl.stop(unitsOf(this.units(hash), d.manifest));
+    await this.stopUnits(d);
     await this.deps.nix.removeGcRoot(hash);
     return this.transition(d, "retired", "deactivated");
   }

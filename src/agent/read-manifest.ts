@@ -1,4 +1,7 @@
+import { existsSync } from "node:fs";
 import { open } from "node:fs/promises";
+import type { Nix } from "../nix/nix.ts";
+import { parseStorePath } from "../nix/store-path.ts";
 import { HashdError } from "../lib/errors.ts";
 import { MANIFEST_MAX_BYTES, MANIFEST_RELATIVE_PATH, type Manifest, parseManifestText } from "./manifest.ts";
 
@@ -21,4 +24,13 @@ export async function readManifest(path: string): Promise<Manifest> {
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * The service closures among a closure's direct Nix references: the dependency edges. A
+ * `lib.mkHashUrl backend` in a frontend's environment makes the backend such a reference.
+ */
+export async function serviceRefs(nix: Nix, path: string): Promise<string[]> {
+  const refs = await nix.references(path);
+  return refs.filter((ref) => existsSync(`${ref}/${MANIFEST_RELATIVE_PATH}`)).map((ref) => parseStorePath(ref).hash);
 }

@@ -25,6 +25,7 @@ const local = (hash: string, state: LocalHash["state"] = "ready", keepForever = 
   hash,
   state,
   keepForever,
+  everWanted: true,
 });
 
 describe("wanted hashes", () => {
@@ -144,6 +145,21 @@ describe("retirement planner", () => {
       { kind: "undrain", hash: FE1, reason: "wanted again: alias prod" },
       { kind: "undrain", hash: BE1, reason: `wanted again: referenced by ${FE1}` },
     ]);
+  });
+
+  test("a hash never aliased is kept; the first time it is wanted is recorded once", () => {
+    const p = new RetirementPlanner({ quietMs: 0 });
+    const fresh = { ...local(FE2), everWanted: false };
+    const r = p.step({ now: 0, members: [member("a", [report(FE2)])], roots: [], local: [fresh] });
+    expect(r.actions).toEqual([]);
+    expect(r.verdicts.get(FE2)?.reason).toContain("never aliased");
+    const aliased = p.step({
+      now: 1,
+      members: [member("a", [report(FE2)])],
+      roots: [{ hash: FE2, reason: "alias prod" }],
+      local: [fresh],
+    });
+    expect(aliased.actions).toEqual([{ kind: "wanted", hash: FE2, reason: "alias prod" }]);
   });
 
   test("retention policy keep: unwanted hashes are scaled to zero, never retired", () => {

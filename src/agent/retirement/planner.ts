@@ -15,6 +15,11 @@ export interface LocalHash {
   state: DeploymentState;
   /** retention policy "keep": never retired, only scaled to zero when unwanted */
   keepForever: boolean;
+  /**
+   * Whether an alias, pin or wanted dependent ever reached this hash here. A hash activated by
+   * hand and never aliased is not "unwanted": nothing ever asked for it to retire.
+   */
+  everWanted: boolean;
 }
 
 export interface PlannerInput {
@@ -32,6 +37,7 @@ export interface PlannerConfig {
 }
 
 export type Action =
+  | { kind: "wanted"; hash: string; reason: string }
   | { kind: "drain"; hash: string; reason: string }
   | { kind: "undrain"; hash: string; reason: string }
   | { kind: "scale-to-zero"; hash: string; reason: string }
@@ -83,8 +89,13 @@ export class RetirementPlanner {
       if (why !== undefined) {
         this.quietSince.delete(hash);
         verdicts.set(hash, { wanted: true, reason: `wanted: ${why}` });
+        if (!local.everWanted) actions.push({ kind: "wanted", hash, reason: why });
         if (local.state === "draining")
           actions.push({ kind: "undrain", hash, reason: `wanted again: ${why}` });
+        continue;
+      }
+      if (!local.everWanted) {
+        verdicts.set(hash, { wanted: false, reason: "never aliased or pinned: kept until deactivated" });
         continue;
       }
       if (local.keepForever) {

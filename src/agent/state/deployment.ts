@@ -27,6 +27,10 @@ export interface Deployment {
   createdAt: number;
   updatedAt: number;
   readyAt: number | null;
+  /** service hashes this closure references (Nix runtime references between service closures) */
+  refs: string[];
+  /** an alias, pin or wanted dependent reached it once: only then can it retire */
+  everWanted: boolean;
 }
 
 export interface DeploymentEvent {

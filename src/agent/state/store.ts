@@ -38,6 +38,10 @@ const MIGRATIONS: string[] = [
      UNIQUE (name, hlc_wall, hlc_logical, origin)
    );
    CREATE INDEX alias_history_by_name ON alias_history (name, hlc_wall, hlc_logical);`,
+  // The service hashes a closure references (Nix runtime references): the dependency edges.
+  `ALTER TABLE deployments ADD COLUMN refs TEXT NOT NULL DEFAULT '[]';`,
+  // Set once an alias, pin or wanted dependent reached the hash: only such hashes can retire.
+  "ALTER TABLE deployments ADD COLUMN ever_wanted INTEGER NOT NULL DEFAULT 0;",
 ];
 
 interface DeploymentRow {
@@ -51,6 +55,8 @@ interface DeploymentRow {
   created_at: number;
   updated_at: number;
   ready_at: number | null;
+  refs: string;
+  ever_wanted: number;
 }
 
 function fromRow(row: DeploymentRow): Deployment {
@@ -65,6 +71,8 @@ function fromRow(row: DeploymentRow): Deployment {
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     readyAt: row.ready_at,
+    refs: JSON.parse(row.refs) as string[],
+    everWanted: row.ever_wanted === 1,
   };
 }
 
@@ -115,18 +123,18 @@ export class StateStore {
   }
 
   /** Records a new activation attempt of a hash (insert, or a new generation of an old row). */
-  beginActivation(path: string, hash: string, manifest: Manifest, reason: string): Deployment {
+  beginActivation(path: string, hash: string, manifest: Manifest, reason: string, refs: string[] = []): Deployment {
     const at = this.now();
     return this.db.transaction(() => {
       this.db
         .query(
-          `INSERT INTO deployments (hash, path, name, state, manifest, error, generation, created_at, updated_at, ready_at)
-           VALUES ($hash, $path, $name, 'activating', $manifest, NULL, 1, $at, $at, NULL)
+          `INSERT INTO deployments (hash, path, name, state, manifest, error, generation, created_at, updated_at, ready_at, refs)
+           VALUES ($hash, $path, $name, 'activating', $manifest, NULL, 1, $at, $at, NULL, $refs)
            ON CONFLICT (hash) DO UPDATE SET
              path = $path, name = $name, state = 'activating', manifest = $manifest, error = NULL,
-             generation = generation + 1, updated_at = $at, ready_at = NULL`,
+             generation = generation + 1, updated_at = $at, ready_at = NULL, refs = $refs`,
         )
-        .run({ hash, path, name: manifest.name, manifest: JSON.stringify(manifest), at });
+        .run({ hash, path, name: manifest.name, manifest: JSON.stringify(manifest), at, refs: JSON.stringify(refs) });
       this.insertEvent(hash, "activating", reason, at);
       return this.get(hash) as Deployment;
     })();
@@ -157,6 +165,13 @@ export class StateStore {
       if (r.changes === 0) return undefined;
       this.insertEvent(hash, state, message, at);
       return this.get(hash);
+    })();
+  }
+
+  markWanted(hash: string, reason: string): void {
+    this.db.transaction(() => {
+      const r = this.db.query("UPDATE deployments SET ever_wanted = 1 WHERE hash = ? AND ever_wanted = 0").run(hash);
+      if (r.changes > 0) this.insertEvent(hash, "wanted", reason, this.now());
     })();
   }
 

@@ -1,0 +1,110 @@
+/**
+ * Field checks and the nested structures of the wire format (app state, alias records), shared by
+ * the codec and by the core's local input validation. Limits here are the protocol's maximum
+ * sizes: anything larger is refused when decoding and when set locally.
+ */
+import type { AliasRecord, DeploymentState, HashReport, MemberAppState } from "./types.ts";
+import { DEPLOYMENT_STATES } from "./types.ts";
+
+export const LIMITS = {
+  nameChars: 128,
+  addrChars: 64,
+  aliasNameChars: 253,
+  hashesPerMember: 4096,
+  refsPerHash: 256,
+  aliasEntriesPerWrite: 64,
+  counter: 0xffff_ffff,
+} as const;
+
+/** nix-base32: 0-9 and a-z without e, o, u, t; a store hash is 32 of them. */
+const STORE_HASH = /^[0-9a-df-np-sv-z]{32}$/;
+const ADDR = /^[^\s]{1,58}:[0-9]{1,5}$/;
+
+export const isUint = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+const isCounter = (v: unknown): v is number => isUint(v) && v <= LIMITS.counter;
+export const isName = (v: unknown): v is string =>
+  typeof v === "string" && v.length > 0 && v.length <= LIMITS.nameChars;
+export const isAddr = (v: unknown): v is string =>
+  typeof v === "string" && v.length <= LIMITS.addrChars && ADDR.test(v);
+export const isStoreHash = (v: unknown): v is string => typeof v === "string" && STORE_HASH.test(v);
+export const isAliasName = (v: unknown): v is string =>
+  typeof v === "string" && v.length > 0 && v.length <= LIMITS.aliasNameChars;
+/** A state version: boot and seq are uints and (0, 0) is reserved for "none". */
+export const isVersion = (boot: unknown, seq: unknown): boot is number =>
+  isUint(boot) && isUint(seq) && (boot > 0 || seq > 0);
+
+export const encodeAppState = (s: MemberAppState): unknown[] => [
+  s.hashes.map((h) => [h.hash, DEPLOYMENT_STATES.indexOf(h.state), h.inFlight, h.holds, h.refs]),
+  s.ingress ?? null,
+];
+
+const hashReport = (v: unknown): HashReport | null => {
+  if (!Array.isArray(v) || v.length !== 5) return null;
+  const [hash, code, inFlight, holds, refs] = v;
+  if (!isStoreHash(hash) || !isCounter(inFlight) || !isCounter(holds)) return null;
+  const state: DeploymentState | undefined = typeof code === "number" ? DEPLOYMENT_STATES[code] : undefined;
+  if (state === undefined) return null;
+  if (!Array.isArray(refs) || refs.length > LIMITS.refsPerHash || !refs.every(isStoreHash)) return null;
+  return { hash, state, inFlight, holds, refs: refs as string[] };
+};
+
+export const decodeAppState = (v: unknown): MemberAppState | null => {
+  if (!Array.isArray(v) || v.length !== 2) return null;
+  const [rawHashes, ingress] = v;
+  if (!Array.isArray(rawHashes) || rawHashes.length > LIMITS.hashesPerMember) return null;
+  const hashes: HashReport[] = [];
+  for (const h of rawHashes) {
+    const r = hashReport(h);
+    if (r === null) return null;
+    hashes.push(r);
+  }
+  if (ingress === null) return { hashes };
+  return isAddr(ingress) ? { hashes, ingress } : null;
+};
+
+/** Why a locally supplied state is refused, or null if it is valid. */
+export const appStateProblem = (s: MemberAppState): string | null => {
+  if (s.hashes.length > LIMITS.hashesPerMember) return `more than ${LIMITS.hashesPerMember} hashes`;
+  const seen = new Set<string>();
+  for (const h of s.hashes) {
+    if (!isStoreHash(h.hash)) return `not a store hash: ${JSON.stringify(h.hash)}`;
+    if (seen.has(h.hash)) return `hash reported twice: ${h.hash}`;
+    seen.add(h.hash);
+    if (!DEPLOYMENT_STATES.includes(h.state)) return `unknown deployment state ${JSON.stringify(h.state)}`;
+    if (!isCounter(h.inFlight) || !isCounter(h.holds)) return `inFlight/holds of ${h.hash} must be uint32`;
+    if (h.refs.length > LIMITS.refsPerHash) return `more than ${LIMITS.refsPerHash} refs on ${h.hash}`;
+    const bad = h.refs.find((r) => !isStoreHash(r));
+    if (bad !== undefined) return `ref of ${h.hash} is not a store hash: ${JSON.stringify(bad)}`;
+  }
+  if (s.ingress !== undefined && !isAddr(s.ingress))
+    return `ingress must be "ip:port", got ${JSON.stringify(s.ingress)}`;
+  return null;
+};
+
+export const decodeAliasEntries = (v: unknown): { name: string; hash: string | null }[] | null => {
+  if (!Array.isArray(v) || v.length === 0 || v.length > LIMITS.aliasEntriesPerWrite) return null;
+  const out: { name: string; hash: string | null }[] = [];
+  for (const e of v) {
+    if (!Array.isArray(e) || e.length !== 2) return null;
+    const [name, hash] = e;
+    if (!isAliasName(name) || !(hash === null || isStoreHash(hash))) return null;
+    out.push({ name, hash });
+  }
+  return out;
+};
+
+export const encodeAliasRecord = (r: AliasRecord): unknown[] => [
+  r.name,
+  r.hash,
+  r.hlc.wall,
+  r.hlc.logical,
+  r.origin,
+];
+
+export const decodeAliasRecord = (v: unknown): AliasRecord | null => {
+  if (!Array.isArray(v) || v.length !== 5) return null;
+  const [name, hash, wall, logical, origin] = v;
+  if (!isAliasName(name) || !(hash === null || isStoreHash(hash))) return null;
+  if (!isUint(wall) || !isUint(logical) || !isName(origin)) return null;
+  return { name, hash, hlc: { wall, logical }, origin };
+};

@@ -1,0 +1,400 @@
+import { describe, expect, test } from "bun:test";
+import { HashdError } from "../../lib/errors.ts";
+import { assemblePacket, decodePacket, encodeMessage } from "./codec.ts";
+import { GossipNode } from "./core.ts";
+import { fakeHash, fakeState } from "./fixtures.ts";
+import { type PacketMessage, T } from "./messages.ts";
+import { Xoshiro128 } from "./prng.ts";
+import type { Address, GossipEvent, Runtime, Timer } from "./types.ts";
+
+/** Records everything the core emits; the test plays the network and the clock. */
+class FakeRuntime implements Runtime {
+  sent: { to: Address; messages: PacketMessage[] }[] = [];
+  timers: { afterMs: number; timer: Timer }[] = [];
+  streams: { to: Address; request: Uint8Array; token: number }[] = [];
+  events: GossipEvent[] = [];
+  send(to: Address, packet: Uint8Array): void {
+    const d = decodePacket(packet, 1400);
+    if (!d.ok) throw new Error(`core sent an undecodable packet: ${d.error}`);
+    expect(packet.length).toBeLessThanOrEqual(1350);
+    this.sent.push({ to, messages: d.value });
+  }
+  schedule(afterMs: number, timer: Timer): void {
+    this.timers.push({ afterMs, timer });
+  }
+  openStream(to: Address, request: Uint8Array, token: number): void {
+    this.streams.push({ to, request, token });
+  }
+  notify(event: GossipEvent): void {
+    this.events.push(event);
+  }
+  lastTimer<K extends Timer["kind"]>(kind: K): Extract<Timer, { kind: K }> {
+    const t = this.timers.filter((x) => x.timer.kind === kind).at(-1);
+    if (t === undefined) throw new Error(`no ${kind} timer`);
+    return t.timer as Extract<Timer, { kind: K }>;
+  }
+  clear(): void {
+    this.sent = [];
+    this.events = [];
+  }
+}
+
+const T0 = 1_700_000_000_000;
+const addr = (i: number) => `10.0.0.${i}:7946`;
+const packet = (...m: PacketMessage[]) => assemblePacket(m.map(encodeMessage));
+
+const setup = (others = 3) => {
+  const rt = new FakeRuntime();
+  const node = new GossipNode({}, { name: "me", address: addr(0), boot: T0 }, new Xoshiro128(1), T0, rt);
+  for (let i = 1; i <= others; i++) {
+    node.handlePacket(addr(i), packet({ t: T.alive, name: `n${i}`, addr: addr(i), inc: 10, boot: 10 }), T0);
+  }
+  rt.clear();
+  return { rt, node };
+};
+
+describe("GossipNode: failure detection", () => {
+  test("answers a ping with an ack naming itself; ignores a ping meant for another name", () => {
+    const { rt, node } = setup(1);
+    node.handlePacket(addr(1), packet({ t: T.ping, seq: 77, to: "me" }), T0 + 1);
+    expect(rt.sent[0]?.to).toBe(addr(1));
+    expect(rt.sent[0]?.messages[0]).toEqual({ t: T.ack, seq: 77, from: "me", inc: T0, boot: T0 });
+    node.handlePacket(addr(1), packet({ t: T.ping, seq: 78, to: "someone-else" }), T0 + 2);
+    expect(rt.sent.length).toBe(1);
+    expect(node.stats().misaddressedPings).toBe(1);
+  });
+
+  test("probe -> no ack -> ping-req through helpers -> suspect; health score rises", () => {
+    const { rt, node } = setup(3);
+    node.handleTimer(rt.lastTimer("probe"), T0 + 1000);
+    const ping = rt.sent.find((s) => s.messages[0]?.t === T.ping)?.messages[0] as { to: string; seq: number };
+    expect(ping).toBeDefined();
+    const { to: target, seq } = ping;
+    node.handleTimer(rt.lastTimer("probe-timeout"), T0 + 1500);
+    const reqs = rt.sent.filter((s) => s.messages[0]?.t === T.pingReq);
+    expect(reqs.length).toBe(2); // the two other members
+    for (const r of reqs) expect(r.messages[0]).toMatchObject({ seq, target, nack: true });
+    // the TCP fallback ping goes out too (memberlist), and gets no answer here
+    expect(rt.streams.at(-1)?.to).toBe(rt.sent.find((s) => s.messages[0]?.t === T.ping)?.to as string);
+    // one helper nacks, the other says nothing: health +1 (one missing nack)
+    node.handlePacket(reqs[0]?.to as string, packet({ t: T.nack, seq }), T0 + 1600);
+    node.handleTimer(rt.lastTimer("probe"), T0 + 2000);
+    expect(rt.events.some((e) => e.type === "member-suspect" && e.member.name === target)).toBe(true);
+    expect(node.memberStatus(target)).toBe("suspect");
+    expect(node.healthScore).toBe(1);
+  });
+
+  test("an ack counts only for the outstanding probe and the member probed", () => {
+    const { rt, node } = setup(2);
+    node.handleTimer(rt.lastTimer("probe"), T0 + 1000);
+    const ping = rt.sent.find((s) => s.messages[0]?.t === T.ping)?.messages[0] as { seq: number; to: string };
+    const other = ping.to === "n1" ? "n2" : "n1";
+    node.handlePacket(
+      addr(9),
+      packet({ t: T.ack, seq: ping.seq + 1, from: ping.to, inc: 10, boot: 10 }),
+      T0 + 1001,
+    ); // not outstanding
+    node.handlePacket(
+      addr(9),
+      packet({ t: T.ack, seq: ping.seq, from: other, inc: 10, boot: 10 }),
+      T0 + 1002,
+    ); // wrong member
+    expect(node.stats().staleAcks).toBe(2);
+    node.handlePacket(
+      addr(1),
+      packet({ t: T.ack, seq: ping.seq, from: ping.to, inc: 10, boot: 10 }),
+      T0 + 1003,
+    );
+    node.handlePacket(
+      addr(1),
+      packet({ t: T.ack, seq: ping.seq, from: ping.to, inc: 10, boot: 10 }),
+      T0 + 1004,
+    ); // replay
+    expect(node.stats().staleAcks).toBe(3);
+    node.handleTimer(rt.lastTimer("probe"), T0 + 2000);
+    expect(node.memberStatus(ping.to)).toBe("alive");
+    expect(node.healthScore).toBe(0);
+  });
+
+  test("relays a ping-req and forwards the ack, or nacks on timeout", () => {
+    const { rt, node } = setup(2);
+    node.handlePacket(
+      addr(1),
+      packet({ t: T.pingReq, seq: 5, target: "n2", targetAddr: addr(2), nack: true }),
+      T0,
+    );
+    const relayPing = rt.sent.find((s) => s.to === addr(2))?.messages[0] as { seq: number };
+    expect(relayPing).toMatchObject({ t: T.ping, to: "n2" });
+    node.handlePacket(
+      addr(2),
+      packet({ t: T.ack, seq: relayPing.seq, from: "n2", inc: 10, boot: 10 }),
+      T0 + 5,
+    );
+    expect(rt.sent.at(-1)?.to).toBe(addr(1));
+    expect(rt.sent.at(-1)?.messages[0]).toEqual({ t: T.ack, seq: 5, from: "n2", inc: 10, boot: 10 });
+    rt.clear();
+    node.handlePacket(
+      addr(1),
+      packet({ t: T.pingReq, seq: 6, target: "n2", targetAddr: addr(2), nack: true }),
+      T0 + 10,
+    );
+    node.handleTimer(rt.lastTimer("relay-timeout"), T0 + 510);
+    expect(rt.sent.at(-1)?.to).toBe(addr(1));
+    expect(rt.sent.at(-1)?.messages[0]).toEqual({ t: T.nack, seq: 6 });
+  });
+});
+
+describe("GossipNode: membership", () => {
+  test("refutes a suspicion about itself with a higher incarnation", () => {
+    const { rt, node } = setup(1);
+    node.handlePacket(addr(1), packet({ t: T.suspect, name: "me", inc: T0, from: "n1" }), T0 + 5);
+    expect(node.stats().refutations).toBe(1);
+    node.handleTimer(rt.lastTimer("gossip"), T0 + 200);
+    const alive = rt.sent.flatMap((s) => s.messages).find((m) => m.t === T.alive && m.name === "me");
+    expect(alive).toMatchObject({ inc: T0 + 1 });
+    expect(node.members().find((m) => m.name === "me")?.state).toBe("alive");
+  });
+
+  test("suspicion expires: one last probe, then dead; a higher incarnation revives", () => {
+    const { rt, node } = setup(3);
+    node.handlePacket(addr(2), packet({ t: T.suspect, name: "n1", inc: 10, from: "n2" }), T0);
+    const timer = rt.lastTimer("suspicion");
+    node.handleTimer(timer, T0 + 30_000);
+    expect(node.memberStatus("n1")).toBe("suspect"); // not yet: a recheck probe first
+    rt.clear();
+    node.handleTimer(rt.lastTimer("probe"), T0 + 30_100);
+    const ping = rt.sent.find((s) => s.messages[0]?.t === T.ping);
+    expect(ping?.to).toBe(addr(1)); // ahead of the probe order
+    expect(ping?.messages[1]).toMatchObject({ t: T.suspect, name: "n1" }); // buddy: it learns
+    node.handleTimer(rt.lastTimer("probe"), T0 + 31_100); // no answer
+    expect(node.memberStatus("n1")).toBe("dead");
+    node.handlePacket(
+      addr(1),
+      packet({ t: T.alive, name: "n1", addr: addr(1), inc: 10, boot: 10 }),
+      T0 + 31_101,
+    );
+    expect(node.memberStatus("n1")).toBe("dead"); // same incarnation: no
+    node.handlePacket(
+      addr(1),
+      packet({ t: T.alive, name: "n1", addr: addr(1), inc: 11, boot: 10 }),
+      T0 + 31_102,
+    );
+    expect(node.memberStatus("n1")).toBe("alive");
+    node.handleTimer(timer, T0 + 40_000); // the old suspicion timer is stale
+    expect(node.memberStatus("n1")).toBe("alive");
+  });
+
+  test("a suspect that refuted is seen alive through its ack, even if the refutation was lost", () => {
+    const { rt, node } = setup(3);
+    node.handlePacket(addr(2), packet({ t: T.suspect, name: "n1", inc: 10, from: "n2" }), T0);
+    node.handleTimer(rt.lastTimer("suspicion"), T0 + 30_000);
+    rt.clear();
+    node.handleTimer(rt.lastTimer("probe"), T0 + 30_100);
+    const ping = rt.sent.find((s) => s.to === addr(1))?.messages[0] as { seq: number };
+    node.handlePacket(
+      addr(1),
+      packet({ t: T.ack, seq: ping.seq, from: "n1", inc: 11, boot: 10 }),
+      T0 + 30_105,
+    );
+    node.handleTimer(rt.lastTimer("probe"), T0 + 31_100);
+    expect(node.memberStatus("n1")).toBe("alive");
+    expect(node.members().find((m) => m.name === "n1")?.incarnation).toBe(11);
+  });
+
+  test("a member repeating a refuted suspicion is sent the refutation", () => {
+    const { rt, node } = setup(3);
+    node.handlePacket(addr(1), packet({ t: T.alive, name: "n1", addr: addr(1), inc: 12, boot: 10 }), T0);
+    rt.clear();
+    node.handlePacket(addr(3), packet({ t: T.suspect, name: "n1", inc: 11, from: "n3" }), T0 + 1);
+    expect(rt.sent[0]?.to).toBe(addr(3));
+    expect(rt.sent[0]?.messages[0]).toMatchObject({ t: T.alive, name: "n1", inc: 12 });
+    node.handlePacket(addr(3), packet({ t: T.suspect, name: "n1", inc: 11, from: "n3" }), T0 + 2);
+    expect(rt.sent.length).toBe(1); // at most once a second
+    expect(node.memberStatus("n1")).toBe("alive");
+  });
+
+  test("dead members are reaped after GossipToTheDeadTime; a replayed old alive cannot resurrect them", () => {
+    const { rt, node } = setup(2);
+    const oldAlive = packet({ t: T.alive, name: "n1", addr: addr(1), inc: 10, boot: 10 });
+    node.handlePacket(addr(2), packet({ t: T.dead, name: "n1", inc: 10, from: "n2" }), T0);
+    expect(node.memberStatus("n1")).toBe("dead");
+    // reaping happens when the probe order wraps; walk it a few times, past 30 s
+    for (let i = 1; i <= 6; i++) node.handleTimer(rt.lastTimer("probe"), T0 + 20_000 + i * 1000);
+    expect(node.memberStatus("n1")).toBe("dead"); // still within GossipToTheDeadTime
+    for (let i = 1; i <= 6; i++) node.handleTimer(rt.lastTimer("probe"), T0 + 31_000 + i * 1000);
+    expect(node.memberStatus("n1")).toBeNull();
+    expect(rt.events.some((e) => e.type === "member-reaped" && e.member.name === "n1")).toBe(true);
+    node.handlePacket(addr(1), oldAlive, T0 + 40_000); // replayed
+    expect(node.memberStatus("n1")).toBeNull();
+    node.handlePacket(
+      addr(1),
+      packet({ t: T.alive, name: "n1", addr: addr(1), inc: 20, boot: 20 }),
+      T0 + 41_000,
+    );
+    expect(node.memberStatus("n1")).toBe("alive"); // a restart is welcome
+  });
+
+  test("a dead message from the member itself is a graceful leave", () => {
+    const { node, rt } = setup(1);
+    node.handlePacket(addr(1), packet({ t: T.dead, name: "n1", inc: 10, from: "n1" }), T0);
+    expect(node.memberStatus("n1")).toBe("left");
+    expect(rt.events.at(-1)?.type).toBe("member-left");
+  });
+
+  test("leave announces itself left and stops probing", () => {
+    const { node, rt } = setup(3);
+    node.leave(T0 + 1);
+    const dead = rt.sent.flatMap((s) => s.messages).find((m) => m.t === T.dead);
+    expect(dead).toEqual({ t: T.dead, name: "me", inc: T0, from: "me" });
+    rt.clear();
+    node.handleTimer(rt.lastTimer("probe"), T0 + 1000);
+    expect(rt.sent.some((s) => s.messages[0]?.t === T.ping)).toBe(false);
+    node.handlePacket(addr(1), packet({ t: T.suspect, name: "me", inc: T0, from: "n1" }), T0 + 2);
+    expect(node.stats().refutations).toBe(0);
+  });
+});
+
+describe("GossipNode: app state", () => {
+  const H = fakeHash(42);
+
+  test("a newer report replaces an older one; a replayed or older one changes nothing", () => {
+    const { node } = setup(1);
+    const v2 = fakeState(42, 1, { salt: 2 });
+    const v1 = fakeState(42, 1, { salt: 1 });
+    node.handlePacket(
+      addr(1),
+      packet({ t: T.state, name: "n1", version: { boot: 10, seq: 2 }, state: v2 }),
+      T0,
+    );
+    node.handlePacket(
+      addr(1),
+      packet({ t: T.state, name: "n1", version: { boot: 10, seq: 1 }, state: v1 }),
+      T0 + 1,
+    );
+    node.handlePacket(
+      addr(1),
+      packet({ t: T.state, name: "n1", version: { boot: 10, seq: 2 }, state: v1 }),
+      T0 + 2,
+    );
+    expect(node.memberState("n1")).toEqual(v2);
+    expect(node.whoRuns(H)[0]?.report.inFlight).toBe(2);
+    expect(node.stats().staleStates).toBe(2);
+  });
+
+  test("a restarted member's old reports vanish on its new boot and never come back", () => {
+    const { node } = setup(1);
+    node.handlePacket(
+      addr(1),
+      packet({ t: T.state, name: "n1", version: { boot: 10, seq: 9 }, state: fakeState(42, 1) }),
+      T0,
+    );
+    expect(node.whoRuns(H).length).toBe(1);
+    node.handlePacket(addr(1), packet({ t: T.alive, name: "n1", addr: addr(1), inc: 20, boot: 20 }), T0 + 1);
+    expect(node.whoRuns(H)).toEqual([]);
+    expect(node.stateVersionOf("n1")).toBeNull();
+    node.handlePacket(
+      addr(1),
+      packet({ t: T.state, name: "n1", version: { boot: 10, seq: 99 }, state: fakeState(42, 1) }),
+      T0 + 2,
+    );
+    expect(node.whoRuns(H)).toEqual([]);
+  });
+
+  test("whoRuns leaves out dead members", () => {
+    const { node, rt } = setup(3);
+    node.handlePacket(
+      addr(1),
+      packet({ t: T.state, name: "n1", version: { boot: 10, seq: 1 }, state: fakeState(42, 1) }),
+      T0,
+    );
+    expect(node.whoRuns(H).map((r) => r.member.name)).toEqual(["n1"]);
+    node.handlePacket(addr(2), packet({ t: T.suspect, name: "n1", inc: 10, from: "n2" }), T0);
+    expect(node.whoRuns(H).map((r) => r.member.state)).toEqual(["suspect"]);
+    node.handleTimer(rt.lastTimer("suspicion"), T0 + 60_000);
+    node.handleTimer(rt.lastTimer("probe"), T0 + 60_100); // the last-chance probe
+    node.handleTimer(rt.lastTimer("probe"), T0 + 61_100); // unanswered
+    expect(node.memberStatus("n1")).toBe("dead");
+    expect(node.whoRuns(H)).toEqual([]);
+  });
+
+  test("local state: validated, versioned, published (inline when small, by version when large)", () => {
+    const { node, rt } = setup(1);
+    expect(() =>
+      node.setLocalState({ hashes: [{ hash: "nope", state: "ready", inFlight: 0, holds: 0, refs: [] }] }, T0),
+    ).toThrow(HashdError);
+    node.setLocalState(fakeState(42, 1), T0 + 1);
+    expect(node.stateVersionOf("me")).toEqual({ boot: T0, seq: 1 });
+    node.handleTimer(rt.lastTimer("gossip"), T0 + 200);
+    // a small state rides in our own alive, like memberlist's node meta
+    const alive = rt.sent.flatMap((s) => s.messages).find((m) => m.t === T.alive && m.name === "me");
+    expect(alive).toMatchObject({ state: { version: { boot: T0, seq: 1 }, state: fakeState(42, 1) } });
+    rt.clear();
+    node.setLocalState(fakeState(100, 40, { refs: 2 }), T0 + 1000);
+    node.handleTimer(rt.lastTimer("gossip"), T0 + 1200);
+    const msgs = rt.sent.flatMap((s) => s.messages);
+    expect(msgs.some((m) => m.t === T.stateVer && m.name === "me")).toBe(true);
+    // the large state itself is never gossiped whole (peers fetch it)
+    const whole = msgs.filter((m) => (m.t === T.state || (m.t === T.alive && m.state)) && m.name === "me");
+    expect(whole.every((m) => m.t === T.alive && m.state?.version.seq === 1)).toBe(true);
+  });
+
+  test("a version of its own state it never made (a previous process) moves its boot past it", () => {
+    const { node } = setup(1);
+    node.setLocalState(fakeState(42, 1), T0);
+    node.handlePacket(addr(1), packet({ t: T.stateVer, name: "me", version: { boot: T0, seq: 50 } }), T0 + 1);
+    const v = node.stateVersionOf("me");
+    expect(v?.boot).toBe(T0 + 1);
+    expect(node.stats().refutations).toBe(1);
+  });
+
+  test("announced versions are fetched from the announcer, then the owner", () => {
+    const { node, rt } = setup(2);
+    node.handlePacket(addr(2), packet({ t: T.stateVer, name: "n1", version: { boot: 10, seq: 3 } }), T0);
+    expect(rt.streams.map((s) => s.to)).toEqual([addr(2)]);
+    node.handleStreamFailure(rt.streams[0]?.token as number, T0 + 10);
+    expect(rt.streams.map((s) => s.to)).toEqual([addr(2), addr(1)]);
+    const reply = encodeMessage({
+      t: T.states,
+      states: [{ name: "n1", version: { boot: 10, seq: 3 }, state: fakeState(42, 1) }],
+    });
+    node.handleStreamResponse(rt.streams[1]?.token as number, reply, T0 + 20);
+    expect(node.stateVersionOf("n1")).toEqual({ boot: 10, seq: 3 });
+  });
+});
+
+describe("GossipNode: aliases", () => {
+  test("last writer by HLC wins whatever the arrival order; ties go to the greater origin", () => {
+    const { node } = setup(2);
+    const A = fakeHash(1);
+    const B = fakeHash(2);
+    const write = (origin: string, wall: number, logical: number, hash: string | null) =>
+      packet({ t: T.alias, origin, hlc: { wall, logical }, entries: [{ name: "prod", hash }] });
+    node.handlePacket(addr(1), write("n1", T0 + 5, 0, B), T0);
+    node.handlePacket(addr(1), write("n1", T0 + 4, 9, A), T0);
+    expect(node.aliases()[0]?.hash).toBe(B);
+    node.handlePacket(addr(2), write("n2", T0 + 5, 0, A), T0); // same HLC, greater origin
+    expect(node.aliases()[0]).toMatchObject({ hash: A, origin: "n2" });
+    node.handlePacket(addr(2), write("n0", T0 + 5, 0, B), T0);
+    expect(node.aliases()[0]?.origin).toBe("n2");
+    // a local write after seeing a remote one orders after it, even with a clock behind
+    const rec = node.setAlias("prod", null, T0 - 1000);
+    expect(rec.hlc.wall).toBe(T0 + 5);
+    expect(node.aliases()[0]).toMatchObject({ hash: null, origin: "me" });
+  });
+
+  test("refuses writes from a clock far ahead", () => {
+    const { node } = setup(1);
+    node.handlePacket(
+      addr(1),
+      packet({
+        t: T.alias,
+        origin: "n1",
+        hlc: { wall: T0 + 3_600_000, logical: 0 },
+        entries: [{ name: "x", hash: fakeHash(3) }],
+      }),
+      T0,
+    );
+    expect(node.aliases()).toEqual([]);
+    expect(node.stats().rejectedAliases).toBe(1);
+  });
+});

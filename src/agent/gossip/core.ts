@@ -1,0 +1,270 @@
+/**
+ * GossipNode: SWIM + Lifeguard membership with app state and aliases, as a pure state machine
+ * (the shape of caio/foca and quinn-proto). No I/O, no clock, no global randomness: packets,
+ * stream messages and timers come in through the handle* methods with `now`; packets, timers,
+ * streams and events go out through the Runtime given at construction. The UDP/TCP adapter and
+ * the simulator are two drivers of this one class.
+ *
+ * `now` is the wall clock in epoch milliseconds (it also drives the alias HLC); it must not go
+ * backwards between calls.
+ */
+
+import { HashdError } from "../../lib/errors.ts";
+import { cloneAppState } from "./app-state.ts";
+import { appStateProblem, isAddr, isAliasName, isName, isStoreHash, isUint, LIMITS } from "./codec-fields.ts";
+import { type GossipConfig, resolveConfig } from "./config.ts";
+import { NodeContext } from "./context.ts";
+import { memberInfo } from "./members.ts";
+import { announceSelf, onSuspicionTimer } from "./membership.ts";
+import { T } from "./messages.ts";
+import { handlePacket } from "./packets.ts";
+import type { Rng } from "./prng.ts";
+import { randomInt } from "./prng.ts";
+import { onProbeTimeout, onProbeTimer, onRelayTimeout } from "./probe.ts";
+import { aliasKey } from "./push-pull.ts";
+import { runGossipRound, runPushPullRound } from "./rounds.ts";
+import { SeenCache } from "./seen-cache.ts";
+import { onPublishTimer, setLocalState } from "./state-sync.ts";
+import { answerStream, joinSeeds, streamFailed, streamReplied } from "./streams.ts";
+import type {
+  Address,
+  AliasRecord,
+  GossipStats,
+  HashReport,
+  Identity,
+  MemberAppState,
+  MemberInfo,
+  MemberStatus,
+  Runtime,
+  StateVersion,
+  Timer,
+} from "./types.ts";
+
+export interface RunningHash {
+  member: MemberInfo;
+  report: HashReport;
+}
+
+export class GossipNode {
+  private readonly ctx: NodeContext;
+  private readonly seen = new SeenCache();
+
+  constructor(config: Partial<GossipConfig>, identity: Identity, rng: Rng, now: number, runtime: Runtime) {
+    if (!isName(identity.name))
+      throw new HashdError("bad_request", `invalid member name ${JSON.stringify(identity.name)}`);
+    if (!isAddr(identity.address)) {
+      throw new HashdError(
+        "bad_request",
+        `member address must be "ip:port", got ${JSON.stringify(identity.address)}`,
+      );
+    }
+    if (!isUint(identity.boot) || identity.boot === 0)
+      throw new HashdError("bad_request", "boot id must be a positive integer");
+    const ctx = new NodeContext(resolveConfig(config), identity, rng, runtime, now);
+    this.ctx = ctx;
+    // memberlist setAlive: announce ourselves; our own timers start at random offsets so that
+    // members started together do not probe and gossip in lockstep.
+    announceSelf(ctx);
+    ctx.probeToken = ctx.nextToken();
+    ctx.schedule(randomInt(rng, ctx.config.probeIntervalMs), { kind: "probe", token: ctx.probeToken });
+    ctx.gossipToken = ctx.nextToken();
+    ctx.schedule(randomInt(rng, ctx.config.gossipIntervalMs), { kind: "gossip", token: ctx.gossipToken });
+    ctx.pushPullToken = ctx.nextToken();
+    ctx.schedule(randomInt(rng, ctx.config.pushPullIntervalMs), {
+      kind: "push-pull",
+      token: ctx.pushPullToken,
+    });
+  }
+
+  get name(): string {
+    return this.ctx.self.name;
+  }
+
+  get config(): Readonly<GossipConfig> {
+    return this.ctx.config;
+  }
+
+  // ---- inputs -------------------------------------------------------------------------------
+
+  /** One opened (plaintext) UDP packet from `from`. Invalid packets are counted and dropped. */
+  handlePacket(from: Address, bytes: Uint8Array, now: number): void {
+    this.ctx.now = now;
+    handlePacket(this.ctx, this.seen, from, bytes);
+  }
+
+  handleTimer(timer: Timer, now: number): void {
+    const ctx = this.ctx;
+    ctx.now = now;
+    switch (timer.kind) {
+      case "probe":
+        onProbeTimer(ctx, timer.token);
+        return;
+      case "probe-timeout":
+        onProbeTimeout(ctx, timer.seq);
+        return;
+      case "relay-timeout":
+        onRelayTimeout(ctx, timer.seq);
+        return;
+      case "suspicion":
+        onSuspicionTimer(ctx, timer.name, timer.token);
+        return;
+      case "gossip":
+        runGossipRound(ctx, timer.token);
+        return;
+      case "push-pull":
+        runPushPullRound(ctx, timer.token);
+        return;
+      case "push-pull-once":
+        runPushPullRound(ctx, 0, true);
+        return;
+      case "publish-state":
+        onPublishTimer(ctx, timer.token);
+        return;
+      case "stream-timeout":
+        streamFailed(ctx, timer.token);
+        return;
+    }
+  }
+
+  /**
+   * A stream request (push-pull, fetch or fallback ping) from a peer; returns the reply to write
+   * back, or null if the request was invalid (the adapter closes the stream).
+   */
+  handleStreamRequest(request: Uint8Array, now: number): Uint8Array | null {
+    this.ctx.now = now;
+    return answerStream(this.ctx, request);
+  }
+
+  /** The reply to a stream we opened with `token` (Runtime.openStream). */
+  handleStreamResponse(token: number, reply: Uint8Array, now: number): void {
+    this.ctx.now = now;
+    streamReplied(this.ctx, token, reply);
+  }
+
+  /** A stream we opened could not connect, was cut, or timed out in the adapter. */
+  handleStreamFailure(token: number, now: number): void {
+    this.ctx.now = now;
+    streamFailed(this.ctx, token);
+  }
+
+  // ---- commands -----------------------------------------------------------------------------
+
+  /** Push-pull with each seed (memberlist Join). Results arrive as joined / join-failed events. */
+  join(seeds: readonly Address[], now: number): number {
+    this.ctx.now = now;
+    return joinSeeds(this.ctx, seeds);
+  }
+
+  /**
+   * Leave gracefully: announce "left" (a dead message from ourselves) and stop probing. Keep the
+   * driver running for a few gossip intervals so the announcement spreads; then stop it.
+   */
+  leave(now: number): void {
+    const ctx = this.ctx;
+    ctx.now = now;
+    if (ctx.leaving) return;
+    ctx.leaving = true;
+    const self = ctx.self;
+    self.status = "left";
+    self.stateChangedAt = now;
+    ctx.broadcast(`m:${self.name}`, { t: T.dead, name: self.name, inc: self.inc, from: self.name });
+    runGossipRound(ctx, ctx.gossipToken, false);
+  }
+
+  /** Replace this member's app state. Throws HashdError("bad_request") if it is invalid. */
+  setLocalState(state: MemberAppState, now: number): void {
+    const problem = appStateProblem(state);
+    if (problem !== null) throw new HashdError("bad_request", `invalid local state: ${problem}`);
+    this.ctx.now = now;
+    setLocalState(this.ctx, state);
+  }
+
+  /** Point an alias at a hash (null removes it). */
+  setAlias(name: string, hash: string | null, now: number): AliasRecord {
+    return this.setAliases([{ name, hash }], now)[0] as AliasRecord;
+  }
+
+  /** Several aliases in one write: one HLC timestamp, one broadcast. */
+  setAliases(entries: readonly { name: string; hash: string | null }[], now: number): AliasRecord[] {
+    if (entries.length === 0 || entries.length > LIMITS.aliasEntriesPerWrite) {
+      throw new HashdError("bad_request", `an alias write holds 1 to ${LIMITS.aliasEntriesPerWrite} entries`);
+    }
+    for (const e of entries) {
+      if (!isAliasName(e.name))
+        throw new HashdError("bad_request", `invalid alias name ${JSON.stringify(e.name)}`);
+      if (e.hash !== null && !isStoreHash(e.hash)) {
+        throw new HashdError("bad_request", `not a store hash: ${JSON.stringify(e.hash)}`);
+      }
+    }
+    const ctx = this.ctx;
+    ctx.now = now;
+    const hlc = ctx.aliases.tick(now);
+    const origin = ctx.self.name;
+    const records = entries.map((e) => ({ name: e.name, hash: e.hash, hlc, origin }));
+    for (const r of records) {
+      if (ctx.aliases.apply(r)) ctx.emit({ type: "alias-changed", record: { ...r, hlc: { ...hlc } } });
+    }
+    ctx.broadcast(aliasKey(origin, hlc.wall, hlc.logical), {
+      t: T.alias,
+      origin,
+      hlc,
+      entries: entries.map((e) => ({ name: e.name, hash: e.hash })),
+    });
+    return records.map((r) => ({ ...r, hlc: { ...hlc } }));
+  }
+
+  // ---- reads --------------------------------------------------------------------------------
+
+  members(): MemberInfo[] {
+    return [...this.ctx.members.all()].map(memberInfo);
+  }
+
+  /** Status of one member as we see it (cheap: no copy), or null if unknown. */
+  memberStatus(name: string): MemberStatus | null {
+    return this.ctx.members.get(name)?.status ?? null;
+  }
+
+  /** Version of the state we hold for `name` (cheap: no copy of the state). */
+  stateVersionOf(name: string): StateVersion | null {
+    const v = this.ctx.members.get(name)?.version;
+    return v ? { boot: v.boot, seq: v.seq } : null;
+  }
+
+  /** How many members we see in each status (ourselves included). */
+  countByStatus(): Record<MemberStatus, number> {
+    const out: Record<MemberStatus, number> = { alive: 0, suspect: 0, dead: 0, left: 0 };
+    for (const m of this.ctx.members.all()) out[m.status]++;
+    return out;
+  }
+
+  memberState(name: string): MemberAppState | null {
+    const m = this.ctx.members.get(name);
+    return m?.app ? cloneAppState(m.app) : null;
+  }
+
+  aliases(): AliasRecord[] {
+    return this.ctx.aliases.all();
+  }
+
+  /** Members alive or suspect that report `hash`, with their report. Dead members' reports expire. */
+  whoRuns(hash: string): RunningHash[] {
+    const holders = this.ctx.index.holders(hash);
+    if (holders === undefined) return [];
+    const out: RunningHash[] = [];
+    for (const [name, report] of holders) {
+      const m = this.ctx.members.get(name);
+      if (m === undefined || (m.status !== "alive" && m.status !== "suspect")) continue;
+      out.push({ member: memberInfo(m), report: { ...report, refs: [...report.refs] } });
+    }
+    return out;
+  }
+
+  /** Lifeguard's local health score (0 = healthy). */
+  get healthScore(): number {
+    return this.ctx.awareness.score;
+  }
+
+  stats(): GossipStats & { queueDepth: number; members: number } {
+    return { ...this.ctx.stats, queueDepth: this.ctx.queue.size, members: this.ctx.members.size };
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * Figures from the simulator, at 100 and 1,000 members, LAN defaults (memberlist's), one-way
+ * delay 1-10 ms:
+ *
+ * - crash -> every member marks it dead (median over several crashes),
+ * - a state update -> every member holds it (median over several updates),
+ * - bytes sent per member per second at rest (sealed UDP payloads and stream frames),
+ * - false deaths and suspicions at 10% packet loss.
+ *
+ * Run: bun src/agent/gossip/sim-figures.ts [sizes...]   (default: 100 1000; a couple of minutes)
+ */
+import { fakeState } from "./fixtures.ts";
+import { bootCluster, countSeeing, median, membershipConverged, statesConverged } from "./sim-scenarios.ts";
+import type { Simulation } from "./simulator.ts";
+
+interface Figures {
+  size: number;
+  convergeMs: number;
+  crashToAllDeadMs: number[];
+  smallUpdateMs: number[];
+  largeUpdateMs: number[];
+  restUdpBps: number;
+  restStreamBps: number;
+  lossMinutes: number;
+  lossSuspicions: number;
+  lossFalseDeaths: number;
+  wallMs: number;
+  phases: string;
+}
+
+const sentBytes = (sim: Simulation): { udp: number; stream: number } =>
+  sim.members.reduce((a, m) => ({ udp: a.udp + m.udpBytesSent, stream: a.stream + m.streamBytesSent }), {
+    udp: 0,
+    stream: 0,
+  });
+
+export const measure = (size: number, seed: number): Figures => {
+  const wall = performance.now();
+  const phases: string[] = [];
+  let mark = wall;
+  const phase = (name: string) => {
+    const t = performance.now();
+    phases.push(`${name} ${((t - mark) / 1000).toFixed(1)} s`);
+    mark = t;
+  };
+  // Every member starts with a one-hash state. (With two hashes and a ref each, ~200-byte alives,
+  // a 1,000-member mass join is gossip-bandwidth bound: ~58 s to converge instead of ~11 s.)
+  const sim = bootCluster({ seed, size, delay: [1, 10], hashesPerMember: 1 });
+  const convergeMs = sim.runUntil(() => membershipConverged(sim) && statesConverged(sim), 300_000, 1000);
+  // let the join traffic drain before measuring anything "at rest"
+  sim.run(60_000);
+  phase("boot");
+
+  const rest0 = sentBytes(sim);
+  const restMs = 180_000; // one full push-pull period at 1,000 members (30 s scaled by 6)
+  sim.run(restMs);
+  const rest1 = sentBytes(sim);
+  const perMemberSecond = (b: number) => b / size / (restMs / 1000);
+  phase("rest");
+
+  // state updates: small (rides in the owner's alive) and large (announced, then fetched)
+  const smallUpdateMs: number[] = [];
+  const largeUpdateMs: number[] = [];
+  for (let k = 0; k < 3; k++) {
+    const who = 10 + k * 7;
+    sim.setLocalState(who, fakeState(who * 1000, 2, { refs: 1, salt: 100 + k }));
+    smallUpdateMs.push(sim.runUntil(() => statesConverged(sim), 60_000, 25));
+    sim.setLocalState(who, fakeState(who * 1000, 40, { refs: 2, salt: 200 + k }));
+    largeUpdateMs.push(sim.runUntil(() => statesConverged(sim), 60_000, 25));
+    sim.run(5_000);
+  }
+
+  phase("updates");
+  // crashes, one at a time, each waited out
+  const crashToAllDeadMs: number[] = [];
+  for (let k = 0; k < 3; k++) {
+    const victim = 3 + k * 11;
+    const name = sim.members[victim]?.name as string;
+    sim.crash(victim);
+    crashToAllDeadMs.push(
+      sim.runUntil(() => countSeeing(sim, name, "dead") === sim.live().length, 300_000, 100),
+    );
+    sim.run(5_000);
+  }
+
+  phase("crashes");
+  // 10% loss on a stable cluster
+  let lossSuspicions = 0;
+  let lossFalseDeaths = 0;
+  const crashed = new Set(sim.members.filter((m) => m.crashed).map((m) => m.name));
+  let revivals = 0;
+  sim.listener = (_observer, ev) => {
+    if (ev.type === "member-suspect") lossSuspicions++;
+    if (ev.type === "member-dead" && !crashed.has(ev.member.name)) lossFalseDeaths++;
+    if (ev.type === "member-alive" && crashed.has(ev.member.name)) revivals++;
+  };
+  sim.loss = 0.1;
+  const lossMinutes = size >= 1000 ? 1 : 10;
+  sim.run(lossMinutes * 60_000);
+  sim.listener = null;
+  phase("loss");
+  if (revivals > 0)
+    console.log(`  (${revivals} crashed members were seen alive again during the loss phase)`);
+
+  return {
+    size,
+    convergeMs,
+    crashToAllDeadMs,
+    smallUpdateMs,
+    largeUpdateMs,
+    restUdpBps: perMemberSecond(rest1.udp - rest0.udp),
+    restStreamBps: perMemberSecond(rest1.stream - rest0.stream),
+    lossMinutes,
+    lossSuspicions,
+    lossFalseDeaths,
+    wallMs: performance.now() - wall,
+    phases: phases.join(", "),
+  };
+};
+
+const print = (f: Figures): void => {
+  const ms = (xs: number[]) => `median ${median(xs)} ms (${xs.join(", ")})`;
+  console.log(`--- ${f.size} members (simulated; wall ${(f.wallMs / 1000).toFixed(1)} s: ${f.phases})`);
+  console.log(`  all start 20 ms apart -> converged:       ${f.convergeMs} ms after the last join`);
+  console.log(`  crash -> dead at every member:            ${ms(f.crashToAllDeadMs)}`);
+  console.log(`  small state update -> every member:       ${ms(f.smallUpdateMs)}`);
+  console.log(`  ~3 KB state update -> every member:       ${ms(f.largeUpdateMs)}`);
+  console.log(
+    `  sent per member at rest:                  ${f.restUdpBps.toFixed(0)} B/s UDP + ${f.restStreamBps.toFixed(0)} B/s push-pull`,
+  );
+  console.log(
+    `  10% loss for ${f.lossMinutes} min:                    ${f.lossSuspicions} suspicion events, ${f.lossFalseDeaths} false deaths`,
+  );
+};
+
+if (import.meta.main) {
+  const sizes = process.argv.slice(2).map(Number);
+  for (const size of sizes.length > 0 ? sizes : [100, 1000]) print(measure(size, 2024 + size));
+}
