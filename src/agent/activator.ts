@@ -160,6 +160,9 @@ export class Activator {
         HASHD_HASH: units.hash,
         HASHD_ZONE: this.deps.config.zone,
         HASHD_URL: this.url(units.hash),
+        // Where a service reaches other hashes (the local ingress) and its holds API.
+        HASHD_INGRESS: `${loopbackOf(this.deps.config.ingress.address)}:${this.deps.config.ingress.port}`,
+        HASHD_AGENT_SOCKET: `${this.deps.config.runtimeDir}/service.sock`,
       },
     };
     if (isProxied(manifest)) {
@@ -290,4 +293,11 @@ function failure(d: Deployment): HashdError {
       deployment: d,
     },
   );
+}
+
+/** The address a process on this host uses to reach a listener bound to `address`. */
+function loopbackOf(address: string): string {
+  if (address === "0.0.0.0") return "127.0.0.1";
+  if (address === "::") return "[::1]";
+  return address.includes(":") ? `[${address}]` : address;
 }

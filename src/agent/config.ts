@@ -27,6 +27,8 @@ export const configSchema = z
         /** UDP packets and TCP push-pull streams, on every address of the host */
         port: z.number().int().min(0).max(65535).default(7946),
         address: z.string().min(1).default("0.0.0.0"),
+        /** address peers reach this host at (default: its first non-loopback IPv4 address) */
+        advertise: z.string().min(1).optional(),
         /** "host:port" of members to join through */
         seeds: z.array(z.string().min(1)).default([]),
         /** keyring file: one base64 32-byte key per line, the first seals (see docs/gossip.md) */
@@ -36,6 +38,19 @@ export const configSchema = z
       })
       .strict()
       .optional(),
+    /**
+     * What happens to a hash that no alias, pin or wanted hash reaches any more: retire it (stop,
+     * drop its GC root), keep it forever scaled to zero, or keep the last `count` of each alias.
+     */
+    retention: z
+      .discriminatedUnion("policy", [
+        z.object({ policy: z.literal("retire") }).strict(),
+        z.object({ policy: z.literal("keep") }).strict(),
+        z.object({ policy: z.literal("keep-last"), count: z.number().int().min(1).max(1000) }).strict(),
+      ])
+      .default({ policy: "retire" }),
+    /** seconds an unwanted hash must be idle and unreferenced on every member before it stops */
+    quietSec: z.number().min(0).max(86_400).default(10),
     /** run services as this user instead of a DynamicUser */
     serviceUser: z
       .string()
@@ -50,6 +65,8 @@ export type Config = z.infer<typeof configSchema>;
 
 export interface Paths {
   controlSocket: string;
+  /** the holds API for services (any local process may connect) */
+  serviceSocket: string;
   socketDir: string;
   database: string;
 }
@@ -57,6 +74,7 @@ export interface Paths {
 export function pathsOf(config: Config): Paths {
   return {
     controlSocket: `${config.runtimeDir}/control.sock`,
+    serviceSocket: `${config.runtimeDir}/service.sock`,
     socketDir: `${config.runtimeDir}/sockets`,
     database: `${config.stateDir}/state.sqlite`,
   };

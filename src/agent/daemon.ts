@@ -1,14 +1,37 @@
-import { chmodSync, existsSync, mkdirSync, unlinkSync } from "node:fs";
-import { HashdError } from "../lib/errors.ts";
+import { mkdirSync } from "node:fs";
+import { hostname } from "node:os";
+import { Hono } from "hono";
 import { Nix } from "../nix/nix.ts";
 import { Notifier } from "../systemd/notify.ts";
 import { Systemctl } from "../systemd/systemctl.ts";
 import { Activator } from "./activator.ts";
+import { AliasService, type RetentionPolicy } from "./aliases/alias-service.ts";
 import { controlApi } from "./api.ts";
+import { type Cluster, firstAddress, GossipCluster, SoloCluster } from "./cluster.ts";
 import { type Config, pathsOf } from "./config.ts";
+import type { GossipEvent } from "./gossip/types.ts";
+import {
+  Holds,
+  holdsApp,
+  IdleScaler,
+  InFlight,
+  PROMETHEUS_CONTENT_TYPE,
+  renderMetrics,
+  StopGate,
+  startIngress,
+} from "./ingress/index.ts";
+import { localReport } from "./local-report.ts";
+import { every } from "./periodic.ts";
 import { reconcile } from "./reconcile.ts";
+import { RetirementPlanner } from "./retirement/planner.ts";
+import { Retirer } from "./retirer.ts";
+import { AgentRouteTable } from "./route-table.ts";
+import type { Deployment } from "./state/deployment.ts";
+import { LIVE_STATES } from "./state/deployment.ts";
 import { StateStore } from "./state/store.ts";
+import { startStatusServer, storeStatusSource } from "./status/index.ts";
 import { syncServiceStates } from "./unit-watch.ts";
+import { removeSocket, serveUnix } from "./unix-server.ts";
 
 export interface RunningAgent {
   stop(): Promise<void>;
@@ -16,39 +39,166 @@ export interface RunningAgent {
   store: StateStore;
 }
 
-/** `hashd serve`: open state, adopt what systemd runs, serve the control API, tell systemd. */
+/** How often the agent compares ready/idle with what systemd runs (wake-ups and exits). */
+const UNIT_WATCH_MS = 2000;
+/** How often this host's report (states, in-flight, holds) is offered to gossip if it changed. */
+const PUBLISH_MS = 250;
+/** How often the retirement planner runs. */
+const RETIRE_MS = 1000;
+
+/**
+ * `hashd serve`: open state, adopt what systemd runs, join the cluster, serve the control API,
+ * the ingress and the status page, and run the loops that publish state and retire old hashes.
+ */
 export async function startAgent(config: Config, version: string, log = defaultLog): Promise<RunningAgent> {
   const paths = pathsOf(config);
   const notifier = new Notifier();
   mkdirSync(config.runtimeDir, { recursive: true, mode: 0o755 });
   mkdirSync(paths.socketDir, { recursive: true, mode: 0o755 });
-  await refuseSecondAgent(paths.controlSocket);
 
   const store = new StateStore(paths.database);
   const systemctl = new Systemctl();
   const nix = new Nix(config.gcRootDir);
-  const activator = new Activator({ config, socketDir: paths.socketDir, store, systemctl, nix, log });
+  const inflight = new InFlight();
+  const holds = new Holds();
+  const gate = new StopGate();
+  let routes: AgentRouteTable | undefined;
+  let scaler: IdleScaler | undefined;
+  let publishSoon = () => {};
+  const onChange = (d: Deployment) => {
+    routes?.update(d);
+    if (LIVE_STATES.has(d.state)) scaler?.register(d.hash, d.manifest.idleStopSec);
+    else scaler?.unregister(d.hash);
+    publishSoon();
+  };
+  const activator = new Activator({
+    config,
+    socketDir: paths.socketDir,
+    store,
+    systemctl,
+    nix,
+    log,
+    onChange,
+  });
 
   await notifier.status("reconciling with systemd");
   await reconcile(store, systemctl, activator, log);
 
-  const app = controlApi({ store, activator, version }, log);
-  // The control socket is root-only: created under umask 077 and chmod'ed, never a TCP port.
-  const oldUmask = process.umask(0o077);
-  let server: ReturnType<typeof Bun.serve>;
-  try {
-    server = Bun.serve({ unix: paths.controlSocket, fetch: app.fetch });
-  } finally {
-    process.umask(oldUmask);
-  }
-  chmodSync(paths.controlSocket, 0o600);
+  // Aliases: the gossip node's table when clustered, else a local one; history is in SQLite.
+  let aliases: AliasService | undefined;
+  const restored = new AliasService({ setAliases: () => [], aliases: () => [] }, store.db).latestRecords();
+  const onGossip = (e: GossipEvent) => {
+    if (e.type === "alias-changed") aliases?.record(e.record);
+  };
+  const cluster: Cluster = config.gossip
+    ? await GossipCluster.start(config, restored, onGossip, log)
+    : new SoloCluster(hostname(), restored);
+  aliases = new AliasService(cluster.aliasBackend, store.db);
+  const load = { inFlight: (h: string) => inflight.count(h), holds: (h: string) => holds.activeCount(h) };
 
-  const watch = every(UNIT_WATCH_MS, () => syncServiceStates(store, systemctl, activator, () => {}), log);
+  // Ingress: local sockets, peers' ingresses, aliases; scale to zero through systemd.
+  routes = new AgentRouteTable(activator, cluster);
+  routes.load(store);
+  const ingress = startIngress({
+    config: {
+      hostname: config.ingress.address,
+      port: config.ingress.port,
+      zone: config.zone,
+      member: cluster.self,
+    },
+    routes,
+    aliases: { resolveAlias: (name) => aliases?.resolve(name) },
+    inflight,
+    gate,
+  });
+  scaler = new IdleScaler({
+    inflight,
+    holds,
+    gate,
+    control: { stopService: (hash) => scaleToZero(store, systemctl, activator, hash, onChange) },
+    beforeStop: (hash) => ingress.dropIdleUpstreams(hash),
+  });
+  for (const d of store.list()) if (LIVE_STATES.has(d.state)) scaler.register(d.hash, d.manifest.idleStopSec);
+  scaler.start();
+
+  // What peers learn about this host, and the first publication before joining.
+  const advertisedIngress = `${config.ingress.address === "0.0.0.0" ? firstAddress() : config.ingress.address}:${ingress.port}`;
+  let lastPublished = "";
+  const publish = () => {
+    const state = { hashes: localReport(store, load), ingress: advertisedIngress };
+    const text = JSON.stringify(state);
+    if (text === lastPublished) return;
+    lastPublished = text;
+    cluster.publish(state);
+  };
+  publish();
+  publishSoon = () => queueMicrotask(publish);
+  if (cluster instanceof GossipCluster) cluster.join(config.gossip?.seeds ?? []);
+
+  const policy: RetentionPolicy =
+    config.retention.policy === "keep-last"
+      ? { kind: "keep-last", count: config.retention.count }
+      : { kind: config.retention.policy };
+  const retirer = new Retirer({
+    store,
+    systemctl,
+    nix,
+    activator,
+    planner: new RetirementPlanner({ quietMs: config.quietSec * 1000 }),
+    aliases,
+    policy,
+    members: () => cluster.members(localReport(store, load)),
+    log,
+    onChange,
+  });
+  const isLive = (hash: string) => {
+    const d = store.get(hash);
+    return (d !== undefined && LIVE_STATES.has(d.state)) || cluster.whoRuns(hash).length > 0;
+  };
+
+  // Control API (root only) and the service API (holds; any local process).
+  const metrics = () =>
+    renderMetrics({ inflight, holds, ingress: ingress.stats(), idleStops: scaler?.stops ?? 0 });
+  const api = controlApi({ store, activator, version, aliases: { aliases, isLive } }, log);
+  api.get("/metrics", (c) => c.body(metrics(), 200, { "content-type": PROMETHEUS_CONTENT_TYPE }));
+  const control = await serveUnix(paths.controlSocket, 0o600, api.fetch);
+  const serviceApi = new Hono().route("/", holdsApp(holds));
+  const service = await serveUnix(paths.serviceSocket, 0o666, serviceApi.fetch);
+
+  const status = startStatusServer(
+    config.status,
+    storeStatusSource(store, (h) => activator.url(h), {
+      self: cluster.self,
+      zone: config.zone,
+      members: () => cluster.memberInfos(),
+      reports: () =>
+        cluster
+          .memberInfos()
+          .filter((m) => m.name !== cluster.self)
+          .map((m) => ({ member: m.name, hashes: cluster.memberState(m.name)?.hashes ?? [] })),
+      aliases: () =>
+        (aliases?.list() ?? []).map((a) => ({
+          name: a.name,
+          hash: a.hash,
+          history: (aliases?.history(a.name, 20) ?? []).map((h) => ({ hash: h.hash, at: h.at, by: h.by })),
+        })),
+      inFlight: load.inFlight,
+      holds: load.holds,
+      refs: (h) => store.get(h)?.refs ?? [],
+      verdicts: () => retirer.verdicts,
+    }),
+  );
+
+  const loops = [
+    every(UNIT_WATCH_MS, () => syncServiceStates(store, systemctl, activator, onChange), log),
+    every(PUBLISH_MS, publish, log),
+    every(RETIRE_MS, () => retirer.tick(Date.now()), log),
+  ];
 
   const count = store.list().length;
-  await notifier.ready(`serving ${count} deployment(s) on ${paths.controlSocket}`);
+  await notifier.ready(`serving ${count} deployment(s); ingress ${ingress.url}; status ${status.url}`);
   notifier.startWatchdog();
-  log(`hashd ${version} serving on ${paths.controlSocket}`);
+  log(`hashd ${version}: control ${paths.controlSocket}, ingress ${ingress.url}, status ${status.url}`);
 
   let stopped = false;
   return {
@@ -58,47 +208,41 @@ export async function startAgent(config: Config, version: string, log = defaultL
       if (stopped) return;
       stopped = true;
       await notifier.stopping();
-      watch.stop();
+      for (const l of loops) l.stop();
+      await scaler?.close();
       // Services are left running on purpose: systemd owns them (invariant 6).
-      await server.stop(false);
-      try {
-        unlinkSync(paths.controlSocket);
-      } catch {}
+      await ingress.stop(2000);
+      await status.stop();
+      await control.stop(false);
+      await service.stop(false);
+      removeSocket(paths.controlSocket);
+      removeSocket(paths.serviceSocket);
+      await cluster.stop();
       store.close();
     },
   };
 }
 
-async function refuseSecondAgent(controlSocket: string): Promise<void> {
-  if (!existsSync(controlSocket)) return;
-  const alive = await fetch("http://agent/v1/health", {
-    unix: controlSocket,
-    signal: AbortSignal.timeout(1000),
-  })
-    .then(() => true)
-    .catch(() => false);
-  if (alive) throw new HashdError("conflict", `another agent already serves ${controlSocket}`);
-  unlinkSync(controlSocket); // left behind by a killed agent
-}
-
-/** How often the agent compares ready/idle with what systemd runs (wake-ups and exits). */
-const UNIT_WATCH_MS = 2000;
-
-/** Runs `task` every `ms`, never two at once; a failure is logged and the loop goes on. */
-function every(ms: number, task: () => Promise<unknown>, log: (msg: string) => void): { stop(): void } {
-  let running = false;
-  const timer = setInterval(async () => {
-    if (running) return;
-    running = true;
-    try {
-      await task();
-    } catch (e) {
-      log(`periodic task failed: ${(e as Error).message}`);
-    } finally {
-      running = false;
-    }
-  }, ms);
-  return { stop: () => clearInterval(timer) };
+/** The idle scaler's stop: the service goes, its socket stays; the hash is then idle. */
+async function scaleToZero(
+  store: StateStore,
+  systemctl: Systemctl,
+  activator: Activator,
+  hash: string,
+  onChange: (d: Deployment) => void,
+): Promise<void> {
+  const d = store.get(hash);
+  if (!d || activator.isBusy(hash)) return;
+  await systemctl.stop([activator.units(hash).service]);
+  const next = store.transition(
+    hash,
+    d.generation,
+    "idle",
+    `no request or hold for ${d.manifest.idleStopSec} s`,
+    null,
+    "ready",
+  );
+  if (next) onChange(next);
 }
 
 function defaultLog(msg: string): void {

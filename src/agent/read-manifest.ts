@@ -1,8 +1,8 @@
 import { existsSync } from "node:fs";
 import { open } from "node:fs/promises";
+import { HashdError } from "../lib/errors.ts";
 import type { Nix } from "../nix/nix.ts";
 import { parseStorePath } from "../nix/store-path.ts";
-import { HashdError } from "../lib/errors.ts";
 import { MANIFEST_MAX_BYTES, MANIFEST_RELATIVE_PATH, type Manifest, parseManifestText } from "./manifest.ts";
 
 /** Reads <path>/hashd/service.json, at most MANIFEST_MAX_BYTES + 1 bytes, and validates it. */
@@ -32,5 +32,7 @@ export async function readManifest(path: string): Promise<Manifest> {
  */
 export async function serviceRefs(nix: Nix, path: string): Promise<string[]> {
   const refs = await nix.references(path);
-  return refs.filter((ref) => existsSync(`${ref}/${MANIFEST_RELATIVE_PATH}`)).map((ref) => parseStorePath(ref).hash);
+  return refs
+    .filter((ref) => existsSync(`${ref}/${MANIFEST_RELATIVE_PATH}`))
+    .map((ref) => parseStorePath(ref).hash);
 }

@@ -26,7 +26,14 @@ export async function syncServiceStates(
     if (d.state === "idle" && active === "active") {
       next = store.transition(d.hash, d.generation, "ready", "service started by a connection", null, "idle");
     } else if (d.state === "ready" && (active === "inactive" || active === "failed")) {
-      next = store.transition(d.hash, d.generation, "idle", `service ${active}; socket listens`, null, "ready");
+      next = store.transition(
+        d.hash,
+        d.generation,
+        "idle",
+        `service ${active}; socket listens`,
+        null,
+        "ready",
+      );
     }
     if (next) {
       changed++;

@@ -179,6 +179,19 @@ export class GossipNode {
     setLocalState(this.ctx, state);
   }
 
+  /**
+   * Loads alias records an agent kept from before a restart (its database). Nothing is broadcast:
+   * records that lost meanwhile lose again at the next push-pull, winners spread from there.
+   */
+  restoreAliases(records: readonly AliasRecord[], now: number): void {
+    const ctx = this.ctx;
+    for (const r of records) {
+      if (!isAliasName(r.name) || (r.hash !== null && !isStoreHash(r.hash))) continue;
+      ctx.aliases.observe(r.hlc, Math.max(now, r.hlc.wall), Number.POSITIVE_INFINITY);
+      ctx.aliases.apply({ ...r, hlc: { ...r.hlc } });
+    }
+  }
+
   /** Point an alias at a hash (null removes it). */
   setAlias(name: string, hash: string | null, now: number): AliasRecord {
     return this.setAliases([{ name, hash }], now)[0] as AliasRecord;

@@ -1,0 +1,171 @@
+import { hostname, networkInterfaces } from "node:os";
+import { HashdError } from "../lib/errors.ts";
+import type { AliasBackend } from "./aliases/alias-service.ts";
+import { LocalAliasBackend } from "./aliases/local-backend.ts";
+import type { Config } from "./config.ts";
+import { Keyring } from "./gossip/crypto.ts";
+import type { AliasRecord, GossipEvent, HashReport, MemberAppState, MemberInfo } from "./gossip/types.ts";
+import { UdpGossipAdapter } from "./gossip/udp-adapter.ts";
+import type { MemberView } from "./retirement/planner.ts";
+
+/** A member that runs a hash, as the ingress needs it to forward a request. */
+export interface RemoteRunner {
+  member: string;
+  /** "ip:port" of its ingress */
+  ingress: string;
+  report: HashReport;
+}
+
+/**
+ * What the agent knows of the other members: one gossip node, or, without a `gossip` section in
+ * the config, a cluster of one. The retirement planner, the ingress and the status page read it.
+ */
+export interface Cluster {
+  readonly self: string;
+  readonly aliasBackend: AliasBackend;
+  /** every member with its status and hashes, this one included (with `local`) */
+  members(local: HashReport[]): MemberView[];
+  memberInfos(): MemberInfo[];
+  memberState(name: string): MemberAppState | null;
+  /** other members (alive or suspect) that run a hash and publish an ingress */
+  whoRuns(hash: string): RemoteRunner[];
+  publish(state: MemberAppState): void;
+  stop(): Promise<void>;
+}
+
+export class SoloCluster implements Cluster {
+  readonly aliasBackend: AliasBackend;
+  private state: MemberAppState = { hashes: [] };
+
+  constructor(
+    readonly self: string,
+    restored: readonly AliasRecord[],
+  ) {
+    this.aliasBackend = new LocalAliasBackend(self, restored);
+  }
+
+  members(local: HashReport[]): MemberView[] {
+    return [{ name: this.self, status: "alive", hashes: local }];
+  }
+
+  memberInfos(): MemberInfo[] {
+    return [];
+  }
+
+  memberState(name: string): MemberAppState | null {
+    return name === this.self ? this.state : null;
+  }
+
+  whoRuns(): RemoteRunner[] {
+    return [];
+  }
+
+  publish(state: MemberAppState): void {
+    this.state = state;
+  }
+
+  async stop(): Promise<void> {}
+}
+
+export class GossipCluster implements Cluster {
+  private constructor(
+    private readonly adapter: UdpGossipAdapter,
+    readonly self: string,
+  ) {}
+
+  static async start(
+    config: Config,
+    restored: readonly AliasRecord[],
+    onEvent: (e: GossipEvent) => void,
+    log: (msg: string) => void,
+  ): Promise<GossipCluster> {
+    const g = config.gossip;
+    if (!g) throw new HashdError("bad_request", "no gossip section in the config");
+    if (!g.keyFile) {
+      throw new HashdError(
+        "bad_request",
+        "gossip.keyFile is required: every packet is sealed with the cluster key",
+      );
+    }
+    let keyring: Keyring;
+    try {
+      keyring = await Keyring.load(g.keyFile);
+    } catch (e) {
+      throw new HashdError("bad_request", `cannot use gossip key file ${g.keyFile}: ${(e as Error).message}`);
+    }
+    const name = g.name ?? hostname();
+    const adapter = await UdpGossipAdapter.start({
+      name,
+      keyring,
+      bindHost: g.address,
+      port: g.port,
+      advertiseHost: g.advertise ?? (g.address === "0.0.0.0" ? firstAddress() : g.address),
+      onEvent,
+    });
+    adapter.node.restoreAliases(restored, Date.now());
+    log(`gossip: ${name} at ${adapter.address}`);
+    return new GossipCluster(adapter, name);
+  }
+
+  /** Joins through the seeds; called once the first local state is published. */
+  join(seeds: readonly string[]): number {
+    return seeds.length ? this.adapter.join(seeds) : 0;
+  }
+
+  get aliasBackend(): AliasBackend {
+    const node = this.adapter.node;
+    return {
+      setAliases: (entries, now) => node.setAliases(entries, now),
+      aliases: () => node.aliases(),
+    };
+  }
+
+  members(local: HashReport[]): MemberView[] {
+    const node = this.adapter.node;
+    return node.members().map((m) => ({
+      name: m.name,
+      status: m.state,
+      hashes: m.name === this.self ? local : (node.memberState(m.name)?.hashes ?? []),
+    }));
+  }
+
+  memberInfos(): MemberInfo[] {
+    return this.adapter.node.members();
+  }
+
+  memberState(name: string): MemberAppState | null {
+    return this.adapter.node.memberState(name);
+  }
+
+  whoRuns(hash: string): RemoteRunner[] {
+    const node = this.adapter.node;
+    return node
+      .whoRuns(hash)
+      .filter((r) => r.member.name !== this.self)
+      .flatMap((r) => {
+        const ingress = node.memberState(r.member.name)?.ingress;
+        return ingress ? [{ member: r.member.name, ingress, report: r.report }] : [];
+      });
+  }
+
+  publish(state: MemberAppState): void {
+    this.adapter.setLocalState(state);
+  }
+
+  stats() {
+    return this.adapter.stats();
+  }
+
+  async stop(): Promise<void> {
+    await this.adapter.leave(500);
+    this.adapter.stop();
+  }
+}
+
+/** The first non-internal IPv4 address: what peers reach a host at when bound to 0.0.0.0. */
+export function firstAddress(): string {
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === "IPv4" && !a.internal) return a.address;
+  }
+  return "127.0.0.1";
+}
