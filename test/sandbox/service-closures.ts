@@ -48,6 +48,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path.startswith("/sleep/"):
             time.sleep(float(self.path.split("/")[2]))
+        if self.path.startswith("/download/"):
+            return self.download(int(self.path.split("/")[2]))
+        if self.path == "/ws":
+            return self.websocket_echo()
+        if self.path.startswith("/echo-headers"):
+            body = "".join("%s: %s\n" % (k.lower(), v) for k, v in self.headers.items()).encode()
+            return self.reply(body)
         body = ("%s %s %s pid=%d uid=%d\n" % (os.environ.get("TEST_NAME"), os.environ.get("TEST_VERSION"),
                 os.environ.get("HASHD_HASH"), os.getpid(), os.getuid())).encode()
         self.send_response(200)
@@ -55,6 +62,63 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("content-length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+    def reply(self, body):
+        self.send_response(200)
+        self.send_header("content-type", "text/plain")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def do_POST(self):
+        # counts a (possibly huge) request body without keeping it
+        n = int(self.headers.get("content-length", "0"))
+        seen = 0
+        while seen < n:
+            chunk = self.rfile.read(min(1 << 20, n - seen))
+            if not chunk:
+                break
+            seen += len(chunk)
+        self.reply(("received %d\n" % seen).encode())
+    def download(self, n):
+        self.send_response(200)
+        self.send_header("content-type", "application/octet-stream")
+        self.send_header("content-length", str(n))
+        self.end_headers()
+        chunk = b"x" * (1 << 20)
+        while n > 0:
+            k = min(n, len(chunk))
+            self.wfile.write(chunk[:k])
+            n -= k
+    def websocket_echo(self):
+        import base64, hashlib, struct
+        self.close_connection = True
+        key = self.headers.get("sec-websocket-key", "")
+        accept = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
+        self.send_response(101)
+        self.send_header("upgrade", "websocket")
+        self.send_header("connection", "Upgrade")
+        self.send_header("sec-websocket-accept", accept)
+        self.end_headers()
+        self.wfile.flush()
+        r = self.rfile
+        while True:
+            head = r.read(2)
+            if len(head) < 2:
+                return
+            opcode, n = head[0] & 0x0F, head[1] & 0x7F
+            if n == 126:
+                n = struct.unpack(">H", r.read(2))[0]
+            elif n == 127:
+                n = struct.unpack(">Q", r.read(8))[0]
+            mask = r.read(4) if head[1] & 0x80 else b"\0\0\0\0"
+            data = bytes(b ^ mask[i % 4] for i, b in enumerate(r.read(n)))
+            if opcode == 8:
+                self.wfile.write(b"\x88\x00")
+                return
+            out = b"echo: " + data
+            hdr = bytes([0x80 | opcode])
+            hdr += bytes([len(out)]) if len(out) < 126 else bytes([126]) + struct.pack(">H", len(out))
+            self.wfile.write(hdr + out)
+            self.wfile.flush()
     def log_message(self, *args):
         pass
 
