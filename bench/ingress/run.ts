@@ -1,0 +1,230 @@
+/**
+ * Ingress benchmark: one trivial service (nginx returning 20 bytes on a unix socket), reached
+ *   direct  wrk -> the service's own TCP listener (wrk speaks only TCP; see below)
+ *   hashd   wrk -> hashd ingress -> unix socket
+ *   nginx   wrk -> nginx proxy (keep-alive pool) -> unix socket
+ *   fetch   wrk -> Bun.serve + fetch({unix}) -> unix socket (the obvious Bun proxy, for reference)
+ * at 1 and 64 connections; then memory with 10,000 idle keep-alive connections and bulk throughput.
+ *
+ * The direct path uses the same nginx process's TCP listener: a TCP front (socat) would add its
+ * own hop and per-connection fork, and the service's TCP and unix listeners run the same code.
+ *
+ *   bun bench/ingress/run.ts [--seconds 5] [--rounds 3] [--idle 10000] [--skip-idle] [--skip-bulk]
+ * With 2 shared cores a single 10 s cell can be off by 3x when a neighbour is busy: the targets are
+ * interleaved over rounds and each figure is the median, and "proxy CPU µs/req" (the proxy
+ * process's own CPU time per request) is printed as the steadier comparison.
+ */
+import { chmodSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import { idleConnections } from "./idle.ts";
+import { type Nginx, proxyConfig, startNginx, upstreamConfig } from "./nginx.ts";
+import { cpuSeconds, rssBytes, type WrkResult, wrk } from "./wrk.ts";
+
+const HASH = "0123456789abcdfghijklmnpqrsvwxyz";
+const HOST = `${HASH}.localhost`;
+const BODY = "hello from upstream\n";
+
+const argv = process.argv.slice(2);
+const option = (name: string, fallback: number) => {
+  const index = argv.indexOf(`--${name}`);
+  return index >= 0 ? Number(argv[index + 1]) : fallback;
+};
+const seconds = option("seconds", 5);
+const rounds = option("rounds", 3);
+const idleCount = option("idle", 10_000);
+
+const dir = mkdtempSync(join(tmpdir(), "hashd-bench-"));
+chmodSync(dir, 0o755); // nginx workers run as an unprivileged user when started by root
+const socketPath = join(dir, "service.sock");
+const bigFile = join(dir, "big.bin");
+const children: Subprocess[] = [];
+const nginxes: Nginx[] = [];
+
+async function freePort(): Promise<number> {
+  const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const { port } = listener;
+  listener.stop(true);
+  return port;
+}
+
+async function startBun(
+  kind: "hashd" | "fetch",
+  port: number,
+): Promise<Subprocess<"ignore", "pipe", "inherit">> {
+  const args = ["bun", join(import.meta.dir, "serve.ts"), kind, String(port), socketPath, HASH];
+  const proc = Bun.spawn(args, { stdout: "pipe", stderr: "inherit" });
+  children.push(proc);
+  const reader = proc.stdout.getReader();
+  const { value } = await reader.read();
+  reader.releaseLock();
+  if (!new TextDecoder().decode(value).includes("ready")) throw new Error(`${kind} proxy did not start`);
+  return proc;
+}
+
+interface Target {
+  name: "direct" | "hashd" | "nginx" | "fetch";
+  port: number;
+  /** the proxy process whose CPU is measured (none for direct) */
+  pid?: number;
+}
+
+async function main(): Promise<void> {
+  writeFileSync(bigFile, "");
+  truncateSync(bigFile, 256 * 1024 * 1024);
+  const [directPort, nginxPort, hashdPort, fetchPort] = [
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+  ];
+  const upstream = await startNginx(dir, "upstream", upstreamConfig(dir, socketPath, directPort, bigFile));
+  nginxes.push(upstream);
+  const proxy = await startNginx(dir, "proxy", proxyConfig(dir, socketPath, nginxPort));
+  nginxes.push(proxy);
+  const hashd = await startBun("hashd", hashdPort);
+  const fetchProxy = await startBun("fetch", fetchPort);
+  const targets: Target[] = [
+    { name: "direct", port: directPort },
+    { name: "hashd", port: hashdPort, pid: hashd.pid },
+    { name: "nginx", port: nginxPort, pid: proxy.workerPid },
+    { name: "fetch", port: fetchPort, pid: fetchProxy.pid },
+  ];
+  for (const target of targets) {
+    const response = await fetch(`http://127.0.0.1:${target.port}/`, { headers: { host: HOST } });
+    const text = await response.text();
+    if (response.status !== 200 || text !== BODY)
+      throw new Error(`${target.name}: ${response.status} ${text}`);
+  }
+
+  console.log(`# hashd ingress benchmark  ${new Date().toISOString()}`);
+  console.log(
+    `cores ${navigator.hardwareConcurrency}, load average ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" ")}`,
+  );
+  console.log(
+    `wrk -t1, ${seconds} s per cell, ${rounds} round(s), response body ${BODY.length} bytes, Host ${HOST}\n`,
+  );
+
+  const results = new Map<string, (WrkResult & { cpuUs: number })[]>();
+  for (const connections of [1, 64]) {
+    for (let round = 0; round < rounds; round++) {
+      for (const target of targets) {
+        await wrk(`http://127.0.0.1:${target.port}/`, connections, 1, HOST); // warm the pools
+        const cpuBefore = target.pid ? await cpuSeconds(target.pid) : 0;
+        const result = await wrk(`http://127.0.0.1:${target.port}/`, connections, seconds, HOST);
+        const cpu = target.pid ? (await cpuSeconds(target.pid)) - cpuBefore : Number.NaN;
+        const key = `${connections}/${target.name}`;
+        results.set(key, [...(results.get(key) ?? []), { ...result, cpuUs: (cpu * 1e6) / result.requests }]);
+        if (result.errors > 0 || result.non2xx > 0) {
+          console.log(`!! ${key}: ${result.errors} socket errors, ${result.non2xx} non-2xx responses`);
+        }
+      }
+    }
+  }
+  printTable(results);
+  console.log(
+    `load average after: ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" ")}`,
+  );
+
+  if (!argv.includes("--skip-idle")) {
+    console.log(`\n## memory with ${idleCount} idle keep-alive connections (after one request each)\n`);
+    console.log("| proxy | RSS before | RSS with idle conns | per connection |");
+    console.log("|---|---:|---:|---:|");
+    for (const target of targets.filter((t) => t.name === "hashd" || t.name === "nginx")) {
+      const pid = target.pid as number;
+      const before = await rssBytes(pid);
+      const idle = await idleConnections(target.port, idleCount, HOST);
+      await Bun.sleep(500);
+      const after = await rssBytes(pid);
+      idle.close();
+      console.log(
+        `| ${target.name} | ${mb(before)} | ${mb(after)} | ${((after - before) / idle.open / 1024).toFixed(1)} KiB` +
+          `${idle.open < idleCount ? ` (only ${idle.open} opened)` : ""} |`,
+      );
+      await Bun.sleep(500);
+    }
+  }
+
+  if (!argv.includes("--skip-bulk")) {
+    console.log("\n## bulk download, 256 MiB through each path (curl, one connection, nginx sendfile off)\n");
+    console.log("| path | MB/s |");
+    console.log("|---|---:|");
+    for (const target of targets) {
+      const curl = Bun.spawn(
+        [
+          "curl",
+          "-s",
+          "-o",
+          "/dev/null",
+          "-w",
+          "%{speed_download}",
+          "-H",
+          `Host: ${HOST}`,
+          `http://127.0.0.1:${target.port}/big`,
+        ],
+        { stdout: "pipe" },
+      );
+      const speed = Number(await new Response(curl.stdout).text());
+      console.log(`| ${target.name} | ${(speed / 1e6).toFixed(0)} |`);
+    }
+  }
+}
+
+function printTable(results: Map<string, (WrkResult & { cpuUs: number })[]>): void {
+  type Row = WrkResult & { cpuUs: number };
+  const all = (key: string, pick: (r: Row) => number) => (results.get(key) ?? []).map(pick);
+  const med = (key: string, pick: (r: Row) => number) => median(all(key, pick));
+  console.log(
+    "| conns | path | req/s (median) | req/s range | p50 | p90 | p99 | proxy CPU µs/req | req/s vs nginx | p50 / p99 added over direct |",
+  );
+  console.log("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+  for (const connections of [1, 64]) {
+    const nginxRps = med(`${connections}/nginx`, (r) => r.rps);
+    const direct50 = med(`${connections}/direct`, (r) => r.p50us);
+    const direct99 = med(`${connections}/direct`, (r) => r.p99us);
+    for (const name of ["direct", "hashd", "nginx", "fetch"]) {
+      const key = `${connections}/${name}`;
+      const rps = all(key, (r) => r.rps);
+      const p50 = med(key, (r) => r.p50us);
+      const p99 = med(key, (r) => r.p99us);
+      const cpu = med(key, (r) => r.cpuUs);
+      const vs = name === "direct" ? "" : `${(median(rps) / nginxRps).toFixed(2)}x`;
+      const added = name === "direct" ? "" : `${us(p50 - direct50)} / ${us(p99 - direct99)}`;
+      console.log(
+        `| ${connections} | ${name} | ${Math.round(median(rps))} | ${Math.round(Math.min(...rps))}–${Math.round(Math.max(...rps))} | ` +
+          `${us(p50)} | ${us(med(key, (r) => r.p90us))} | ${us(p99)} | ${Number.isNaN(cpu) ? "" : cpu.toFixed(1)} | ${vs} | ${added} |`,
+      );
+    }
+  }
+}
+
+function median(values: number[]): number {
+  const sorted = values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
+  if (sorted.length === 0) return Number.NaN;
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+const us = (value: number) =>
+  Math.abs(value) >= 1000 ? `${(value / 1000).toFixed(2)} ms` : `${value.toFixed(0)} µs`;
+const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+
+async function cleanup(): Promise<void> {
+  for (const child of children) child.kill();
+  for (const nginx of nginxes) await nginx.stop();
+  await Promise.all(children.map((child) => child.exited));
+  rmSync(dir, { recursive: true, force: true });
+}
+
+try {
+  await main();
+} finally {
+  await cleanup();
+}

@@ -1,0 +1,117 @@
+import { HttpParseError } from "./http1-head.ts";
+
+enum State {
+  Size,
+  Extension,
+  SizeLf,
+  Data,
+  DataCr,
+  DataLf,
+  TrailerStart,
+  TrailerLine,
+  TrailerLf,
+  FinalLf,
+  Done,
+}
+
+/** Chunk extensions and trailers are passed on, but not without bound. */
+const MAX_LINE = 16 * 1024;
+/** 2^48 bytes: no real chunk is larger, and it keeps the arithmetic exact. */
+const MAX_CHUNK = 2 ** 48;
+
+/**
+ * Finds where a chunked body ends (RFC 9112 7.1) without decoding it: the ingress passes the bytes
+ * on as they are and only needs to know where the next message starts. Chunk data is skipped in
+ * one step, so a large body costs one comparison per read, not per byte.
+ */
+export class ChunkedScanner {
+  private state = State.Size;
+  private size = 0;
+  private digits = 0;
+  private lineBytes = 0;
+  /** data bytes seen so far (for body-size limits) */
+  dataBytes = 0;
+
+  get done(): boolean {
+    return this.state === State.Done;
+  }
+
+  /** Scans buf[start, end); returns the index just past the body's last byte, or -1 if it goes on. */
+  feed(buf: Uint8Array, start = 0, end = buf.length, errorStatus: 400 | 502 = 400): number {
+    let i = start;
+    while (i < end) {
+      switch (this.state) {
+        case State.Data: {
+          const take = Math.min(this.size, end - i);
+          this.size -= take;
+          i += take;
+          if (this.size === 0) this.state = State.DataCr;
+          continue;
+        }
+        case State.Size: {
+          const c = buf[i] as number;
+          const digit = hexValue(c);
+          if (digit >= 0) {
+            this.size = this.size * 16 + digit;
+            if (++this.digits > 12 || this.size > MAX_CHUNK)
+              throw new HttpParseError(errorStatus, "chunk too large");
+          } else if (this.digits > 0 && (c === 59 /* ; */ || c === 32 || c === 9)) {
+            this.state = State.Extension;
+            this.lineBytes = 0;
+          } else if (this.digits > 0 && c === 13) this.state = State.SizeLf;
+          else throw new HttpParseError(errorStatus, "malformed chunk size");
+          break;
+        }
+        case State.Extension:
+          if (buf[i] === 13) this.state = State.SizeLf;
+          else if (buf[i] === 10 || ++this.lineBytes > MAX_LINE)
+            throw new HttpParseError(errorStatus, "malformed chunk extension");
+          break;
+        case State.SizeLf:
+          if (buf[i] !== 10) throw new HttpParseError(errorStatus, "malformed chunk size line");
+          this.dataBytes += this.size;
+          this.state = this.size === 0 ? State.TrailerStart : State.Data;
+          this.digits = 0;
+          if (this.size === 0) this.lineBytes = 0;
+          break;
+        case State.DataCr:
+          if (buf[i] !== 13) throw new HttpParseError(errorStatus, "chunk data longer than its size");
+          this.state = State.DataLf;
+          break;
+        case State.DataLf:
+          if (buf[i] !== 10) throw new HttpParseError(errorStatus, "chunk data longer than its size");
+          this.state = State.Size;
+          break;
+        case State.TrailerStart:
+          if (buf[i] === 10) throw new HttpParseError(errorStatus, "malformed trailer");
+          this.state = buf[i] === 13 ? State.FinalLf : State.TrailerLine;
+          if (++this.lineBytes > MAX_LINE) throw new HttpParseError(errorStatus, "trailer section too large");
+          break;
+        case State.TrailerLine:
+          if (buf[i] === 13) this.state = State.TrailerLf;
+          else if (buf[i] === 10 || ++this.lineBytes > MAX_LINE)
+            throw new HttpParseError(errorStatus, "malformed trailer");
+          break;
+        case State.TrailerLf:
+          if (buf[i] !== 10) throw new HttpParseError(errorStatus, "malformed trailer");
+          this.state = State.TrailerStart;
+          break;
+        case State.FinalLf:
+          if (buf[i] !== 10) throw new HttpParseError(errorStatus, "malformed end of chunked body");
+          this.state = State.Done;
+          return i + 1;
+        case State.Done:
+          return i;
+      }
+      i++;
+    }
+    return -1;
+  }
+}
+
+function hexValue(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  const lower = c | 32;
+  if (lower >= 97 && lower <= 102) return lower - 87;
+  return -1;
+}

@@ -1,0 +1,40 @@
+/**
+ * The hashd ingress: every hash at http://<hash>.<zone>/, /h/<hash>/ and http://<alias>.<zone>/,
+ * in-flight counting, holds, and scale to zero. Wiring, done by the agent:
+ *
+ *   const inflight = new InFlight();
+ *   const gate = new StopGate();
+ *   const holds = new Holds();
+ *   const ingress = startIngress({ config, routes, aliases, inflight, gate });
+ *   const scaler = new IdleScaler({
+ *     inflight, holds, gate, control,
+ *     beforeStop: (hash) => ingress.dropIdleUpstreams(hash),
+ *   });
+ *   scaler.start();
+ *   scaler.register(hash, manifest.idleStopSec); // on activate and re-adopt; unregister on retire
+ *   api.route("/", holdsApp(holds));
+ *   api.get("/metrics", (c) =>
+ *     c.body(renderMetrics({ inflight, holds, ingress: ingress.stats(), idleStops: scaler.stops }), 200, {
+ *       "content-type": PROMETHEUS_CONTENT_TYPE,
+ *     }),
+ *   );
+ */
+export { INGRESS_DEFAULTS, ingressConfig } from "./config.ts";
+export { type Hold, Holds, type HoldsOptions } from "./holds.ts";
+export { holdsApp } from "./holds-app.ts";
+export { IdleScaler, type IdleScalerOptions, type ScalePhase } from "./idle-scaler.ts";
+export { InFlight, type InFlightEntry, type InFlightSnapshot } from "./inflight.ts";
+export { type MetricSources, PROMETHEUS_CONTENT_TYPE, renderMetrics } from "./metrics.ts";
+export { notLiveMessage, type Routing, routeRequest, routeTarget } from "./route.ts";
+export { type Ingress, type IngressOptions, startIngress } from "./server.ts";
+export { StopGate } from "./stop-gate.ts";
+export type {
+  AliasResolver,
+  Clock,
+  IngressConfig,
+  IngressLog,
+  Route,
+  RouteTable,
+  ServiceControl,
+} from "./types.ts";
+export { systemClock } from "./types.ts";

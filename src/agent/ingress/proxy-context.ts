@@ -1,0 +1,66 @@
+import type { InFlight } from "./inflight.ts";
+import type { StopGate } from "./stop-gate.ts";
+import type { AliasResolver, IngressConfig, IngressLog, Route, RouteTable } from "./types.ts";
+import type { UpstreamPool, UpstreamTarget } from "./upstream-pool.ts";
+
+/** How often the server checks deadlines and advances ctx.now: timeouts are this precise. */
+export const SWEEP_MS = 250;
+
+/** What every client connection shares; built once by startIngress. */
+export interface ProxyContext {
+  readonly config: IngressConfig;
+  readonly routes: RouteTable;
+  readonly aliases: AliasResolver;
+  readonly inflight: InFlight;
+  readonly gate: StopGate;
+  readonly pool: UpstreamPool;
+  readonly log: IngressLog;
+  readonly stats: IngressStats;
+  /** coarse clock (ms), advanced by the server's sweep; deadlines are set from it without a syscall */
+  now: number;
+  targetFor(route: Exclude<Route, { kind: "none" }>): UpstreamTarget;
+  hashLine(hash: string): Buffer;
+}
+
+export class IngressStats {
+  connections = 0;
+  readonly answered = new Map<number, number>();
+
+  countAnswer(status: number): void {
+    this.answered.set(status, (this.answered.get(status) ?? 0) + 1);
+  }
+}
+
+/** Caches the per-route objects the hot path would otherwise rebuild on every request. */
+export function routeCaches(): Pick<ProxyContext, "targetFor" | "hashLine"> {
+  const targets = new Map<string, UpstreamTarget>();
+  const lines = new Map<string, Buffer>();
+  return {
+    targetFor(route) {
+      const key = route.kind === "local" ? route.socketPath : route.baseUrl;
+      let target = targets.get(key);
+      if (target === undefined) {
+        target = route.kind === "local" ? { key, unix: route.socketPath } : tcpTarget(route.baseUrl);
+        if (targets.size > 10_000) targets.clear();
+        targets.set(key, target);
+      }
+      return target;
+    },
+    hashLine(hash) {
+      let line = lines.get(hash);
+      if (line === undefined) {
+        line = Buffer.from(`x-hashd-hash: ${hash}\r\n`, "latin1");
+        if (lines.size > 10_000) lines.clear();
+        lines.set(hash, line);
+      }
+      return line;
+    },
+  };
+}
+
+function tcpTarget(baseUrl: string): UpstreamTarget {
+  const url = new URL(baseUrl);
+  if (url.protocol !== "http:") throw new Error(`peer baseUrl must be http://host:port, got ${baseUrl}`);
+  const hostname = url.hostname.replace(/^\[|\]$/g, "");
+  return { key: `tcp:${url.host}`, hostname, port: Number(url.port || 80) };
+}

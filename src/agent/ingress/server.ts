@@ -1,0 +1,160 @@
+import type { SocketHandler, TCPSocketListener } from "bun";
+import { ingressConfig } from "./config.ts";
+import { InFlight } from "./inflight.ts";
+import type { IngressStatsView } from "./metrics.ts";
+import { ProxyConnection } from "./proxy-connection.ts";
+import { IngressStats, type ProxyContext, routeCaches, SWEEP_MS } from "./proxy-context.ts";
+import { StopGate } from "./stop-gate.ts";
+import {
+  type AliasResolver,
+  defaultLog,
+  type IngressConfig,
+  type IngressLog,
+  type RouteTable,
+} from "./types.ts";
+import { UpstreamPool } from "./upstream-pool.ts";
+
+export interface IngressOptions {
+  config?: Partial<IngressConfig>;
+  routes: RouteTable;
+  aliases?: AliasResolver;
+  /** share these with the idle scaler and /metrics */
+  inflight?: InFlight;
+  gate?: StopGate;
+  log?: IngressLog;
+}
+
+export interface Ingress {
+  readonly config: IngressConfig;
+  /** the port actually bound (differs from config.port when that was 0) */
+  readonly port: number;
+  /** http://<hostname>:<port> */
+  readonly url: string;
+  readonly inflight: InFlight;
+  readonly gate: StopGate;
+  stats(): IngressStatsView & { idleUpstreams: number };
+  /** Closes pooled connections to a hash's socket; the idle scaler calls it before a stop. */
+  dropIdleUpstreams(hash: string): void;
+  /** Stops listening, closes idle connections, lets exchanges in flight finish for graceMs, then cuts the rest. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+/** Starts the ingress on config.hostname:config.port (Bun.listen, HTTP/1.1 parsed by this module). */
+export function startIngress(options: IngressOptions): Ingress {
+  const config = ingressConfig(options.config);
+  const log = options.log ?? defaultLog;
+  const inflight = options.inflight ?? new InFlight();
+  const gate = options.gate ?? new StopGate();
+  const pool = new UpstreamPool({
+    idleMs: config.upstreamIdleSec * 1000,
+    maxIdlePerTarget: config.maxIdlePerUpstream,
+  });
+  const stats = new IngressStats();
+  const connections = new Set<ProxyConnection>();
+  const ctx: ProxyContext = {
+    config,
+    routes: options.routes,
+    aliases: options.aliases ?? { resolveAlias: () => undefined },
+    inflight,
+    gate,
+    pool,
+    log,
+    stats,
+    now: Date.now(),
+    ...routeCaches(),
+  };
+
+  const handlers: SocketHandler<ProxyConnection> = {
+    open(socket) {
+      const conn = new ProxyConnection(socket, ctx);
+      socket.data = conn;
+      connections.add(conn);
+      stats.connections++;
+    },
+    data(socket, data) {
+      try {
+        socket.data.onClientData(data);
+      } catch (error) {
+        failed(socket.data, error);
+      }
+    },
+    drain(socket) {
+      try {
+        socket.data.onClientDrain();
+      } catch (error) {
+        failed(socket.data, error);
+      }
+    },
+    close(socket) {
+      const conn = socket.data;
+      if (conn === undefined || !connections.delete(conn)) return;
+      stats.connections--;
+      guard(conn, () => conn.onClientClose());
+    },
+    error(_socket, error) {
+      log("debug", "client socket error", { error: String(error) });
+    },
+  };
+
+  function guard(conn: ProxyConnection | undefined, action: () => void): void {
+    try {
+      action();
+    } catch (error) {
+      failed(conn, error);
+    }
+  }
+
+  function failed(conn: ProxyConnection | undefined, error: unknown): void {
+    // a bug must cost one connection, never the agent
+    if (conn) conn.fail(error);
+    else log("error", "ingress connection failed", { error: String(error) });
+  }
+
+  const listener: TCPSocketListener<ProxyConnection> = Bun.listen<ProxyConnection>({
+    hostname: config.hostname,
+    port: config.port,
+    socket: handlers,
+  });
+
+  const sweep = setInterval(() => {
+    const now = Date.now();
+    ctx.now = now;
+    for (const conn of connections) {
+      if (conn.deadline !== 0 && conn.deadline <= now) guard(conn, () => conn.onDeadline());
+    }
+    pool.sweep(now);
+  }, SWEEP_MS);
+  sweep.unref();
+
+  const port = listener.port;
+  const host = config.hostname.includes(":") ? `[${config.hostname}]` : config.hostname;
+  return {
+    config,
+    port,
+    url: `http://${host}:${port}`,
+    inflight,
+    gate,
+    stats: () => ({
+      connections: stats.connections,
+      answered: stats.answered,
+      idleUpstreams: pool.idleCount(),
+    }),
+    dropIdleUpstreams(hash) {
+      const route = ctx.routes.resolveHash(hash);
+      if (route.kind === "local") pool.dropIdle(ctx.targetFor(route).key);
+    },
+    async stop(graceMs = 10_000) {
+      listener.stop();
+      const until = Date.now() + graceMs;
+      for (;;) {
+        for (const conn of connections) guard(conn, () => conn.closeIfIdle());
+        if (connections.size === 0 || Date.now() >= until) break;
+        await Bun.sleep(50);
+      }
+      clearInterval(sweep);
+      listener.stop(true);
+      for (const conn of connections) conn.onClientClose();
+      pool.close();
+    },
+  };
+}
