@@ -107,9 +107,20 @@ export class GossipCluster implements Cluster {
     return new GossipCluster(adapter, name);
   }
 
-  /** Joins through the seeds; called once the first local state is published. */
-  join(seeds: readonly string[]): number {
-    return seeds.length ? this.adapter.join(seeds) : 0;
+  private rejoin: ReturnType<typeof setInterval> | undefined;
+
+  /**
+   * Joins through the seeds, called once the first local state is published, and again every few
+   * seconds while no other member is known: seeds may boot after this host, or a whole cluster may
+   * restart at once.
+   */
+  join(seeds: readonly string[], retryMs = 2000): void {
+    if (seeds.length === 0) return;
+    this.adapter.join(seeds);
+    this.rejoin = setInterval(() => {
+      const others = this.adapter.node.members().filter((m) => m.name !== this.self && m.state !== "left");
+      if (others.length === 0) this.adapter.join(seeds);
+    }, retryMs);
   }
 
   get aliasBackend(): AliasBackend {
@@ -157,6 +168,7 @@ export class GossipCluster implements Cluster {
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.rejoin);
     await this.adapter.leave(500);
     this.adapter.stop();
   }

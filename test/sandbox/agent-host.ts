@@ -114,3 +114,41 @@ export async function waitFor<T>(
     delay = Math.min(delay * 2, 250);
   }
 }
+
+/** One base64 AES-256 key, as the gossip keyring file holds it (one key per line, first seals). */
+export function newClusterKey(): string {
+  return Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64");
+}
+
+export const GOSSIP_PORT = 7946;
+
+/**
+ * Installs the agent on every host as one cluster: the same key file, gossip on each host's
+ * bridge address, the first host as the seed, the ingress on all addresses so peers can forward.
+ */
+export async function installCluster(
+  hosts: Host[],
+  options: { key?: string; config?: Record<string, unknown>; seeds?: string[] } = {},
+): Promise<void> {
+  const key = options.key ?? newClusterKey();
+  const seeds = options.seeds ?? [`${hosts[0]?.ip}:${GOSSIP_PORT}`];
+  await Promise.all(
+    hosts.map(async (h) => {
+      await h.writeFile("/etc/hashd/cluster.key", `${key}\n`, 0o600);
+      await installAgent(h, {
+        config: {
+          zone: "test",
+          ingress: { address: "0.0.0.0", port: 8480 },
+          gossip: {
+            port: GOSSIP_PORT,
+            address: h.ip,
+            seeds: seeds.filter((s) => !s.startsWith(`${h.ip}:`)),
+            keyFile: "/etc/hashd/cluster.key",
+            name: h.name,
+          },
+          ...options.config,
+        },
+      });
+    }),
+  );
+}
