@@ -12,6 +12,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { configSchema } from "../src/agent/config.ts";
 import { MANIFEST_RELATIVE_PATH, manifestSchema, parseManifestText } from "../src/agent/manifest.ts";
+import { installNixLib } from "./sandbox/agent-host.ts";
 import { type Host, Sandbox } from "./sandbox/harness.ts";
 
 const ROOT = path.resolve(import.meta.dir, "..");
@@ -496,8 +497,10 @@ describe("on a sandbox host", () => {
     sb = await Sandbox.create({ hosts: ["a"] });
     a = sb.host("a");
     // nix-build through the host's daemon, into the host's private store
-    frontend = await a.nixBuild(`(import ${EXAMPLE} { }).frontend`);
-    backend = await a.nixBuild(`(import ${EXAMPLE} { }).backend`);
+    // a copy inside the host: the repository may live under the machine's /tmp, which hosts don't see
+    const example = `${await installNixLib(a)}/example`;
+    frontend = await a.nixBuild(`(import ${example} { }).frontend`);
+    backend = await a.nixBuild(`(import ${example} { }).backend`);
   });
   afterAll(async () => {
     await sb?.destroy();

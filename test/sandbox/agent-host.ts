@@ -152,3 +152,22 @@ export async function installCluster(
     }),
   );
 }
+
+/**
+ * Copies the repository's nix/ folder (lib.nix, the example chain) into a host at /root/hashd/nix.
+ * The host sees the machine's files through its overlay, but not the machine's /tmp, where a CI
+ * clone may live; a copy works wherever the repository is.
+ */
+export async function installNixLib(host: Host): Promise<string> {
+  const { readdirSync, readFileSync, statSync } = await import("node:fs");
+  const dest = "/root/hashd/nix";
+  const copy = async (from: string, to: string) => {
+    for (const name of readdirSync(from)) {
+      const src = `${from}/${name}`;
+      if (statSync(src).isDirectory()) await copy(src, `${to}/${name}`);
+      else await host.writeFile(`${to}/${name}`, readFileSync(src));
+    }
+  };
+  await copy(`${REPO}/nix`, dest);
+  return dest;
+}
