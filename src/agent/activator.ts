@@ -67,6 +67,7 @@ export class Activator {
   /** one pipeline per hash at a time; concurrent calls for the same hash share it */
   private readonly running = new Map<string, Promise<Deployment>>();
   private readonly readiness = new Map<string, Promise<Deployment>>();
+  private readonly stopping = new Set<string>();
   private helpers: ProxyHelpers | undefined;
 
   constructor(private readonly deps: ActivatorDeps) {}
@@ -210,9 +211,9 @@ export class Activator {
     return check;
   }
 
-  /** Whether an activation pipeline of this hash is under way (retirement leaves it alone). */
+  /** Whether an activation or deactivation of this hash is under way (the loops leave it alone). */
   isBusy(hash: string): boolean {
-    return this.running.has(hash);
+    return this.running.has(hash) || this.stopping.has(hash);
   }
 
   /** Stops every unit of a deployment (socket, service and, when proxied, the program's unit). */
@@ -224,9 +225,14 @@ export class Activator {
     const hash = parseStoreHash(hashInput);
     const d = this.deps.store.get(hash);
     if (!d) throw new HashdError("not_found", `hash ${hash} is not known on this host`);
-    await this.stopUnits(d);
-    await this.deps.nix.removeGcRoot(hash);
-    return this.transition(d, "retired", "deactivated");
+    this.stopping.add(hash);
+    try {
+      await this.stopUnits(d);
+      await this.deps.nix.removeGcRoot(hash);
+      return this.transition(d, "retired", "deactivated");
+    } finally {
+      this.stopping.delete(hash);
+    }
   }
 
   private transition(d: Deployment, state: Deployment["state"], message: string, error?: string): Deployment {

@@ -87,7 +87,7 @@ function adopt(store: StateStore, activator: Activator, d: Deployment, serviceUp
   }
 }
 
-async function recreate(
+export async function recreate(
   store: StateStore,
   systemctl: Systemctl,
   activator: Activator,
@@ -108,7 +108,11 @@ async function recreate(
   }
   await activator.createUnits(d.path, u, d.manifest);
   if (d.state === "ready" || d.state === "activating") {
-    store.event(d.hash, "recreated", "units re-created from the database (host rebooted?)");
+    store.event(
+      d.hash,
+      "recreated",
+      "units re-created from the database (host rebooted, or the socket failed)",
+    );
     void activator.checkReadiness(d);
   } else {
     store.transition(
@@ -116,6 +120,8 @@ async function recreate(
       d.generation,
       "idle",
       "socket re-created from the database; service starts on demand",
+      null,
+      d.state,
     );
   }
 }

@@ -82,6 +82,7 @@ export function appProperties(spec: ProxiedUnitSpec): string[] {
     `TimeoutStopSec=${manifest.drainTimeoutSec}s`,
     "KillMode=mixed",
     "Restart=no",
+    "StartLimitIntervalSec=0", // as for fd services (transient-unit.ts)
     `SyslogIdentifier=${manifest.name}`,
     `PartOf=${units.service}`,
     ...("unix" in upstream
@@ -108,6 +109,7 @@ export function proxyProperties(spec: ProxiedUnitSpec): string[] {
     `TimeoutStopSec=${manifest.drainTimeoutSec}s`,
     "KillMode=mixed",
     "Restart=no",
+    "StartLimitIntervalSec=0",
     `SyslogIdentifier=${manifest.name}-proxy`,
     `BindsTo=${units.app}`,
     `After=${units.app}`,

@@ -60,6 +60,7 @@ describe("systemd-run argv", () => {
     const argv = argvFor({});
     expect(argv).toContain("--socket-property=TriggerLimitIntervalSec=1s");
     expect(argv).toContain("--socket-property=TriggerLimitBurst=10000");
+    expect(argv).toContain("--property=StartLimitIntervalSec=0");
   });
 
   test("sandboxes the service with a dynamic user by default", () => {

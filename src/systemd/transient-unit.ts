@@ -70,6 +70,10 @@ export function serviceProperties(spec: TransientUnitSpec): string[] {
     // SIGTERM to the main process only, so it can drain; the rest of the cgroup is killed after it.
     "KillMode=mixed",
     "Restart=no",
+    // Every start comes from a connection to the socket (or the agent), never from a restart loop.
+    // The default limit (5 starts per 10 s) would fail a hash that scales to zero and wakes often,
+    // and a failed start-limit also fails its socket (systemd.unit(5), StartLimitIntervalSec=).
+    "StartLimitIntervalSec=0",
     `SyslogIdentifier=${manifest.name}`,
     ...SERVICE_HARDENING,
   ];

@@ -82,6 +82,32 @@ describe("agent on a real systemd + nix host", () => {
     expect((await getUnix(a, r.deployment.socketPath)).stdout).toStartWith(`200 lazy 1 ${hash}`);
   });
 
+  test("a hash woken and stopped many times in a row keeps its socket (no start limit trips it)", async () => {
+    const path = await build(a, { name: "cycler", readiness: { type: "notify" } });
+    const hash = hashOf(path);
+    const r = await activate(path, "--lazy");
+    // systemd's default start limit is 5 starts in 10 s; a failed start limit also fails the socket
+    for (let i = 0; i < 8; i++) {
+      await a.run(["systemctl", "stop", `hashd-${hash}.service`]);
+      expect((await getUnix(a, r.deployment.socketPath)).stdout).toStartWith(`200 cycler 1 ${hash}`);
+    }
+    expect((await unitProps(a, `hashd-${hash}.socket`, ["ActiveState"])).ActiveState).toBe("active");
+  });
+
+  test("a live hash whose socket disappears gets it back", async () => {
+    const path = await build(a, { name: "resilient" });
+    const hash = hashOf(path);
+    const r = await activate(path, "--lazy");
+    await a.run(["systemctl", "stop", `hashd-${hash}.socket`]);
+    await waitFor("socket re-created", async () => {
+      const p = await unitProps(a, `hashd-${hash}.socket`, ["ActiveState"]);
+      return p.ActiveState === "active";
+    });
+    expect((await getUnix(a, r.deployment.socketPath)).stdout).toStartWith(`200 resilient 1 ${hash}`);
+    const shown = await hashdJson<{ events: { kind: string }[] }>(a, ["show", hash]);
+    expect(shown.events.map((e) => e.kind)).toContain("socket-lost");
+  });
+
   test("generated units are sandboxed: dynamic user, read-only system, private /tmp", async () => {
     const path = await build(a, { name: "sandboxed" });
     const hash = hashOf(path);
