@@ -1,72 +1,148 @@
 /**
- * The demo: boots a sandbox host (real systemd + nix in namespaces, see docs/sandbox.md), installs
- * the compiled agent as a Type=notify unit, builds two versions of a service closure with nix,
- * activates both, and shows each answering at its own hash: two versions side by side, each
- * started by its first connection.
+ * The demo, on three sandbox hosts (real systemd 252 and Nix in Linux namespaces on a private
+ * bridge; see test/sandbox/harness.ts): a "laptop" builds the example chain (frontend -> backend,
+ * made with the flake's lib.mkService and lib.mkHashUrl), signs it, and `hashd deploy`s it over SSH
+ * to two servers that form a gossip cluster; prod is switched to v2 under a little load; v1 retires
+ * top-down; the status page is shown (a screenshot from a real browser inside the cluster).
  *
- *   bun run demo            # runs the story and cleans up
- *   bun run demo --keep     # leaves the host up until Ctrl-C, printing how to enter it
+ *   bun run demo            # tells the story and cleans up
+ *   bun run demo --keep     # then leaves the hosts up until Ctrl-C, with commands to look around
  */
-import { getUnix, hashd, installAgent } from "../test/sandbox/agent-host.ts";
-import { Sandbox } from "../test/sandbox/harness.ts";
-import { serviceExpr } from "../test/sandbox/service-closures.ts";
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
+import { ensureBinary, hashd, installCluster, installNixLib } from "../test/sandbox/agent-host.ts";
+import { type Host, Sandbox } from "../test/sandbox/harness.ts";
+import { LOAD_GENERATOR_TS, type LoadSummary } from "../test/sandbox/load-generator.ts";
 
 const keep = process.argv.includes("--keep");
-const step = (text: string) => console.log(`\n\x1b[1m==> ${text}\x1b[0m`);
+const bold = (t: string) => (process.stdout.isTTY ? `\x1b[1m${t}\x1b[0m` : t);
+const step = (text: string) => console.log(`\n${bold(`==> ${text}`)}`);
+const show = async (h: Host, args: string[]) => {
+  console.log(`${h.name}$ hashd ${args.join(" ")}`);
+  const r = await hashd(h, args, 300_000);
+  console.log((r.stdout + r.stderr).trim());
+  if (r.code !== 0) throw new Error(`hashd ${args[0]} failed on ${h.name} (exit ${r.code})`);
+  return r;
+};
+const hashOf = (p: string) => p.slice(11, 43);
 
-step("booting a sandbox host (systemd 252 as PID 1, private /nix, sshd, nix-daemon)");
-const sb = await Sandbox.create({ hosts: ["demo"] });
-const host = sb.host("demo");
+step("booting three hosts: laptop, web1, web2 (systemd as PID 1, private /nix, sshd, nix-daemon)");
+const sb = await Sandbox.create({ hosts: ["laptop", "web1", "web2"] });
 try {
-  console.log(`host demo is up at ${host.ip} (systemd pid ${host.pid})`);
+  const [laptop, web1, web2] = sb.hosts() as [Host, Host, Host];
+  for (const h of sb.hosts()) console.log(`  ${h.name.padEnd(7)} ${h.ip}`);
 
-  step("installing the hashd agent (Type=notify unit, state in /var/lib/hashd)");
-  await installAgent(host, { config: { zone: "localhost" } });
-  console.log((await host.run(["systemctl", "status", "--no-pager", "--lines=0", "hashd.service"])).trim());
+  step("installing the agent on web1 and web2: one cluster (shared key, gossip), ingress on :8480");
+  await sb.enableRootSsh();
+  await installCluster([web1, web2], { config: { quietSec: 3, status: { address: "0.0.0.0", port: 8481 } } });
+  await laptop.installBinary(await ensureBinary(), "/usr/local/bin/hashd");
+  const key = await laptop.generateSigningKey("laptop-1");
+  for (const h of [web1, web2]) await h.trustPublicKeys([key.publicKey]);
+  await Bun.sleep(1500);
+  await show(web1, ["members"]);
 
-  step("building two versions of a service closure with nix (no nixpkgs: builtins.derivation)");
-  const v1 = (await host.nixBuild(serviceExpr({ name: "hello", version: "1" }))).trim();
-  const v2 = (await host.nixBuild(serviceExpr({ name: "hello", version: "2" }))).trim();
-  console.log(`v1: ${v1}\nv2: ${v2}`);
-
-  for (const path of [v1, v2]) {
-    step(`hashd activate --lazy ${path}`);
-    const r = await hashd(host, ["activate", "--lazy", path]);
-    console.log(r.stdout.trim() || r.stderr.trim());
-  }
-
-  step("the socket units listen; no service process runs yet");
+  step("building the example chain on the laptop with nix (v1 and v2), and signing it");
+  const example = `${await installNixLib(laptop)}/example`;
+  const build = (v: string) =>
+    laptop.nixBuild(`(import ${example} { version = "${v}"; zone = "test"; }).frontend`);
+  const v1 = await build("1");
+  const v2 = await build("2");
+  for (const p of [v1, v2]) await laptop.sign(p, key.secretKeyFile);
+  console.log(`v1 frontend: ${v1}\nv2 frontend: ${v2}`);
   console.log(
-    (
-      await host.run(["systemctl", "list-units", "--all", "--no-pager", "--plain", "--no-legend", "hashd-*"])
-    ).trim(),
+    `v1 frontend references: ${(await laptop.run(["nix-store", "-q", "--references", v1])).trim().split("\n").join(" ")}`,
   );
 
-  for (const path of [v1, v2]) {
-    const hash = path.slice(11, 43);
-    step(`first request to ${hash} (through its socket; systemd starts the service)`);
-    const res = await getUnix(host, `/run/hashd/sockets/${hash}.sock`);
-    console.log(res.stdout.trim());
+  step("hashd deploy v1 --to web1,web2 --alias prod   (copy over ssh-ng, activate, wait for ready, switch)");
+  // the backend is a Nix reference of the frontend: nix copy brings it along; activate it too
+  const backendOf = async (p: string) =>
+    (await laptop.run(["nix-store", "-q", "--references", p]))
+      .trim()
+      .split("\n")
+      .find((r) => r.includes("backend")) as string;
+  await show(laptop, ["deploy", await backendOf(v1), "--to", "root@web1,root@web2"]);
+  await show(laptop, ["deploy", v1, "--to", "root@web1,root@web2", "--alias", "prod"]);
+  const prod = async (h: Host) =>
+    (await h.run(["curl", "-sS", "-H", "Host: prod.test", "http://127.0.0.1:8480/"])).trim();
+  console.log(`web2$ curl -H 'Host: prod.test' http://127.0.0.1:8480/\n${await prod(web2)}`);
+
+  step("a little load on prod (two clients per server), then v2 deployed and prod switched");
+  for (const h of [web1, web2]) await h.writeFile("/root/load.ts", LOAD_GENERATOR_TS);
+  const loads = [web1, web2].map((h) =>
+    h.spawn(["/usr/bin/bun", "/root/load.ts", "http://127.0.0.1:8480", "prod.test", "2", "/root/stop"], {
+      stdout: "pipe",
+    }),
+  );
+  await Bun.sleep(1000);
+  await show(laptop, ["deploy", await backendOf(v2), "--to", "root@web1,root@web2"]);
+  await show(laptop, ["deploy", v2, "--to", "root@web1,root@web2", "--alias", "prod"]);
+  console.log(`web1$ curl -H 'Host: prod.test' http://127.0.0.1:8480/\n${await prod(web1)}`);
+
+  step("v1 is unwanted now: it drains, then retires top-down (frontend first, then its backend)");
+  const v1Backend = hashOf(await backendOf(v1));
+  for (let i = 0; i < 120; i++) {
+    const r = await hashd(web1, ["show", v1Backend, "--json"]);
+    if (r.code === 0 && JSON.parse(r.stdout).deployment.state === "retired") break;
+    await Bun.sleep(500);
   }
+  await show(web1, ["list"]);
+  console.log(`\nweb1$ hashd show ${v1Backend}   (the events say why, and when)`);
+  console.log((await hashd(web1, ["show", v1Backend])).stdout.trim());
 
-  step("hashd list");
-  console.log((await hashd(host, ["list"])).stdout.trim());
+  for (const h of [web1, web2]) await h.writeFile("/root/stop", "");
+  const summaries = await Promise.all(
+    loads.map(async (p) => JSON.parse(await new Response(p.stdout as ReadableStream).text()) as LoadSummary),
+  );
+  const ok = summaries.reduce((n, s) => n + s.ok, 0);
+  const failed = summaries.reduce((n, s) => n + s.failed, 0);
+  console.log(`\nload during the upgrade: ${ok} requests answered, ${failed} failed`);
 
-  step("kill -9 the agent: the services keep running and are re-adopted");
-  await host.run(["systemctl", "kill", "--signal=KILL", "hashd.service"]);
-  await Bun.sleep(1500);
-  console.log((await hashd(host, ["list"])).stdout.trim());
+  step("the status page (a real browser inside the cluster's network)");
+  const png = await screenshot(web1);
+  console.log(png ? `screenshot: ${png}` : "(chromium not installed: skipped the screenshot)");
+  console.log(`status page: http://${web1.ip}:8481/  (on the sandbox bridge; from the machine:`);
+  console.log(`  nsenter -t ${web1.pid} -n curl -s http://127.0.0.1:8481/api/status )`);
 
   if (keep) {
     console.log(
-      `\nThe host stays up. Enter it with:\n  nsenter -t ${host.pid} -a bash\nPress Ctrl-C to stop.`,
+      `\nThe hosts stay up. Look around with:\n  nsenter -t ${web1.pid} -a bash\nPress Ctrl-C to stop.`,
     );
-    await new Promise((resolve) => {
-      process.once("SIGINT", resolve);
-      process.once("SIGTERM", resolve);
+    await new Promise((r) => {
+      process.once("SIGINT", r);
+      process.once("SIGTERM", r);
     });
   }
 } finally {
   step("cleaning up the sandbox");
   await sb.destroy();
+}
+
+/** Headless Chromium in web1's network namespace, through playwright-core. */
+async function screenshot(host: Host): Promise<string | undefined> {
+  if (!existsSync("/usr/bin/chromium")) return undefined;
+  const { chromium } = await import("playwright-core");
+  const wrapper = `/tmp/hashd-demo-chromium-${process.pid}`;
+  await Bun.write(wrapper, `#!/bin/sh\nexec nsenter --net=/proc/${host.pid}/ns/net /usr/bin/chromium "$@"\n`);
+  await Bun.$`chmod 755 ${wrapper}`;
+  const browser = await chromium.launch({
+    executablePath: wrapper,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+    ],
+  });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    await page.goto(`http://127.0.0.1:8481/`);
+    await page.waitForSelector("svg");
+    const out = resolve(import.meta.dir, "../test/output/demo-status-page.png");
+    await page.screenshot({ path: out, fullPage: true });
+    return out;
+  } finally {
+    await browser.close();
+    await Bun.$`rm -f ${wrapper}`;
+  }
 }

@@ -170,7 +170,8 @@ describe("ingress on a real host", () => {
     ]);
     expect(hold.hash).toBe(sleepy);
     expect(metric(await metrics(), "hashd_holds", `hash="${sleepy}"`)).toBe(1);
-    // a held hash is not scaled to zero although nothing is in flight
+    // a held hash is not scaled to zero although nothing is in flight (idleStopSec is 1)
+    expect((await curl(["-H", `Host: ${sleepy}.test`, `${INGRESS}/`])).status).toBe(200);
     await Bun.sleep(1500);
     const renewed = await holds(["-X", "POST", `http://agent/v1/holds/${hold.id}/renew`]);
     expect(Date.parse(renewed.expiresAt)).toBeGreaterThan(Date.parse(hold.expiresAt));
@@ -200,7 +201,7 @@ describe("ingress on a real host", () => {
     await a.writeFile(
       "/root/load.ts",
       `let ok = 0, failed = 0; const errors: string[] = [];
-       const deadline = Date.now() + 20000;
+       const deadline = Date.now() + 30000;
        while (Date.now() < deadline) {
          await Promise.all(Array.from({ length: 8 }, async () => {
            try {
@@ -209,19 +210,19 @@ describe("ingress on a real host", () => {
              if (r.status === 200 && t.startsWith("sleepy")) ok++; else { failed++; errors.push(r.status + " " + t.slice(0, 80)); }
            } catch (e) { failed++; errors.push(String(e)); }
          }));
-         await Bun.sleep(700 + Math.random() * 900);
+         await Bun.sleep(1000 + Math.random() * 2000); // idleStopSec 1, scaler tick 1 s: stops race bursts
        }
        console.log(JSON.stringify({ ok, failed, errors: errors.slice(0, 5) }));`,
     );
     const stopsBefore = metric(await metrics(), "hashd_idle_stops_total");
-    const r = await a.exec(["/usr/bin/bun", "/root/load.ts"], { timeoutMs: 60_000 });
+    const r = await a.exec(["/usr/bin/bun", "/root/load.ts"], { timeoutMs: 90_000 });
     const result = JSON.parse(r.stdout) as { ok: number; failed: number; errors: string[] };
     const stops = metric(await metrics(), "hashd_idle_stops_total") - stopsBefore;
     console.log(`load: ${result.ok} ok, ${result.failed} failed, ${stops} idle stops during the run`);
     expect(result.errors).toEqual([]);
     expect(result.failed).toBe(0);
     expect(result.ok).toBeGreaterThan(50);
-    expect(stops).toBeGreaterThanOrEqual(3);
+    expect(stops).toBeGreaterThanOrEqual(2);
     const socket = await unitProps(a, `hashd-${sleepy}.socket`, ["ActiveState"]);
     expect(socket.ActiveState).toBe("active");
   });
