@@ -26,6 +26,41 @@ const show = async (h: Host, args: string[]) => {
 };
 const hashOf = (p: string) => p.slice(11, 43);
 
+interface DeployResult {
+  ok: boolean;
+  url: string;
+  durationMs: number;
+  hosts: {
+    host: string;
+    ok: boolean;
+    copied?: boolean;
+    existing?: boolean;
+    durationMs: number;
+    error?: { message: string };
+  }[];
+  alias?: { name: string; switched: boolean };
+}
+
+/** `hashd deploy --json` from the laptop, summarised a line per host. */
+const deploy = async (laptop: Host, path: string, targets: string, alias?: string) => {
+  const args = ["deploy", path, "--to", targets, ...(alias ? ["--alias", alias] : []), "--json"];
+  console.log(`laptop$ hashd ${args.slice(0, -1).join(" ")}`);
+  const r = await hashd(laptop, args, 300_000);
+  const result = JSON.parse(r.stdout) as DeployResult;
+  for (const h of result.hosts) {
+    const what = h.ok
+      ? `${h.existing ? "already live" : "ready"}${h.copied ? " (copied)" : ""}`
+      : `FAILED: ${h.error?.message}`;
+    console.log(`  ${h.host.padEnd(10)} ${what}  ${h.durationMs} ms`);
+  }
+  if (result.alias)
+    console.log(
+      `  alias ${result.alias.name} -> ${hashOf(path)}: ${result.alias.switched ? "switched" : "NOT switched"}`,
+    );
+  console.log(`  ${result.url}  (${result.durationMs} ms in all)`);
+  if (!result.ok) throw new Error("deploy failed");
+};
+
 step("booting three hosts: laptop, web1, web2 (systemd as PID 1, private /nix, sshd, nix-daemon)");
 const sb = await Sandbox.create({ hosts: ["laptop", "web1", "web2"] });
 try {
@@ -60,8 +95,8 @@ try {
       .trim()
       .split("\n")
       .find((r) => r.includes("backend")) as string;
-  await show(laptop, ["deploy", await backendOf(v1), "--to", "root@web1,root@web2"]);
-  await show(laptop, ["deploy", v1, "--to", "root@web1,root@web2", "--alias", "prod"]);
+  await deploy(laptop, await backendOf(v1), "root@web1,root@web2");
+  await deploy(laptop, v1, "root@web1,root@web2", "prod");
   const prod = async (h: Host) =>
     (await h.run(["curl", "-sS", "-H", "Host: prod.test", "http://127.0.0.1:8480/"])).trim();
   console.log(`web2$ curl -H 'Host: prod.test' http://127.0.0.1:8480/\n${await prod(web2)}`);
@@ -74,8 +109,8 @@ try {
     }),
   );
   await Bun.sleep(1000);
-  await show(laptop, ["deploy", await backendOf(v2), "--to", "root@web1,root@web2"]);
-  await show(laptop, ["deploy", v2, "--to", "root@web1,root@web2", "--alias", "prod"]);
+  await deploy(laptop, await backendOf(v2), "root@web1,root@web2");
+  await deploy(laptop, v2, "root@web1,root@web2", "prod");
   console.log(`web1$ curl -H 'Host: prod.test' http://127.0.0.1:8480/\n${await prod(web1)}`);
 
   step("v1 is unwanted now: it drains, then retires top-down (frontend first, then its backend)");

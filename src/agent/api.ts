@@ -6,6 +6,7 @@ import { parseStoreHash } from "../nix/store-path.ts";
 import { Systemctl } from "../systemd/systemctl.ts";
 import type { Activator } from "./activator.ts";
 import { type AliasApiDeps, aliasApi } from "./alias-api.ts";
+import type { Cluster } from "./cluster.ts";
 import { readJson } from "./read-json.ts";
 import type { Deployment } from "./state/deployment.ts";
 import type { StateStore } from "./state/store.ts";
@@ -29,6 +30,23 @@ export interface ApiDeps {
   journal?: Pick<Systemctl, "journal">;
   /** aliases and pins; without them the alias routes answer 404 */
   aliases?: AliasApiDeps;
+  /** the status page's snapshot (`GET /v1/status`, `hashd status`) */
+  status?: () => unknown;
+  /** gossip membership (`GET /v1/members`); without it that route answers 404 */
+  cluster?: Pick<Cluster, "self" | "memberInfos" | "memberState">;
+}
+
+/** One member as `GET /v1/members` shows it: gossip's view plus the state it reports. */
+export function presentMembers(cluster: NonNullable<ApiDeps["cluster"]>) {
+  return cluster.memberInfos().map((m) => {
+    const state = cluster.memberState(m.name);
+    return {
+      ...m,
+      self: m.name === cluster.self,
+      ingress: state?.ingress ?? null,
+      hashes: state?.hashes ?? [],
+    };
+  });
 }
 
 /** What a deployment looks like to API clients: the record plus its URL and unit names. */
@@ -118,6 +136,16 @@ export function controlApi(deps: ApiDeps, log: (msg: string) => void): Hono {
   });
 
   if (deps.aliases) app.route("/v1", aliasApi(deps.aliases));
+
+  const status = deps.status;
+  if (status) app.get("/v1/status", (c) => c.json(status()));
+
+  const cluster = deps.cluster;
+  if (cluster) {
+    // Every member gossip knows (this one included), with state, incarnation and last contact.
+    // A solo agent (no gossip section in the config) answers an empty list.
+    app.get("/v1/members", (c) => c.json({ self: cluster.self, members: presentMembers(cluster) }));
+  }
 
   app.get("/v1/events", (c) => {
     const hash = c.req.query("hash");

@@ -156,38 +156,47 @@ export async function startAgent(config: Config, version: string, log = defaultL
     return (d !== undefined && LIVE_STATES.has(d.state)) || cluster.whoRuns(hash).length > 0;
   };
 
+  const statusSource = storeStatusSource(store, (h) => activator.url(h), {
+    self: cluster.self,
+    zone: config.zone,
+    members: () => cluster.memberInfos(),
+    reports: () =>
+      cluster
+        .memberInfos()
+        .filter((m) => m.name !== cluster.self)
+        .map((m) => ({ member: m.name, hashes: cluster.memberState(m.name)?.hashes ?? [] })),
+    aliases: () =>
+      (aliases?.list() ?? []).map((a) => ({
+        name: a.name,
+        hash: a.hash,
+        history: (aliases?.history(a.name, 20) ?? []).map((h) => ({ hash: h.hash, at: h.at, by: h.by })),
+      })),
+    inFlight: load.inFlight,
+    holds: load.holds,
+    refs: (h) => store.get(h)?.refs ?? [],
+    verdicts: () => retirer.verdicts,
+  });
+  const status = startStatusServer(config.status, statusSource);
+
   // Control API (root only) and the service API (holds; any local process).
   const metrics = () =>
-    renderMetrics({ inflight, holds, ingress: ingress.stats(), idleStops: scaler?.stops ?? 0 });
-  const api = controlApi({ store, activator, version, aliases: { aliases, isLive } }, log);
+    renderMetrics({ inflight, holds, ingress: ingress.stats(), idleStops: scaler?.stops ?? 0 }) +
+    (cluster instanceof GossipCluster ? cluster.metrics() : "");
+  const api = controlApi(
+    {
+      store,
+      activator,
+      version,
+      aliases: { aliases, isLive },
+      cluster,
+      status: () => statusSource.snapshot(),
+    },
+    log,
+  );
   api.get("/metrics", (c) => c.body(metrics(), 200, { "content-type": PROMETHEUS_CONTENT_TYPE }));
   const control = await serveUnix(paths.controlSocket, 0o600, api.fetch);
   const serviceApi = new Hono().route("/", holdsApp(holds));
   const service = await serveUnix(paths.serviceSocket, 0o666, serviceApi.fetch);
-
-  const status = startStatusServer(
-    config.status,
-    storeStatusSource(store, (h) => activator.url(h), {
-      self: cluster.self,
-      zone: config.zone,
-      members: () => cluster.memberInfos(),
-      reports: () =>
-        cluster
-          .memberInfos()
-          .filter((m) => m.name !== cluster.self)
-          .map((m) => ({ member: m.name, hashes: cluster.memberState(m.name)?.hashes ?? [] })),
-      aliases: () =>
-        (aliases?.list() ?? []).map((a) => ({
-          name: a.name,
-          hash: a.hash,
-          history: (aliases?.history(a.name, 20) ?? []).map((h) => ({ hash: h.hash, at: h.at, by: h.by })),
-        })),
-      inFlight: load.inFlight,
-      holds: load.holds,
-      refs: (h) => store.get(h)?.refs ?? [],
-      verdicts: () => retirer.verdicts,
-    }),
-  );
 
   const loops = [
     every(UNIT_WATCH_MS, () => syncServiceStates(store, systemctl, activator, onChange), log),

@@ -4,6 +4,8 @@ import { alias, pin, rollback, unpin } from "./alias.ts";
 import { activate, deactivate, list, type Output, serve, show, VERSION } from "./commands.ts";
 import { deploy } from "./deploy.ts";
 import { logs } from "./logs.ts";
+import { members } from "./members.ts";
+import { status } from "./status.ts";
 
 export const root = defineCommand({
   meta: {
@@ -11,7 +13,21 @@ export const root = defineCommand({
     version: VERSION,
     description: "deploy Nix closures as socket-activated services, by hash",
   },
-  subCommands: { serve, activate, deactivate, list, show, deploy, logs, alias, rollback, pin, unpin },
+  subCommands: {
+    serve,
+    activate,
+    deactivate,
+    list,
+    show,
+    deploy,
+    logs,
+    members,
+    alias,
+    rollback,
+    pin,
+    unpin,
+    status,
+  },
 });
 
 export interface Io {

@@ -108,6 +108,20 @@ describe("agent on a real systemd + nix host", () => {
     expect(shown.events.map((e) => e.kind)).toContain("socket-lost");
   });
 
+  test("hashd status shows this host's hashes and events, as text and JSON", async () => {
+    await activate(await build(a, { name: "status-shown" }), "--lazy");
+    const json = await hashdJson<{ self: string; hashes: { hash: string; state: string | null }[] }>(a, [
+      "status",
+    ]);
+    expect(json.self).toBe("a");
+    const listed = await listDeployments();
+    const live = listed.filter((d) => d.state !== "retired").map((d) => d.hash);
+    for (const h of live) expect(json.hashes.map((x) => x.hash)).toContain(h);
+    const text = await hashd(a, ["status"]);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain("HASH");
+  });
+
   test("generated units are sandboxed: dynamic user, read-only system, private /tmp", async () => {
     const path = await build(a, { name: "sandboxed" });
     const hash = hashOf(path);
