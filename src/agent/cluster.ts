@@ -6,6 +6,7 @@ import type { Config } from "./config.ts";
 import { Keyring } from "./gossip/crypto.ts";
 import type { AliasRecord, GossipEvent, HashReport, MemberAppState, MemberInfo } from "./gossip/types.ts";
 import { UdpGossipAdapter } from "./gossip/udp-adapter.ts";
+import { renderGossipMetrics } from "./gossip-metrics.ts";
 import type { MemberView } from "./retirement/planner.ts";
 
 /** A member that runs a hash, as the ingress needs it to forward a request. */
@@ -165,6 +166,17 @@ export class GossipCluster implements Cluster {
 
   stats() {
     return this.adapter.stats();
+  }
+
+  /** Prometheus lines for /metrics: members by state, incarnations, last contact, counters. */
+  metrics(now = Date.now()): string {
+    return renderGossipMetrics({
+      self: this.self,
+      members: this.adapter.node.members(),
+      stats: { ...this.adapter.stats(), queueDepth: this.adapter.node.stats().queueDepth },
+      healthScore: this.adapter.node.healthScore,
+      now,
+    });
   }
 
   async stop(): Promise<void> {
