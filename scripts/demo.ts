@@ -11,6 +11,7 @@
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { ensureBinary, hashd, installCluster, installNixLib } from "../test/sandbox/agent-host.ts";
+import { browserOn, CHROMIUM } from "../test/sandbox/browser.ts";
 import { type Host, Sandbox } from "../test/sandbox/harness.ts";
 import { LOAD_GENERATOR_TS, type LoadSummary } from "../test/sandbox/load-generator.ts";
 
@@ -152,32 +153,18 @@ try {
   await sb.destroy();
 }
 
-/** Headless Chromium in web1's network namespace, through playwright-core. */
+/** The status page of `host`, seen by a real browser inside the cluster's network. */
 async function screenshot(host: Host): Promise<string | undefined> {
-  if (!existsSync("/usr/bin/chromium")) return undefined;
-  const { chromium } = await import("playwright-core");
-  const wrapper = `/tmp/hashd-demo-chromium-${process.pid}`;
-  await Bun.write(wrapper, `#!/bin/sh\nexec nsenter --net=/proc/${host.pid}/ns/net /usr/bin/chromium "$@"\n`);
-  await Bun.$`chmod 755 ${wrapper}`;
-  const browser = await chromium.launch({
-    executablePath: wrapper,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-    ],
-  });
+  if (!existsSync(CHROMIUM)) return undefined;
+  const { browser, close } = await browserOn(host);
   try {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    await page.goto(`http://127.0.0.1:8481/`);
+    await page.goto("http://127.0.0.1:8481/");
     await page.waitForSelector("svg");
     const out = resolve(import.meta.dir, "../test/output/demo-status-page.png");
     await page.screenshot({ path: out, fullPage: true });
     return out;
   } finally {
-    await browser.close();
-    await Bun.$`rm -f ${wrapper}`;
+    await close();
   }
 }
