@@ -31,7 +31,10 @@ test("the status page shows the agent's hashes and updates live when one is acti
   try {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     await page.goto("http://127.0.0.1:8481/");
-    await page.evaluate("window.marker = 42");
+    // a page global that a reload would lose (functions run in the page; strings would need eval, which the CSP forbids)
+    await page.evaluate(() => {
+      (globalThis as unknown as { marker: number }).marker = 42;
+    });
     const body = await page.locator("body").innerText();
     expect(body).toContain("shown-first");
     expect(body).toContain(first.slice(11, 21));
