@@ -5,7 +5,7 @@
  * Then the same upgrade done pit-stop, for comparison.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { hashd, hashdJson, installCluster, installNixLib, unitProps, waitFor } from "./agent-host.ts";
+import { hashdJson, installCluster, installNixLib, unitProps, waitFor } from "./agent-host.ts";
 import { type Host, Sandbox } from "./harness.ts";
 import { LOAD_GENERATOR_TS, type LoadSummary } from "./load-generator.ts";
 

@@ -35,6 +35,7 @@ test("the status page shows the agent's hashes and updates live when one is acti
     await page.evaluate(() => {
       (globalThis as unknown as { marker: number }).marker = 42;
     });
+    // biome-ignore lint/performance/useDomNodeTextContent: the rendered text is what a person sees
     const body = await page.locator("body").innerText();
     expect(body).toContain("shown-first");
     expect(body).toContain(first.slice(11, 21));
