@@ -11,7 +11,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 packages=(systemd nix-bin openssh-server openssh-client iproute2 util-linux python3 curl ca-certificates
-  nginx wrk hyperfine serf chromium)
+  nginx wrk hyperfine serf nftables chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
