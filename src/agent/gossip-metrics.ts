@@ -2,12 +2,12 @@
  * The gossip layer's Prometheus metrics, appended to the agent's /metrics: members by state, each
  * member's incarnation and time since last contact, and the adapter's and core's counters (packets
  * and bytes, and every input dropped: unopened, oversized, undecodable, stale, duplicate).
- * Same hand-written exposition format as the ingress's metrics (src/agent/ingress/metrics.ts).
+ * Written with the same exposition helper as the ingress's metrics (src/lib/prometheus.ts).
  */
 
+import { family } from "../lib/prometheus.ts";
 import type { GossipStats, MemberInfo, MemberStatus } from "./gossip/types.ts";
 import type { AdapterStats } from "./gossip/udp-adapter.ts";
-import { escapeLabel } from "./ingress/metrics.ts";
 
 export interface GossipMetricsView {
   self: string;
@@ -16,8 +16,6 @@ export interface GossipMetricsView {
   healthScore: number;
   now: number;
 }
-
-type Sample = [labels: Record<string, string | number>, value: number];
 
 const STATES: readonly MemberStatus[] = ["alive", "suspect", "dead", "left"];
 
@@ -106,20 +104,4 @@ export function renderGossipMetrics(v: GossipMetricsView): string {
     ],
   );
   return out.join("");
-}
-
-function family(
-  out: string[],
-  name: string,
-  type: "gauge" | "counter",
-  help: string,
-  samples: Sample[],
-): void {
-  out.push(`# HELP ${name} ${help}\n# TYPE ${name} ${type}\n`);
-  for (const [labels, value] of samples) {
-    const pairs = Object.entries(labels).map(([k, val]) => `${k}="${escapeLabel(String(val))}"`);
-    out.push(
-      `${name}${pairs.length ? `{${pairs.join(",")}}` : ""} ${Number.isFinite(value) ? value : "NaN"}\n`,
-    );
-  }
 }

@@ -1,3 +1,4 @@
+import { family } from "../../lib/prometheus.ts";
 import type { Holds } from "./holds.ts";
 import type { InFlight } from "./inflight.ts";
 
@@ -9,7 +10,6 @@ import type { InFlight } from "./inflight.ts";
  * values escaped (backslash, double quote, newline), counters end in _total.
  * https://prometheus.io/docs/instrumenting/exposition_formats/
  */
-export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
 export interface IngressStatsView {
   /** open client connections */
@@ -25,8 +25,6 @@ export interface MetricSources {
   /** idle stops started so far */
   idleStops?: number;
 }
-
-type Sample = [labels: Record<string, string | number>, value: number];
 
 export function renderMetrics(sources: MetricSources): string {
   const out: string[] = [];
@@ -86,30 +84,4 @@ export function renderMetrics(sources: MetricSources): string {
   return out.join("");
 }
 
-function family(
-  out: string[],
-  name: string,
-  type: "gauge" | "counter",
-  help: string,
-  samples: Sample[],
-): void {
-  out.push(`# HELP ${name} ${help.replace(/\\/g, "\\\\").replace(/\n/g, "\\n")}\n# TYPE ${name} ${type}\n`);
-  for (const [labels, value] of samples) out.push(`${name}${formatLabels(labels)} ${formatValue(value)}\n`);
-}
-
-function formatLabels(labels: Record<string, string | number>): string {
-  const pairs = Object.entries(labels);
-  if (pairs.length === 0) return "";
-  return `{${pairs.map(([k, v]) => `${k}="${escapeLabel(String(v))}"`).join(",")}}`;
-}
-
-export function escapeLabel(value: string): string {
-  return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
-}
-
-function formatValue(value: number): string {
-  if (Number.isNaN(value)) return "NaN";
-  if (value === Number.POSITIVE_INFINITY) return "+Inf";
-  if (value === Number.NEGATIVE_INFINITY) return "-Inf";
-  return String(value);
-}
+export { PROMETHEUS_CONTENT_TYPE } from "../../lib/prometheus.ts";
