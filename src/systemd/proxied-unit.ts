@@ -1,6 +1,6 @@
 import type { Manifest } from "../agent/manifest.ts";
 import type { ProxyHelpers } from "./proxy-helpers.ts";
-import { SERVICE_HARDENING, socketProperties, type TransientUnitSpec } from "./transient-unit.ts";
+import { SERVICE_HARDENING, socketPairRun, type TransientUnitSpec } from "./transient-unit.ts";
 import type { HashUnits } from "./unit-names.ts";
 import { formatUpstreamTarget, type UpstreamTarget } from "./wait-upstream.ts";
 
@@ -144,12 +144,7 @@ export function proxyRunArgv(spec: ProxiedUnitSpec): string[] {
   const { units, manifest } = spec;
   const upstream = upstreamOf(units, manifest);
   return [
-    "systemd-run",
-    "--quiet",
-    "--collect",
-    `--unit=${units.base}`,
-    `--description=hashd ${manifest.name} ${units.hash}`,
-    ...socketProperties(units).map((p) => `--socket-property=${p}`),
+    ...socketPairRun(units, manifest),
     ...proxyProperties(spec).map((p) => `--property=${p}`),
     "--",
     spec.helpers.socketProxyd,

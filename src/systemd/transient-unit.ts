@@ -90,15 +90,22 @@ export function systemdRunArgv(spec: TransientUnitSpec): string[] {
   const { units, manifest } = spec;
   const env = { ...manifest.environment, ...spec.agentEnvironment };
   return [
+    ...socketPairRun(units, manifest),
+    ...serviceProperties(spec).map((p) => `--property=${p}`),
+    ...Object.entries(env).map(([k, v]) => `--setenv=${k}=${v}`),
+    "--",
+    ...manifest.exec,
+  ];
+}
+
+/** The head of a `systemd-run` that creates a hash's socket (started, listening) and its service. */
+export function socketPairRun(units: HashUnits, manifest: Manifest): string[] {
+  return [
     "systemd-run",
     "--quiet",
     "--collect",
     `--unit=${units.base}`,
     `--description=hashd ${manifest.name} ${units.hash}`,
     ...socketProperties(units).map((p) => `--socket-property=${p}`),
-    ...serviceProperties(spec).map((p) => `--property=${p}`),
-    ...Object.entries(env).map(([k, v]) => `--setenv=${k}=${v}`),
-    "--",
-    ...manifest.exec,
   ];
 }
