@@ -138,6 +138,7 @@ export class GossipCluster implements Cluster {
       name: m.name,
       status: m.state,
       hashes: m.name === this.self ? local : (node.memberState(m.name)?.hashes ?? []),
+      reported: m.name === this.self || m.stateVersion !== null,
     }));
   }
 

@@ -1,6 +1,12 @@
 import { describe, expect, test } from "bun:test";
 import type { HashReport, MemberStatus } from "../gossip/types.ts";
-import { type LocalHash, type MemberView, RetirementPlanner } from "./planner.ts";
+import {
+  DEAD_GRACE_MS,
+  LEFT_GRACE_MS,
+  type LocalHash,
+  type MemberView,
+  RetirementPlanner,
+} from "./planner.ts";
 import { wantedHashes } from "./wanted.ts";
 
 const FE1 = "f1".padEnd(32, "0");
@@ -94,16 +100,42 @@ describe("retirement planner", () => {
     }
   });
 
-  test("a dead member's reports no longer block; a member that left doesn't count", () => {
+  test("a dead member's reports no longer block once its grace is over", () => {
     const p = new RetirementPlanner({ quietMs: 0 });
     const members = [
       member("a", [report(BE1, [], { state: "draining" })]),
       member("b", [report(FE1, [BE1], { inFlight: 5 })], "dead"),
       member("c", []),
-      member("d", [], "left"),
     ];
-    const r = p.step({ now: 0, members, roots: [], local: [local(BE1, "draining")] });
-    expect(r.actions.map((a) => a.kind)).toEqual(["retire"]);
+    const step = (now: number) => p.step({ now, members, roots: [], local: [local(BE1, "draining")] });
+    const first = step(1000);
+    expect(first.actions).toEqual([]);
+    expect(first.verdicts.get(BE1)?.reason).toContain(
+      "dependent f1000000000000000000000000000000 is ready on b (dead)",
+    );
+    expect(step(1000 + DEAD_GRACE_MS - 1).actions).toEqual([]);
+    expect(step(1000 + DEAD_GRACE_MS).actions.map((a) => a.kind)).toEqual(["retire"]);
+  });
+
+  test("a member declared dead by mistake (alive again within the grace) never lets a hash go", () => {
+    const p = new RetirementPlanner({ quietMs: 0 });
+    const b = (status: MemberStatus) => member("b", [report(BE1, [], { inFlight: 1 })], status);
+    const self = member("a", [report(BE1, [], { state: "draining" })]);
+    for (const [now, status] of [
+      [0, "alive"],
+      [1000, "dead"],
+      [3000, "alive"],
+      [4000, "dead"],
+      [8000, "dead"],
+    ] as const) {
+      const r = p.step({
+        now,
+        members: [self, b(status), member("c", [])],
+        roots: [],
+        local: [local(BE1, "draining")],
+      });
+      expect(r.actions).toEqual([]);
+    }
   });
 
   test("the minority side of a partition retires nothing", () => {
@@ -129,6 +161,28 @@ describe("retirement planner", () => {
     expect(step(150, quiet)).toEqual([]);
     expect(step(249, quiet)).toEqual([]);
     expect(step(250, quiet).map((a) => a.kind)).toEqual(["retire"]);
+  });
+
+  test("a preview alias shares hashes with prod; removing it retires only what nothing else wants", () => {
+    const PR = "p1".padEnd(32, "0"); // the PR's frontend, calling prod's backend BE2
+    const p = new RetirementPlanner({ quietMs: 1 });
+    const hashes = [report(FE2, [BE2]), report(BE2), report(PR, [BE2])];
+    const locals = [local(FE2), local(BE2), local(PR)];
+    const both = [
+      { hash: FE2, reason: "alias prod" },
+      { hash: PR, reason: "alias pr-7" },
+    ];
+    expect(p.step({ now: 0, members: [member("a", hashes)], roots: both, local: locals }).actions).toEqual(
+      [],
+    );
+    // pr-7 removed: its frontend drains and retires; the shared backend stays (prod still wants it)
+    const roots = [{ hash: FE2, reason: "alias prod" }];
+    let r = p.step({ now: 1, members: [member("a", hashes)], roots, local: locals });
+    expect(r.actions.map((a) => [a.kind, a.hash])).toEqual([["drain", PR]]);
+    const draining = [local(FE2), local(BE2), local(PR, "draining")];
+    r = p.step({ now: 2, members: [member("a", hashes)], roots, local: draining });
+    expect(r.actions.map((a) => [a.kind, a.hash])).toEqual([["retire", PR]]);
+    expect(r.verdicts.get(BE2)).toEqual({ wanted: true, reason: `wanted: referenced by ${FE2}` });
   });
 
   test("rollback: a draining hash that is wanted again is undrained, never retired", () => {
@@ -171,5 +225,114 @@ describe("retirement planner", () => {
       local: [local(BE1, "ready", true)],
     });
     expect(r.actions).toEqual([{ kind: "scale-to-zero", hash: BE1, reason: "unwanted; policy keep" }]);
+  });
+});
+
+describe("retirement planner: the majority is of every member ever known", () => {
+  const draining = [local(BE1, "draining")];
+  const self = member("a", [report(BE1, [], { state: "draining" })]);
+
+  test("members gossip has reaped after a long partition still count (the minority side stays put)", () => {
+    const p = new RetirementPlanner({ quietMs: 0 });
+    // all three known, then b and c are cut off: suspect, dead, and finally reaped from the table
+    p.step({
+      now: 0,
+      members: [self, member("b", [report(FE1, [BE1])]), member("c", [])],
+      roots: [],
+      local: [],
+    });
+    for (const members of [[self, member("b", [], "dead"), member("c", [], "dead")], [self]]) {
+      const r = p.step({ now: 60_000, members, roots: [], local: draining });
+      expect(r.actions.filter((a) => a.kind === "retire")).toEqual([]);
+      expect(r.verdicts.get(BE1)?.reason).toContain("sees 1 of 3 members, not a majority");
+    }
+  });
+
+  test("a restarted agent starts from the members it remembered, not from its empty gossip view", () => {
+    const before = new RetirementPlanner({ quietMs: 0 });
+    before.step({ now: 0, members: [self, member("b", []), member("c", [])], roots: [], local: [] });
+    expect(before.knownMembers()).toEqual(["a", "b", "c"]);
+    const after = new RetirementPlanner({ quietMs: 0 });
+    after.remember(before.knownMembers());
+    const r = after.step({ now: 0, members: [self], roots: [], local: draining });
+    expect(r.actions).toEqual([]);
+    expect(r.verdicts.get(BE1)?.reason).toContain("not a majority");
+  });
+
+  test("a member that left counts until it has been gone for the left grace (an upgrade comes back)", () => {
+    const p = new RetirementPlanner({ quietMs: 0 });
+    p.remember(["a", "b", "c"]);
+    const members = [self, member("b", [], "left"), member("c", [], "left")];
+    const step = (now: number) => p.step({ now, members, roots: [], local: draining });
+    const first = step(0);
+    expect(first.actions).toEqual([]);
+    expect(first.verdicts.get(BE1)?.reason).toContain("sees 1 of 3 members");
+    expect(step(LEFT_GRACE_MS - 1).actions).toEqual([]);
+    expect(step(LEFT_GRACE_MS).actions.map((a) => a.kind)).toEqual(["retire"]);
+    expect(p.knownMembers()).toEqual(["a"]);
+  });
+
+  test("a member that left and came back (unseen, across a partition) still counts", () => {
+    const p = new RetirementPlanner({ quietMs: 0 });
+    p.step({
+      now: 0,
+      members: [self, member("b", []), member("c", []), member("d", [])],
+      roots: [],
+      local: [],
+    });
+    // b leaves (an upgrade) and is back at once on the other side of a partition with d
+    const members = [self, member("b", [], "left"), member("c", []), member("d", [], "dead")];
+    const r = p.step({ now: 60_000, members, roots: [], local: draining });
+    expect(r.actions).toEqual([]);
+    expect(r.verdicts.get(BE1)?.reason).toContain("sees 2 of 4 members, not a majority");
+  });
+});
+
+describe("retirement planner: a hash never wanted here", () => {
+  test("is marked wanted-once when another member reports it draining (this host missed the alias)", () => {
+    const p = new RetirementPlanner({ quietMs: 0 });
+    const fresh = { ...local(FE1), everWanted: false };
+    const members = [
+      member("a", [report(FE1, [BE1])]),
+      member("b", [report(FE1, [BE1], { state: "draining" })]),
+    ];
+    const r = p.step({ now: 0, members, roots: [], local: [fresh] });
+    expect(r.actions).toEqual([{ kind: "wanted", hash: FE1, reason: "draining on b, so wanted once there" }]);
+    expect(r.verdicts.get(FE1)?.reason).toContain("never aliased or pinned here");
+  });
+
+  test("is kept while no member drains it (a fresh deployment waiting for its alias)", () => {
+    const p = new RetirementPlanner({ quietMs: 0 });
+    const fresh = { ...local(FE2), everWanted: false };
+    const members = [member("a", [report(FE2, [BE2])]), member("b", [report(FE2, [BE2])])];
+    expect(p.step({ now: 0, members, roots: [], local: [fresh] }).actions).toEqual([]);
+  });
+});
+
+describe("retirement planner: a member with no report yet", () => {
+  test("holds everything until it reports (a restarted agent's old report is void, its services still run)", () => {
+    const p = new RetirementPlanner({ quietMs: 0 });
+    const self = member("a", [report(BE1, [], { state: "draining" })]);
+    const restarted = { ...member("b", []), reported: false };
+    const r = p.step({
+      now: 0,
+      members: [self, restarted, member("c", [])],
+      roots: [],
+      local: [local(BE1, "draining")],
+    });
+    expect(r.actions).toEqual([]);
+    expect(r.verdicts.get(BE1)?.reason).toContain("no report from b yet (it just joined or restarted)");
+    // its report arrives: it runs a dependent
+    const back = member("b", [report(FE1, [BE1], { state: "idle" })]);
+    expect(
+      p.step({ now: 1, members: [self, back, member("c", [])], roots: [], local: [local(BE1, "draining")] })
+        .actions,
+    ).toEqual([]);
+    // and once that is gone too, the hash retires
+    const done = member("b", []);
+    expect(
+      p.step({ now: 2, members: [self, done, member("c", [])], roots: [], local: [local(BE1, "draining")] })
+        .actions,
+    ).toEqual([{ kind: "retire", hash: BE1, reason: "quiet on every member for 0 ms" }]);
   });
 });

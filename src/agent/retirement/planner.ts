@@ -8,6 +8,12 @@ export interface MemberView {
   name: string;
   status: MemberStatus;
   hashes: readonly HashReport[];
+  /**
+   * False while gossip holds no report from it: it just joined, or it restarted and the report
+   * of its previous process is void, though the services it ran are still running. Nothing
+   * retires until it has reported (missing means true).
+   */
+  reported?: boolean;
 }
 
 export interface LocalHash {
@@ -34,7 +40,23 @@ export interface PlannerInput {
 export interface PlannerConfig {
   /** how long an unwanted hash must be idle and unreferenced on every member before it stops */
   quietMs: number;
+  /**
+   * How long the last reports of a member declared dead still hold a hash (default DEAD_GRACE_MS).
+   * A member declared dead by mistake (a stale declaration from the other side of a healed
+   * partition, a lost refutation) is alive again within seconds: until then its work and its
+   * dependents still count, whatever the quiet period.
+   */
+  deadGraceMs?: number;
+  /**
+   * How long a member that left still counts in the majority (default LEFT_GRACE_MS). An agent
+   * leaves on every stop, an upgrade included, and may be back at once on the far side of a
+   * partition without this side hearing of it; only one gone this long counts as gone.
+   */
+  leftGraceMs?: number;
 }
+
+export const DEAD_GRACE_MS = 5000;
+export const LEFT_GRACE_MS = 10 * 60_000;
 
 export type Action =
   | { kind: "wanted"; hash: string; reason: string }
@@ -61,22 +83,70 @@ export interface PlannerResult {
  * - it is not wanted (no alias, pin or policy root reaches it through references);
  * - no member that is alive or suspect runs a hash that references it (so dependents stop first:
  *   a frontend is retired before its backend, top-down);
- * - no alive or suspect member reports in-flight requests or holds on it;
- * - this agent sees a strict majority of the members that have not left. In a partition the
- *   minority side never retires anything; the majority side does so only after the others are
- *   declared dead (their reports expire then, and only then).
+ * - no alive or suspect member reports in-flight requests or holds on it (a member declared dead
+ *   keeps holding with its last report for `deadGraceMs`, in case the declaration was a mistake),
+ *   and every alive or suspect member has reported (one that restarted runs what it ran before);
+ * - this agent sees a strict majority of the members it has ever known and not seen leave for
+ *   `leftGraceMs` (even those gossip has since reaped, and those of before a restart: `remember`;
+ *   an agent leaves on every stop, an upgrade included). In a partition
+ *   the minority side never retires anything; the majority side does so only after the others
+ *   are declared dead (their reports expire then, and only then).
+ *
+ * A hash never wanted here is kept (it may be a fresh deployment waiting for its alias), unless
+ * another member reports it draining: then it was wanted there, and this host merely missed the
+ * alias (it was down or cut off meanwhile); it is marked wanted-once and retires like the others.
  */
 export class RetirementPlanner {
   private readonly quietSince = new Map<string, number>();
+  /**
+   * Every member ever seen and not gone (left) for leftGraceMs. Gossip reaps dead members from its table (after
+   * gossipToTheDeadMs) and a restarted agent's gossip view starts empty; counting the majority
+   * of this set instead keeps a long partition or a restart from shrinking the cluster.
+   */
+  private readonly known = new Set<string>();
+  /** when each member now dead was first seen dead */
+  private readonly deadSince = new Map<string, number>();
+  /** when each member that left was first seen gone (forgotten leftGraceMs later, unless back) */
+  private readonly leftSince = new Map<string, number>();
 
   constructor(private readonly config: PlannerConfig) {}
 
+  /** Members known before (the agent keeps knownMembers() in its database across restarts). */
+  remember(names: Iterable<string>): void {
+    for (const n of names) this.known.add(n);
+  }
+
+  knownMembers(): string[] {
+    return [...this.known].sort();
+  }
+
   step(input: PlannerInput): PlannerResult {
+    const present = new Set<string>();
+    for (const m of input.members) {
+      present.add(m.name);
+      this.known.add(m.name);
+      if (m.status !== "left") this.leftSince.delete(m.name);
+      else if (!this.leftSince.has(m.name)) this.leftSince.set(m.name, input.now);
+      if (m.status !== "dead") this.deadSince.delete(m.name);
+      else if (!this.deadSince.has(m.name)) this.deadSince.set(m.name, input.now);
+    }
+    for (const name of this.deadSince.keys()) if (!present.has(name)) this.deadSince.delete(name);
+    for (const [name, since] of this.leftSince) {
+      if (input.now - since < (this.config.leftGraceMs ?? LEFT_GRACE_MS)) continue;
+      this.known.delete(name);
+      this.leftSince.delete(name);
+    }
     const visible = input.members.filter((m) => m.status === "alive" || m.status === "suspect");
-    const known = input.members.filter((m) => m.status !== "left");
+    const grace = this.config.deadGraceMs ?? DEAD_GRACE_MS;
+    const holding = input.members.filter(
+      (m) =>
+        m.status === "alive" ||
+        m.status === "suspect" ||
+        (m.status === "dead" && input.now - (this.deadSince.get(m.name) ?? input.now) < grace),
+    );
     const refs = refsIndex(input.members);
     const wanted = wantedHashes(input.roots, (h) => refs.get(h) ?? []);
-    const majority = visible.length * 2 > known.length;
+    const majority = visible.length * 2 > this.known.size;
     const actions: Action[] = [];
     const verdicts = new Map<string, Verdict>();
     const localHashes = new Set(input.local.map((l) => l.hash));
@@ -95,6 +165,13 @@ export class RetirementPlanner {
         continue;
       }
       if (!local.everWanted) {
+        const elsewhere = drainingOn(hash, input.members);
+        if (elsewhere !== undefined) {
+          const reason = `draining on ${elsewhere}, so wanted once there`;
+          verdicts.set(hash, { wanted: false, reason: `never aliased or pinned here, but ${reason}` });
+          actions.push({ kind: "wanted", hash, reason });
+          continue;
+        }
         verdicts.set(hash, { wanted: false, reason: "never aliased or pinned: kept until deactivated" });
         continue;
       }
@@ -108,8 +185,8 @@ export class RetirementPlanner {
       if (local.state !== "draining")
         actions.push({ kind: "drain", hash, reason: "no alias, pin or wanted hash reaches it" });
       const blocker = majority
-        ? blockerOf(hash, visible)
-        : `sees ${visible.length} of ${known.length} members, not a majority (partition?)`;
+        ? blockerOf(hash, holding)
+        : `sees ${visible.length} of ${this.known.size} members, not a majority (partition?)`;
       if (blocker) {
         this.quietSince.delete(hash);
         verdicts.set(hash, { wanted: false, reason: `draining, kept: ${blocker}` });
@@ -139,15 +216,25 @@ function refsIndex(members: readonly MemberView[]): Map<string, string[]> {
   return out;
 }
 
+/** A member that reports `hash` draining (only a hash once wanted there drains), or undefined. */
+function drainingOn(hash: string, members: readonly MemberView[]): string | undefined {
+  for (const m of members)
+    for (const r of m.hashes) if (r.hash === hash && r.state === "draining") return m.name;
+  return undefined;
+}
+
 /** The first reason found not to stop `hash` now, or undefined. */
-function blockerOf(hash: string, visible: readonly MemberView[]): string | undefined {
-  for (const m of visible) {
+function blockerOf(hash: string, holding: readonly MemberView[]): string | undefined {
+  for (const m of holding) {
+    const where = `${m.name}${m.status === "alive" ? "" : ` (${m.status})`}`;
+    if (m.reported === false && m.status !== "dead")
+      return `no report from ${where} yet (it just joined or restarted)`;
     for (const r of m.hashes) {
       if (r.hash === hash && (r.inFlight > 0 || r.holds > 0)) {
-        return `${r.inFlight} in flight and ${r.holds} hold(s) on ${m.name}${m.status === "suspect" ? " (suspect)" : ""}`;
+        return `${r.inFlight} in flight and ${r.holds} hold(s) on ${where}`;
       }
       if (r.hash !== hash && RUNNING.has(r.state) && r.refs.includes(hash)) {
-        return `dependent ${r.hash} is ${r.state} on ${m.name}${m.status === "suspect" ? " (suspect)" : ""}`;
+        return `dependent ${r.hash} is ${r.state} on ${where}`;
       }
     }
   }

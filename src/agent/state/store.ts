@@ -42,6 +42,8 @@ const MIGRATIONS: string[] = [
   `ALTER TABLE deployments ADD COLUMN refs TEXT NOT NULL DEFAULT '[]';`,
   // Set once an alias, pin or wanted dependent reached the hash: only such hashes can retire.
   "ALTER TABLE deployments ADD COLUMN ever_wanted INTEGER NOT NULL DEFAULT 0;",
+  // Every gossip member ever known and not seen to leave: the retirement planner's majority.
+  "CREATE TABLE known_members (name TEXT PRIMARY KEY);",
 ];
 
 interface DeploymentRow {
@@ -123,7 +125,13 @@ export class StateStore {
   }
 
   /** Records a new activation attempt of a hash (insert, or a new generation of an old row). */
-  beginActivation(path: string, hash: string, manifest: Manifest, reason: string, refs: string[] = []): Deployment {
+  beginActivation(
+    path: string,
+    hash: string,
+    manifest: Manifest,
+    reason: string,
+    refs: string[] = [],
+  ): Deployment {
     const at = this.now();
     return this.db.transaction(() => {
       this.db
@@ -134,7 +142,14 @@ export class StateStore {
              path = $path, name = $name, state = 'activating', manifest = $manifest, error = NULL,
              generation = generation + 1, updated_at = $at, ready_at = NULL, refs = $refs`,
         )
-        .run({ hash, path, name: manifest.name, manifest: JSON.stringify(manifest), at, refs: JSON.stringify(refs) });
+        .run({
+          hash,
+          path,
+          name: manifest.name,
+          manifest: JSON.stringify(manifest),
+          at,
+          refs: JSON.stringify(refs),
+        });
       this.insertEvent(hash, "activating", reason, at);
       return this.get(hash) as Deployment;
     })();
@@ -170,8 +185,24 @@ export class StateStore {
 
   markWanted(hash: string, reason: string): void {
     this.db.transaction(() => {
-      const r = this.db.query("UPDATE deployments SET ever_wanted = 1 WHERE hash = ? AND ever_wanted = 0").run(hash);
+      const r = this.db
+        .query("UPDATE deployments SET ever_wanted = 1 WHERE hash = ? AND ever_wanted = 0")
+        .run(hash);
       if (r.changes > 0) this.insertEvent(hash, "wanted", reason, this.now());
+    })();
+  }
+
+  /** The members the retirement planner counts its majority of (kept across restarts). */
+  knownMembers(): string[] {
+    const rows = this.db.query("SELECT name FROM known_members ORDER BY name").all() as { name: string }[];
+    return rows.map((r) => r.name);
+  }
+
+  setKnownMembers(names: readonly string[]): void {
+    this.db.transaction(() => {
+      this.db.run("DELETE FROM known_members");
+      const insert = this.db.query("INSERT INTO known_members (name) VALUES (?)");
+      for (const n of names) insert.run(n);
     })();
   }
 

@@ -1,0 +1,426 @@
+/**
+ * One simulated hashd agent: what it keeps in SQLite (deployments with state, refs, everWanted;
+ * the alias history), what it keeps in memory (in-flight counts, hold leases, the planner, its
+ * gossip view) and the loops of daemon.ts that matter to retirement: publish the local report,
+ * run the retirer (planner + effects), watch units and scale idle services to zero, rejoin while
+ * alone. Crash and restart behave as the real agent: deployments and alias history survive (the
+ * services keep running under systemd), in-flight requests, leases, the planner's memory and the
+ * gossip view do not; at restart reconcile adopts what runs (a draining hash comes back as
+ * ready or idle) and re-checks the readiness of what was activating.
+ */
+import { AliasService, type RetentionPolicy } from "../../aliases/alias-service.ts";
+import type { GossipNode } from "../../gossip/core.ts";
+import type { SimMember, Simulation } from "../../gossip/simulator.ts";
+import type { DeploymentState, HashReport, MemberAppState } from "../../gossip/types.ts";
+import { LIVE_STATES } from "../../state/deployment.ts";
+import { StateStore } from "../../state/store.ts";
+import { type Effect, effectOf } from "../effects.ts";
+import type { Action, LocalHash, MemberView, PlannerInput, PlannerResult } from "../planner.ts";
+
+/** States in which a hash's units exist: it can be called, and call others. */
+export const LIVE: ReadonlySet<DeploymentState> = LIVE_STATES;
+/** The planner's notion of a running dependent: the same set. */
+export const RUNNING = LIVE;
+
+export interface ModelDeployment {
+  hash: string;
+  state: DeploymentState;
+  refs: string[];
+  everWanted: boolean;
+  generation: number;
+  /** whether systemd runs its service (an idle hash has only its socket) */
+  serviceUp: boolean;
+  /** when it last became live here (activation): the age of "it runs here" as a fact */
+  liveSince: number;
+}
+
+/** The planner as the agent uses it (a test may wrap it to plant a bug). */
+export interface PlannerLike {
+  step(input: PlannerInput): PlannerResult;
+  remember(names: Iterable<string>): void;
+  knownMembers(): string[];
+}
+
+export interface AgentConfig {
+  policy: RetentionPolicy;
+  newPlanner: () => PlannerLike;
+  /** addresses of every other member (the NixOS config's seeds) */
+  seeds: () => string[];
+  /** idle time after which the idle scaler stops a service */
+  idleStopMs: number;
+  /** a bug planted in how the agent builds its cluster view (to test the properties) */
+  mapView?: (view: MemberView[]) => MemberView[];
+}
+
+/** How the cluster driver hears about what an agent does. */
+export interface AgentHooks {
+  schedule(afterMs: number, fn: () => void): void;
+  /** just before an effect is carried out, with the planner's input of that tick */
+  beforeEffect(agent: AgentModel, action: Action, effect: Effect, input: PlannerInput): void;
+}
+
+interface Lease {
+  hash: string;
+  expiresAt: number;
+}
+
+export class AgentModel {
+  readonly deployments = new Map<string, ModelDeployment>();
+  readonly aliases: AliasService;
+  /** the agent's SQLite (alias history here; deployments are modelled in the map above) */
+  private readonly db: StateStore;
+  /** bumped at every crash: work of an earlier process (timers, requests, leases) is void */
+  epoch = 0;
+  private planner: PlannerLike;
+  private readonly inFlight = new Map<string, number>();
+  /** when each hash last had work here (the idle scaler's clock) */
+  private readonly lastActivity = new Map<string, number>();
+  /** when each hash last went from no work to some (the age of "it is busy here" as a fact) */
+  private readonly busyFrom = new Map<string, number>();
+  private readonly leases = new Map<number, Lease>();
+  private nextLease = 1;
+  /** hashes whose activation pipeline runs (the retirer leaves them alone) */
+  private readonly pipelines = new Set<string>();
+  private lastPublished = "";
+  lastResult: PlannerResult | null = null;
+  /** when each hash last retired here */
+  readonly retiredAt = new Map<string, number>();
+
+  constructor(
+    private readonly sim: Simulation,
+    readonly index: number,
+    private readonly config: AgentConfig,
+    private readonly hooks: AgentHooks,
+  ) {
+    this.db = new StateStore(":memory:", () => this.sim.now);
+    const backend = {
+      setAliases: (entries: readonly { name: string; hash: string | null }[], now: number) =>
+        this.node.setAliases(entries, now),
+      aliases: () => this.node.aliases(),
+    };
+    this.aliases = new AliasService(backend, this.db.db, () => this.sim.now);
+    this.planner = this.newPlanner();
+  }
+
+  /** retirer.ts: the planner starts from the members kept in the database. */
+  private newPlanner(): PlannerLike {
+    const planner = this.config.newPlanner();
+    planner.remember(this.db.knownMembers());
+    return planner;
+  }
+
+  get member(): SimMember {
+    return this.sim.members[this.index] as SimMember;
+  }
+
+  get node(): GossipNode {
+    return this.member.node;
+  }
+
+  get name(): string {
+    return this.member.name;
+  }
+
+  get up(): boolean {
+    return !this.member.crashed && !this.stopping;
+  }
+
+  /** between a graceful stop's start and its process exit (its gossip node still says goodbye) */
+  private stopping = false;
+  /** it left the cluster (a graceful stop) and has not started again */
+  left = false;
+
+  private get now(): number {
+    return this.sim.now;
+  }
+
+  // ---- what the agent reports --------------------------------------------------------------
+
+  inFlightOf(hash: string): number {
+    return this.inFlight.get(hash) ?? 0;
+  }
+
+  holdsOf(hash: string): number {
+    let n = 0;
+    for (const l of this.leases.values()) if (l.hash === hash && l.expiresAt > this.now) n++;
+    return n;
+  }
+
+  isLive(hash: string): boolean {
+    const d = this.deployments.get(hash);
+    return d !== undefined && LIVE.has(d.state);
+  }
+
+  /** local-report.ts: every deployment but retired ones, with the ingress's counters. */
+  report(): HashReport[] {
+    const out: HashReport[] = [];
+    for (const d of this.deployments.values()) {
+      if (d.state === "retired") continue;
+      out.push({
+        hash: d.hash,
+        state: d.state,
+        inFlight: this.inFlightOf(d.hash),
+        holds: this.holdsOf(d.hash),
+        refs: [...d.refs],
+      });
+    }
+    return out;
+  }
+
+  /** cluster.ts GossipCluster.members: every member gossip knows, this one with its fresh report. */
+  view(): MemberView[] {
+    const node = this.node;
+    const local = this.report();
+    const view = node.members().map((m) => ({
+      name: m.name,
+      status: m.state,
+      hashes: m.name === this.name ? local : (node.memberState(m.name)?.hashes ?? []),
+      reported: m.name === this.name || m.stateVersion !== null,
+    }));
+    return this.config.mapView ? this.config.mapView(view) : view;
+  }
+
+  /** daemon.ts publish: offered to gossip whenever it changed. */
+  publish(): void {
+    if (!this.up) return;
+    const state: MemberAppState = {
+      hashes: this.report(),
+      ingress: `${this.member.address.split(":")[0]}:80`,
+    };
+    const text = JSON.stringify(state);
+    if (text === this.lastPublished) return;
+    this.lastPublished = text;
+    this.node.setLocalState(state, this.now);
+  }
+
+  // ---- the retirer ---------------------------------------------------------------------------
+
+  /** retirer.ts tick: the planner on the current view, its actions carried out through effectOf. */
+  retirementTick(): PlannerResult | null {
+    if (!this.up) return null;
+    const live = [...this.deployments.values()].filter((d) => LIVE.has(d.state));
+    const input: PlannerInput = {
+      now: this.now,
+      members: this.view(),
+      roots: this.aliases.roots(this.config.policy),
+      local: live.map(
+        (d): LocalHash => ({
+          hash: d.hash,
+          state: d.state,
+          keepForever: this.config.policy.kind === "keep",
+          everWanted: d.everWanted,
+        }),
+      ),
+    };
+    const result = this.planner.step(input);
+    this.lastResult = result;
+    const known = this.planner.knownMembers();
+    if (known.join(" ") !== this.db.knownMembers().join(" ")) this.db.setKnownMembers(known);
+    for (const action of result.actions) {
+      if (this.pipelines.has(action.hash)) continue;
+      const d = this.deployments.get(action.hash);
+      const effect = effectOf(d, action, d?.serviceUp ?? false);
+      if (!d || !effect) continue;
+      this.hooks.beforeEffect(this, action, effect, input);
+      this.carryOut(d, effect);
+    }
+    return result;
+  }
+
+  private carryOut(d: ModelDeployment, effect: Effect): void {
+    if (effect.kind === "mark-wanted") {
+      d.everWanted = true;
+      return;
+    }
+    if (effect.stop !== "nothing") d.serviceUp = false;
+    if (d.state !== effect.from) return; // the store's guarded transition changes nothing
+    d.state = effect.to;
+    if (d.state === "retired") this.retiredAt.set(d.hash, this.now);
+    this.changed();
+  }
+
+  // ---- activation (activator.ts) ---------------------------------------------------------------
+
+  /**
+   * `hashd activate`: a live hash is left alone; otherwise after `pipelineMs` (fetch, manifest,
+   * GC root) the row is written as activating (a new generation; everWanted is kept, as the
+   * store's upsert does), the units exist, and readiness holds `readyMs` later.
+   */
+  activate(hash: string, refs: readonly string[], pipelineMs: number, readyMs: number): void {
+    if (!this.up || this.pipelines.has(hash) || this.isLive(hash)) return;
+    const epoch = this.epoch;
+    this.pipelines.add(hash);
+    this.hooks.schedule(pipelineMs, () => {
+      if (this.epoch !== epoch) return;
+      this.pipelines.delete(hash);
+      const old = this.deployments.get(hash);
+      const d: ModelDeployment = {
+        hash,
+        state: "activating",
+        refs: [...refs],
+        everWanted: old?.everWanted ?? false,
+        generation: (old?.generation ?? 0) + 1,
+        serviceUp: true,
+        liveSince: this.now,
+      };
+      this.deployments.set(hash, d);
+      this.changed();
+      this.checkReadiness(d, readyMs);
+    });
+  }
+
+  /** Readiness is recorded without a state guard, by generation only (activator.ts transition). */
+  private checkReadiness(d: ModelDeployment, readyMs: number): void {
+    const epoch = this.epoch;
+    const generation = d.generation;
+    this.hooks.schedule(readyMs, () => {
+      if (this.epoch !== epoch || d.generation !== generation) return;
+      d.state = "ready";
+      d.serviceUp = true;
+      this.changed();
+    });
+  }
+
+  // ---- load: requests through this member's ingress, and holds ---------------------------------
+
+  /** A request starts on a local live hash; returns its end, to call once. */
+  enter(hash: string): () => void {
+    const epoch = this.epoch;
+    if (!this.busy(hash)) this.busyFrom.set(hash, this.now);
+    this.inFlight.set(hash, this.inFlightOf(hash) + 1);
+    this.touch(hash);
+    const d = this.deployments.get(hash);
+    if (d) d.serviceUp = true; // the socket starts the service
+    return () => {
+      if (this.epoch !== epoch) return; // the ingress died with the agent
+      const n = this.inFlightOf(hash) - 1;
+      if (n > 0) this.inFlight.set(hash, n);
+      else this.inFlight.delete(hash);
+      this.touch(hash);
+    };
+  }
+
+  acquireHold(hash: string, ttlMs: number): number {
+    if (!this.busy(hash)) this.busyFrom.set(hash, this.now);
+    const id = this.nextLease++;
+    this.leases.set(id, { hash, expiresAt: this.now + ttlMs });
+    this.touch(hash);
+    return id;
+  }
+
+  /** False if the lease is unknown (expired, released, or the agent restarted since). */
+  renewHold(id: number, ttlMs: number): boolean {
+    const l = this.leases.get(id);
+    if (l === undefined || l.expiresAt <= this.now) return false;
+    l.expiresAt = this.now + ttlMs;
+    return true;
+  }
+
+  releaseHold(id: number): void {
+    const l = this.leases.get(id);
+    if (l === undefined) return;
+    this.leases.delete(id);
+    this.touch(l.hash);
+  }
+
+  busySince(hash: string): number {
+    return this.busyFrom.get(hash) ?? this.now;
+  }
+
+  private touch(hash: string): void {
+    this.lastActivity.set(hash, this.now);
+  }
+
+  private busy(hash: string): boolean {
+    return this.inFlightOf(hash) > 0 || this.holdsOf(hash) > 0;
+  }
+
+  /**
+   * unit-watch.ts and the idle scaler: a service idle for idleStopMs is stopped (ready -> idle;
+   * a draining one keeps its state), and a service a connection started shows as ready again.
+   */
+  watchUnits(): void {
+    if (!this.up) return;
+    let changed = false;
+    for (const d of this.deployments.values()) {
+      if (d.state === "ready" || d.state === "draining") {
+        const last = this.lastActivity.get(d.hash) ?? d.liveSince;
+        if (d.serviceUp && !this.busy(d.hash) && this.now - last >= this.config.idleStopMs) {
+          d.serviceUp = false;
+          if (d.state === "ready") {
+            d.state = "idle";
+            changed = true;
+          }
+        }
+      } else if (d.state === "idle" && d.serviceUp) {
+        d.state = "ready";
+        changed = true;
+      }
+    }
+    if (changed) this.changed();
+  }
+
+  // ---- membership ------------------------------------------------------------------------------
+
+  /** cluster.ts join: again every few seconds while no other member is known. */
+  rejoinIfAlone(): void {
+    if (!this.up) return;
+    const others = this.node.members().filter((m) => m.name !== this.name && m.state !== "left");
+    if (others.length === 0) this.node.join(this.config.seeds(), this.now);
+  }
+
+  crash(): void {
+    this.sim.crash(this.index);
+    this.forget();
+  }
+
+  /**
+   * `systemctl stop hashd` (an upgrade, a restart): daemon.ts stops its loops and its ingress,
+   * then leaves the cluster (announces "left", lingers 500 ms so it spreads) and exits. Its
+   * services keep running under systemd.
+   */
+  stopGracefully(): void {
+    this.forget();
+    this.stopping = true;
+    this.left = true;
+    this.node.leave(this.now);
+    const epoch = this.epoch;
+    this.hooks.schedule(500, () => {
+      if (this.epoch === epoch && this.stopping) this.sim.crash(this.index);
+    });
+  }
+
+  /** What dies with the process. */
+  private forget(): void {
+    this.epoch++;
+    this.inFlight.clear();
+    this.leases.clear();
+    this.pipelines.clear();
+  }
+
+  /**
+   * A new process: a fresh gossip node (later boot id) that restores the alias table from the
+   * history, reconcile (adopt what systemd runs), a fresh planner, publish, then join the seeds.
+   */
+  restart(): void {
+    this.stopping = false;
+    this.left = false;
+    this.sim.restart(this.index, []);
+    this.node.restoreAliases(this.aliases.latestRecords(), this.now);
+    this.planner = this.newPlanner();
+    this.lastPublished = "";
+    this.lastResult = null;
+    for (const d of this.deployments.values()) {
+      if (!LIVE.has(d.state)) continue;
+      if (d.state === "activating") this.checkReadiness(d, 500);
+      else d.state = d.serviceUp ? "ready" : "idle";
+    }
+    this.publish();
+    this.node.join(this.config.seeds(), this.now);
+  }
+
+  /** onChange in daemon.ts: publish at once (queueMicrotask). */
+  private changed(): void {
+    this.publish();
+  }
+}
