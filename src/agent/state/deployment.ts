@@ -1,5 +1,6 @@
 import type { Manifest } from "../manifest.ts";
 
+/** In this order: the index is the state's code in gossip reports (gossip/codec-fields.ts). */
 export const DEPLOYMENT_STATES = [
   "fetching",
   "activating",
