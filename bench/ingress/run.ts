@@ -9,7 +9,11 @@
  * The direct path uses the same nginx process's TCP listener: a TCP front (socat) would add its
  * own hop and per-connection fork, and the service's TCP and unix listeners run the same code.
  *
- *   bun bench/ingress/run.ts [--seconds 5] [--rounds 3] [--idle 10000] [--skip-idle] [--skip-bulk]
+ * Then the same at 64 connections paced (each connection waits --pace-ms after every response): one
+ * offered load below saturation on every path, for the latency a proxy adds when the cores are not
+ * the bottleneck (at saturation, three processes on two cores queue for CPU and p99 measures that).
+ *
+ *   bun bench/ingress/run.ts [--seconds 5] [--rounds 3] [--pace-ms 2] [--idle 10000] [--skip-idle] [--skip-bulk]
  * With 2 shared cores a single 10 s cell can be off by 3x when a neighbour is busy: the targets are
  * interleaved over rounds and each figure is the median, and "proxy CPU µs/req" (the proxy
  * process's own CPU time per request) is printed as the steadier comparison.
@@ -20,7 +24,7 @@ import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { idleConnections } from "./idle.ts";
 import { type Nginx, proxyConfig, startNginx, upstreamConfig } from "./nginx.ts";
-import { cpuSeconds, rssBytes, type WrkResult, wrk } from "./wrk.ts";
+import { cpuSeconds, pacedScript, rssBytes, type WrkResult, wrk } from "./wrk.ts";
 
 const HASH = "0123456789abcdfghijklmnpqrsvwxyz";
 const HOST = `${HASH}.localhost`;
@@ -34,6 +38,7 @@ const option = (name: string, fallback: number) => {
 const seconds = option("seconds", 5);
 const rounds = option("rounds", 3);
 const idleCount = option("idle", 10_000);
+const paceMs = option("pace-ms", 2);
 
 const dir = mkdtempSync(join(tmpdir(), "hashd-bench-"));
 chmodSync(dir, 0o755); // nginx workers run as an unprivileged user when started by root
@@ -62,6 +67,13 @@ async function startBun(
   if (!new TextDecoder().decode(value).includes("ready")) throw new Error(`${kind} proxy did not start`);
   return proc;
 }
+
+/** Saturating loads (wrk as fast as it can) and one paced load below saturation. */
+const loads = [
+  { label: "1", connections: 1, paced: false },
+  { label: "64", connections: 64, paced: false },
+  { label: `64 paced ${paceMs} ms`, connections: 64, paced: true },
+];
 
 interface Target {
   name: "direct" | "hashd" | "nginx" | "fetch";
@@ -108,15 +120,19 @@ async function main(): Promise<void> {
     `wrk -t1, ${seconds} s per cell, ${rounds} round(s), response body ${BODY.length} bytes, Host ${HOST}\n`,
   );
 
+  const pacedPath = join(dir, "paced.lua");
+  writeFileSync(pacedPath, pacedScript(paceMs));
   const results = new Map<string, (WrkResult & { cpuUs: number })[]>();
-  for (const connections of [1, 64]) {
+  for (const load of loads) {
     for (let round = 0; round < rounds; round++) {
       for (const target of targets) {
-        await wrk(`http://127.0.0.1:${target.port}/`, connections, 1, HOST); // warm the pools
+        const url = `http://127.0.0.1:${target.port}/`;
+        const script = load.paced ? pacedPath : undefined;
+        await wrk(url, load.connections, 1, HOST, script); // warm the pools
         const cpuBefore = target.pid ? await cpuSeconds(target.pid) : 0;
-        const result = await wrk(`http://127.0.0.1:${target.port}/`, connections, seconds, HOST);
+        const result = await wrk(url, load.connections, seconds, HOST, script);
         const cpu = target.pid ? (await cpuSeconds(target.pid)) - cpuBefore : Number.NaN;
-        const key = `${connections}/${target.name}`;
+        const key = `${load.label}/${target.name}`;
         results.set(key, [...(results.get(key) ?? []), { ...result, cpuUs: (cpu * 1e6) / result.requests }]);
         if (result.errors > 0 || result.non2xx > 0) {
           console.log(`!! ${key}: ${result.errors} socket errors, ${result.non2xx} non-2xx responses`);
@@ -183,12 +199,12 @@ function printTable(results: Map<string, (WrkResult & { cpuUs: number })[]>): vo
     "| conns | path | req/s (median) | req/s range | p50 | p90 | p99 | proxy CPU µs/req | req/s vs nginx | p50 / p99 added over direct |",
   );
   console.log("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-  for (const connections of [1, 64]) {
-    const nginxRps = med(`${connections}/nginx`, (r) => r.rps);
-    const direct50 = med(`${connections}/direct`, (r) => r.p50us);
-    const direct99 = med(`${connections}/direct`, (r) => r.p99us);
+  for (const { label } of loads) {
+    const nginxRps = med(`${label}/nginx`, (r) => r.rps);
+    const direct50 = med(`${label}/direct`, (r) => r.p50us);
+    const direct99 = med(`${label}/direct`, (r) => r.p99us);
     for (const name of ["direct", "hashd", "nginx", "fetch"]) {
-      const key = `${connections}/${name}`;
+      const key = `${label}/${name}`;
       const rps = all(key, (r) => r.rps);
       const p50 = med(key, (r) => r.p50us);
       const p99 = med(key, (r) => r.p99us);
@@ -196,7 +212,7 @@ function printTable(results: Map<string, (WrkResult & { cpuUs: number })[]>): vo
       const vs = name === "direct" ? "" : `${(median(rps) / nginxRps).toFixed(2)}x`;
       const added = name === "direct" ? "" : `${us(p50 - direct50)} / ${us(p99 - direct99)}`;
       console.log(
-        `| ${connections} | ${name} | ${Math.round(median(rps))} | ${Math.round(Math.min(...rps))}–${Math.round(Math.max(...rps))} | ` +
+        `| ${label} | ${name} | ${Math.round(median(rps))} | ${Math.round(Math.min(...rps))}–${Math.round(Math.max(...rps))} | ` +
           `${us(p50)} | ${us(med(key, (r) => r.p90us))} | ${us(p99)} | ${Number.isNaN(cpu) ? "" : cpu.toFixed(1)} | ${vs} | ${added} |`,
       );
     }

@@ -9,14 +9,19 @@ export interface WrkResult {
   non2xx: number;
 }
 
+/**
+ * `script` is a wrk Lua script, e.g. one whose delay() paces every connection (see pacedScript).
+ */
 export async function wrk(
   url: string,
   connections: number,
   seconds: number,
   host?: string,
+  script?: string,
 ): Promise<WrkResult> {
   const args = ["wrk", "-t1", `-c${connections}`, `-d${seconds}s`, "--latency"];
   if (host) args.push("-H", `Host: ${host}`);
+  if (script) args.push("-s", script);
   args.push(url);
   const proc = Bun.spawn(args, { stdout: "pipe", stderr: "pipe" });
   const out = await new Response(proc.stdout).text();
@@ -31,6 +36,15 @@ export async function wrk(
     errors: socketErrors ? socketErrors.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0,
     non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
   };
+}
+
+/**
+ * A wrk script that makes each connection wait `delayMs` after every response before its next
+ * request: the same offered load on every path, below saturation, so that the latency a proxy adds
+ * is not drowned in CPU queueing (wrk, the proxy and the service share two cores).
+ */
+export function pacedScript(delayMs: number): string {
+  return `function delay()\n  return ${delayMs}\nend\n`;
 }
 
 function latency(match: RegExpExecArray | null): number {
