@@ -7,10 +7,13 @@
   # this file was only parsed (`nix-instantiate --parse`, in test/nix-lib.test.ts). The pieces it is
   # built from were tested with Debian's nix 2.8: nix/lib.nix, nix/example (built, references
   # checked, served under systemd socket activation) and nix/agent-unit.nix (run under systemd 252).
-  # The package's build commands were run by hand outside Nix (bun install --frozen-lockfile
-  # --production, then bun build --compile). Not verified: evaluation against nixpkgs, the
-  # node_modules hash, the build inside Nix's sandbox, and the module under nixpkgs' real module
-  # system (checks.module-unit; the tests use a stand-in).
+  # The node_modules hash is real: test/flake-node-modules.test.ts recomputes it from bun.lock and
+  # has Nix 2.8 build a fixed-output derivation that runs the same nix/node-modules.sh with that
+  # hash (with the machine's bun 1.4.5, not nixpkgs' bun: see nix/node-modules.sh for why the
+  # tree does not depend on bun's version). The package's build command was run by hand outside
+  # Nix (bun build --compile). Not verified: evaluation against nixpkgs, the build inside nixpkgs'
+  # stdenv, and the module under nixpkgs' real module system (checks.module-unit; the tests use a
+  # stand-in).
   outputs = { self, nixpkgs }:
     let
       inherit (nixpkgs) lib;
@@ -25,36 +28,40 @@
         root = ./.;
         fileset = lib.fileset.unions [ ./package.json ./bun.lock ./bunfig.toml ./tsconfig.json ./src ];
       };
+      # What node_modules is made from: the lockfile and the one script that installs it.
+      lockSrc = lib.fileset.toSource {
+        root = ./.;
+        fileset = lib.fileset.unions [ ./package.json ./bun.lock ./bunfig.toml ./nix/node-modules.sh ];
+      };
 
       hashdFor = pkgs:
         let
           # `bun install` needs the network, so node_modules is a fixed-output derivation, as nixpkgs
-          # does for Bun programs (e.g. pkgs/by-name/op/opencode). After a change to bun.lock, build
-          # once: Nix fails with "hash mismatch ... got: sha256-..."; put that hash here.
-          # Runtime dependencies only (--production): the dev tools carry per-platform binaries.
+          # does for Bun programs (e.g. pkgs/by-name/op/opencode). Its output is made deterministic
+          # by nix/node-modules.sh (runtime dependencies only, plain JavaScript, so one hash for
+          # every system; nothing a package manager adds; no executable bits), and its hash is
+          # computed from bun.lock by `bun scripts/node-modules-hash.ts --write`, which runs the same
+          # script and `nix hash path`; test/flake-node-modules.test.ts fails when bun.lock and this
+          # hash disagree. Without that check a stale hash would go unnoticed wherever the old
+          # output is still in the store (Nix does not rebuild a fixed-output path it has).
           nodeModules = pkgs.stdenvNoCC.mkDerivation {
             pname = "hashd-node-modules";
-            inherit version src;
+            inherit version;
+            src = lockSrc;
             nativeBuildInputs = [ pkgs.bun ];
             impureEnvVars = lib.fetchers.proxyImpureEnvVars ++ [ "GIT_PROXY_COMMAND" "SOCKS_SERVER" ];
             dontConfigure = true;
-            buildPhase = ''
-              runHook preBuild
-              export HOME=$TMPDIR
-              bun install --frozen-lockfile --production --ignore-scripts --no-progress
-              runHook postBuild
-            '';
+            dontBuild = true;
             installPhase = ''
               runHook preInstall
-              mkdir -p $out
-              cp -R node_modules $out/
+              bash nix/node-modules.sh $out
               runHook postInstall
             '';
             # a fixed-output derivation must not refer to store paths (patchShebangs would add some)
             dontFixup = true;
             outputHashMode = "recursive";
             outputHashAlgo = "sha256";
-            outputHash = lib.fakeHash; # placeholder: replace with the hash the first build prints
+            outputHash = "sha256-5rReGEpqN5n5I++VW5SCo9wWLOxnxvQuJ5dNZFCe4/I="; # bun scripts/node-modules-hash.ts --write
           };
         in
         pkgs.stdenvNoCC.mkDerivation {

@@ -1,5 +1,6 @@
 #!/usr/bin/env bun
 import { main } from "./cli/main.ts";
+import { runAttached } from "./cli/stream.ts";
 import { WAIT_UPSTREAM_COMMAND, waitUpstreamMain } from "./systemd/wait-upstream.ts";
 
 // Internal: the ExecStartPost= of a proxied service's program unit (src/systemd/proxied-unit.ts).
@@ -17,6 +18,7 @@ const err: string[] = [];
 const code = await main(process.argv.slice(2), {
   out: (text) => out.push(`${text}\n`),
   err: (text) => err.push(`${text}\n`),
+  stream: runAttached,
 });
 if (out.length) await Bun.write(Bun.stdout, out.join(""));
 if (err.length) await Bun.write(Bun.stderr, err.join(""));

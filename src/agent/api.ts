@@ -7,6 +7,7 @@ import { Systemctl } from "../systemd/systemctl.ts";
 import type { Activator } from "./activator.ts";
 import { type AliasApiDeps, aliasApi } from "./alias-api.ts";
 import type { Cluster } from "./cluster.ts";
+import { logsApi } from "./logs-api.ts";
 import { readJson } from "./read-json.ts";
 import type { Deployment } from "./state/deployment.ts";
 import type { StateStore } from "./state/store.ts";
@@ -26,14 +27,14 @@ export interface ApiDeps {
   store: StateStore;
   activator: Activator;
   version: string;
-  /** reads a unit's journal (`hashd logs`); a fake in tests */
+  /** reads a unit's journal (`hashd logs`, logs-api.ts); a fake in tests */
   journal?: Pick<Systemctl, "journal">;
   /** aliases and pins; without them the alias routes answer 404 */
   aliases?: AliasApiDeps;
   /** the status page's snapshot (`GET /v1/status`, `hashd status`) */
   status?: () => unknown;
   /** gossip membership (`GET /v1/members`); without it that route answers 404 */
-  cluster?: Pick<Cluster, "self" | "memberInfos" | "memberState">;
+  cluster?: Pick<Cluster, "self" | "memberInfos" | "memberState"> & Partial<Pick<Cluster, "whoRuns">>;
 }
 
 /** One member as `GET /v1/members` shows it: gossip's view plus the state it reports. */
@@ -99,20 +100,17 @@ export function controlApi(deps: ApiDeps, log: (msg: string) => void): Hono {
     return c.json({ deployment: show(d), events: deps.store.events(hash, 50) });
   });
 
-  app.get("/v1/deployments/:hash/logs", async (c) => {
-    const hash = parseStoreHash(c.req.param("hash"));
-    const d = deps.store.get(hash);
-    if (!d) throw new HashdError("not_found", `hash ${hash} is not known on this host`);
-    const lines = Number(c.req.query("lines") ?? 50);
-    if (!Number.isInteger(lines) || lines < 1 || lines > 10_000) {
-      throw new HashdError("bad_request", "lines must be a whole number from 1 to 10000");
-    }
-    const units = deps.activator.units(hash);
-    // A proxied hash's program runs in its own unit; its proxy's journal alone says little.
-    const unit = d.manifest.socket.type === "fd" ? units.service : [units.app, units.service];
-    const text = await (deps.journal ?? new Systemctl()).journal(unit, lines, "short-iso");
-    return c.json({ hash, unit, lines: text.split("\n").filter((l) => l && l !== "-- No entries --") });
-  });
+  const cluster = deps.cluster;
+  app.route(
+    "/v1",
+    logsApi({
+      store: deps.store,
+      activator: deps.activator,
+      journal: deps.journal ?? new Systemctl(),
+      resolveAlias: (alias) => deps.aliases?.aliases.resolve(alias),
+      whoRuns: (hash) => cluster?.whoRuns?.(hash).map((r) => r.member) ?? [],
+    }),
+  );
 
   app.post("/v1/deployments", async (c) => {
     const body = await readJson(c.req.raw, activateBody);
@@ -140,7 +138,6 @@ export function controlApi(deps: ApiDeps, log: (msg: string) => void): Hono {
   const status = deps.status;
   if (status) app.get("/v1/status", (c) => c.json(status()));
 
-  const cluster = deps.cluster;
   if (cluster) {
     // Every member gossip knows (this one included), with state, incarnation and last contact.
     // A solo agent (no gossip section in the config) answers an empty list.

@@ -8,6 +8,7 @@ import { parseStoreHash, parseStorePath } from "../nix/store-path.ts";
 import { AgentClient, DEFAULT_CONTROL_SOCKET } from "./client.ts";
 import { ago, table } from "./format.ts";
 import { hostArg, onHost } from "./host.ts";
+import type { Stream } from "./stream.ts";
 
 export const VERSION = "0.1.0";
 
@@ -19,6 +20,8 @@ export interface Output {
   text: string;
   /** printed in full, and yet a failure: its message goes to stderr and its code is the exit code */
   failure?: HashdError;
+  /** then a child takes over standard output until it ends or is stopped (stream.ts) */
+  stream?: Stream;
 }
 
 const common = {

@@ -22,7 +22,7 @@ describe("hashd deploy refuses bad input before anything runs", () => {
     [["deploy", P], 1, /Missing required argument: --to/],
     [["deploy", P, "--to", "root@a", "--timeout", "soon"], 2, /--timeout/],
     [["deploy", P, "--to", "root@a", "--alias", "Prod!"], 2, /bad alias/],
-    [["logs", "nothash"], 2, /not a store hash/],
+    [["logs", "not_a_hash"], 2, /is neither a store hash .* nor an alias name/],
     [["logs", "0c7v2bqvqbr3xq4ia4czb2kh1bnr4hy6", "-n", "0"], 2, /-n must be/],
     [["list", "--host", "root@-x"], 2, /bad target/],
   ])("%p exits %d", async (argv, code, message) => {

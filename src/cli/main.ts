@@ -6,6 +6,7 @@ import { deploy } from "./deploy.ts";
 import { logs } from "./logs.ts";
 import { members } from "./members.ts";
 import { status } from "./status.ts";
+import { type StreamRunner, streamOutcome } from "./stream.ts";
 
 export const root = defineCommand({
   meta: {
@@ -33,6 +34,8 @@ export const root = defineCommand({
 export interface Io {
   out: (text: string) => void;
   err: (text: string) => void;
+  /** runs a command's stream (`hashd logs --follow`) attached to the terminal; tests pass a fake */
+  stream?: StreamRunner;
 }
 
 /**
@@ -73,6 +76,12 @@ export async function main(argv: string[], io: Io): Promise<number> {
     // Dispatched here rather than through the root command: citty drops a sub-command's result.
     const { result } = await runCommand(cmd, { rawArgs: rest });
     const output = result as Output | undefined;
+    if (output?.stream) {
+      if (!io.stream) throw new HashdError("internal", `hashd ${path.join(" ")}: no terminal to stream to`);
+      const outcome = streamOutcome(output.stream, await io.stream(output.stream));
+      if (outcome.error) io.err(`hashd: ${outcome.error.message}`);
+      return outcome.code;
+    }
     if (output) io.out(wantsJson ? JSON.stringify(output.json, null, 2) : output.text);
     if (output?.failure) {
       io.err(`hashd: ${output.failure.message}`);

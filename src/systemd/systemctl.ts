@@ -93,11 +93,32 @@ export class Systemctl {
    * The unit's last journal lines; `output` is journalctl's -o (cat: messages only). Several units
    * (a proxied hash's proxy and program) come interleaved in time.
    */
-  async journal(unit: string | string[], lines = 20, output: "cat" | "short-iso" = "cat"): Promise<string> {
-    const units = (typeof unit === "string" ? [unit] : unit).flatMap((u) => ["-u", u]);
-    const r = await this.run(["journalctl", "--no-pager", "-o", output, "-n", String(lines), ...units], {
-      timeoutMs: 10_000,
-    });
+  async journal(unit: string | string[], lines = 20, output: JournalOutput = "cat"): Promise<string> {
+    const r = await this.run(journalArgv([unit].flat(), { lines, output }), { timeoutMs: 10_000 });
     return r.stdout.trim();
   }
+}
+
+export type JournalOutput = "cat" | "short-iso";
+
+/**
+ * argv of `journalctl` for the last `lines` entries of some units (interleaved in time), and with
+ * `follow` every entry that comes after them until journalctl is stopped (or its standard output
+ * is closed: journalctl watches it and exits, checked on systemd 252).
+ */
+export function journalArgv(
+  units: readonly string[],
+  o: { lines: number; output: JournalOutput; follow?: boolean },
+): string[] {
+  if (units.length === 0) throw new Error("journalArgv: no unit");
+  return [
+    "journalctl",
+    "--no-pager",
+    "-o",
+    o.output,
+    "-n",
+    String(o.lines),
+    ...(o.follow ? ["--follow"] : []),
+    ...units.flatMap((u) => ["-u", u]),
+  ];
 }

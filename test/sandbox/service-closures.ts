@@ -2,7 +2,8 @@
  * Nix expressions for test service closures, built inside a sandbox host with no nixpkgs:
  * builtins.derivation with /bin/sh as builder and the host's python3 as the program. The server
  * takes its listening socket as fd 3 (LISTEN_FDS), answers every GET with its name, version and
- * hash, and can be told to fail, to start slowly, or to report readiness by sd_notify.
+ * hash, and can be told to fail, to start slowly, or to report readiness by sd_notify; GET
+ * /say/<text> writes "said: <text>" to its stdout (its journal).
  */
 export interface TestService {
   name: string;
@@ -52,6 +53,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.download(int(self.path.split("/")[2]))
         if self.path == "/ws":
             return self.websocket_echo()
+        if self.path.startswith("/say/"):
+            # one line on stdout, which systemd puts in the unit's journal (hashd logs)
+            print("said: %s" % self.path[len("/say/"):], flush=True)
         if self.path.startswith("/echo-headers"):
             body = "".join("%s: %s\n" % (k.lower(), v) for k, v in self.headers.items()).encode()
             return self.reply(body)

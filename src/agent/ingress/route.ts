@@ -1,4 +1,5 @@
 import { isStoreHash } from "../../nix/store-path.ts";
+import { classifyName, EXPECTED_HASH } from "../aliases/resolve.ts";
 import type { AliasResolver } from "./types.ts";
 
 /**
@@ -34,7 +35,6 @@ export type Routing =
   | { ok: false; status: 308; message: string; location: string };
 
 const HOST_SYNTAX = /^[a-z0-9.-]{1,253}(:[0-9]{1,5})?$/;
-const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 /**
  * A `.` or `..` segment, plain or percent-encoded, also with Tomcat-style `;params`. Refused rather
  * than normalized: the ingress routes by path prefix and the service parses the path again; if the
@@ -42,7 +42,6 @@ const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
  * and curl remove dot segments before sending (RFC 3986 5.2.4), so only hand-made requests hit this.
  */
 const DOT_SEGMENT = /(?:^|\/)(?:\.|%2e){1,2}(?:[/;]|$)/i;
-const EXPECTED_HASH = "32 characters of nix-base32: 0-9 and a-z without e, o, u, t";
 
 export function routeTarget(input: TargetInput, zone: string, aliases: AliasResolver): Routing {
   const { target } = input;
@@ -63,12 +62,21 @@ export function routeTarget(input: TargetInput, zone: string, aliases: AliasReso
   if (host.kind === "bad") return bad(host.message);
   if (host.kind === "label") {
     const { label } = host;
-    if (isStoreHash(label)) return ok(label, "host", target, undefined);
-    if (label.length === 32) return bad(`malformed hash in Host: ${label} (expected ${EXPECTED_HASH})`);
-    if (!DNS_LABEL.test(label)) return bad(`malformed name in Host: ${label}`);
-    const hash = aliases.resolveAlias(label);
-    if (hash === undefined) return { ok: false, status: 404, message: `no alias named ${label} in ${zone}` };
-    return ok(hash, "alias", target, undefined);
+    const name = classifyName(label);
+    switch (name.kind) {
+      case "hash":
+        return ok(name.hash, "host", target, undefined);
+      case "bad-hash":
+        return bad(`malformed hash in Host: ${label} (expected ${EXPECTED_HASH})`);
+      case "bad-name":
+        return bad(`malformed name in Host: ${label}`);
+      case "alias": {
+        const hash = aliases.resolveAlias(name.alias);
+        if (hash === undefined)
+          return { ok: false, status: 404, message: `no alias named ${label} in ${zone}` };
+        return ok(hash, "alias", target, undefined);
+      }
+    }
   }
 
   if (target.startsWith("/h/")) return routePrefix(target);
