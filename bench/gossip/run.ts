@@ -29,7 +29,7 @@
  */
 import { parseArgs } from "node:util";
 import type { Subprocess } from "bun";
-import { hashd, installCluster, newClusterKey } from "../../test/sandbox/agent-host.ts";
+import { hashd, holdAuth, installCluster, newClusterKey } from "../../test/sandbox/agent-host.ts";
 import { type Host, Sandbox } from "../../test/sandbox/harness.ts";
 import { serviceExpr } from "../../test/sandbox/service-closures.ts";
 import { bundleWatcher } from "./watch.ts";
@@ -307,6 +307,7 @@ try {
       const out = await a.run([
         ...control,
         "/run/hashd/service.sock",
+        ...(await holdAuth(a, hash)),
         "-H",
         "content-type: application/json",
         "-d",
@@ -315,7 +316,14 @@ try {
       ]);
       holdId = (JSON.parse(out) as { id: string }).id;
     } else {
-      await a.run([...control, "/run/hashd/service.sock", "-X", "DELETE", `http://agent/v1/holds/${holdId}`]);
+      await a.run([
+        ...control,
+        "/run/hashd/service.sock",
+        ...(await holdAuth(a, hash)),
+        "-X",
+        "DELETE",
+        `http://agent/v1/holds/${holdId}`,
+      ]);
       holdId = "";
     }
     const own = await until(

@@ -6,6 +6,7 @@ import { installProxyHelpers, type ProxyHelpers } from "../systemd/proxy-helpers
 import type { Systemctl } from "../systemd/systemctl.ts";
 import { type HashUnits, hashUnits } from "../systemd/unit-names.ts";
 import type { Config } from "./config.ts";
+import { type HoldTokens, installHoldToken } from "./ingress/hold-tokens.ts";
 import type { Manifest } from "./manifest.ts";
 import { readManifest, serviceRefs } from "./read-manifest.ts";
 import { startAndWaitReady } from "./readiness.ts";
@@ -46,6 +47,9 @@ export interface ActivatorDeps {
   readManifest?: (path: string) => Promise<Manifest>;
   /** finds systemd-socket-proxyd and the upstream waiter (default: installProxyHelpers) */
   proxyHelpers?: () => ProxyHelpers;
+  /** each service's token for the holds API, bind-mounted into its units (the agent always has
+   * one; unit tests on a fake host leave it out, and their services get no token) */
+  holdTokens?: HoldTokens;
 }
 
 /**
@@ -152,6 +156,8 @@ export class Activator {
   }
 
   private async createTransient(path: string, units: HashUnits, manifest: Manifest): Promise<void> {
+    const { holdTokens, config } = this.deps;
+    const token = holdTokens ? installHoldToken(holdTokens, config.runtimeDir, units.hash) : undefined;
     const spec = {
       units,
       storePath: path,
@@ -164,7 +170,9 @@ export class Activator {
         // Where a service reaches other hashes (the local ingress) and its holds API.
         HASHD_INGRESS: `${loopbackOf(this.deps.config.ingress.address)}:${this.deps.config.ingress.port}`,
         HASHD_AGENT_SOCKET: `${this.deps.config.runtimeDir}/service.sock`,
+        ...(token ? { HASHD_HOLD_TOKEN_FILE: token.target } : {}),
       },
+      bindReadOnly: token ? [token] : [],
     };
     if (isProxied(manifest)) {
       await this.deps.systemctl.createProxied({ ...spec, helpers: this.proxyHelpers() });

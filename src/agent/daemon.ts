@@ -12,6 +12,7 @@ import { type Config, pathsOf } from "./config.ts";
 import type { GossipEvent } from "./gossip/types.ts";
 import {
   Holds,
+  HoldTokens,
   holdsApp,
   IdleScaler,
   InFlight,
@@ -61,6 +62,7 @@ export async function startAgent(config: Config, version: string, log = defaultL
   const nix = new Nix(config.gcRootDir);
   const inflight = new InFlight();
   const holds = new Holds();
+  const holdTokens = HoldTokens.open(config.stateDir);
   const gate = new StopGate();
   let routes: AgentRouteTable | undefined;
   let scaler: IdleScaler | undefined;
@@ -79,6 +81,7 @@ export async function startAgent(config: Config, version: string, log = defaultL
     nix,
     log,
     onChange,
+    holdTokens,
   });
 
   await notifier.status("reconciling with systemd");
@@ -195,7 +198,7 @@ export async function startAgent(config: Config, version: string, log = defaultL
   );
   api.get("/metrics", (c) => c.body(metrics(), 200, { "content-type": PROMETHEUS_CONTENT_TYPE }));
   const control = await serveUnix(paths.controlSocket, 0o600, api.fetch);
-  const serviceApi = new Hono().route("/", holdsApp(holds));
+  const serviceApi = new Hono().route("/", holdsApp(holds, holdTokens));
   const service = await serveUnix(paths.serviceSocket, 0o666, serviceApi.fetch);
 
   const loops = [

@@ -5,6 +5,7 @@
 export type ErrorCode =
   | "bad_request" // malformed input: store path, hash, manifest, flags
   | "not_found" // unknown hash, alias or host
+  | "forbidden" // the caller may not do this (a hold on another service's hash)
   | "conflict" // the request contradicts current state
   | "nix_failed" // nix copy / path-info refused or failed (signatures included)
   | "systemd_failed" // systemd refused a unit or a unit failed to start
@@ -15,6 +16,7 @@ export type ErrorCode =
 const httpStatusByCode: Record<ErrorCode, number> = {
   bad_request: 400,
   not_found: 404,
+  forbidden: 403,
   conflict: 409,
   nix_failed: 502,
   systemd_failed: 502,
@@ -27,6 +29,7 @@ const httpStatusByCode: Record<ErrorCode, number> = {
 const exitCodeByCode: Record<ErrorCode, number> = {
   bad_request: 2,
   not_found: 3,
+  forbidden: 9,
   conflict: 4,
   nix_failed: 5,
   systemd_failed: 6,

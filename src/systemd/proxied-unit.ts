@@ -1,6 +1,11 @@
 import type { Manifest } from "../agent/manifest.ts";
 import type { ProxyHelpers } from "./proxy-helpers.ts";
-import { SERVICE_HARDENING, socketPairRun, type TransientUnitSpec } from "./transient-unit.ts";
+import {
+  bindProperties,
+  SERVICE_HARDENING,
+  socketPairRun,
+  type TransientUnitSpec,
+} from "./transient-unit.ts";
 import type { HashUnits } from "./unit-names.ts";
 import { formatUpstreamTarget, type UpstreamTarget } from "./wait-upstream.ts";
 
@@ -89,6 +94,7 @@ export function appProperties(spec: ProxiedUnitSpec): string[] {
       ? [`RuntimeDirectory=${UPSTREAM_RUNTIME_DIR}/${units.hash}`, "RuntimeDirectoryMode=0700"]
       : ["PrivateNetwork=yes"]),
     `ExecStartPost=${[...spec.helpers.waitUpstream, formatUpstreamTarget(upstream)].map(quoteExecArg).join(" ")}`,
+    ...bindProperties(spec),
     ...SERVICE_HARDENING,
   ];
 }

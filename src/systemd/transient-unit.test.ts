@@ -56,6 +56,20 @@ describe("systemd-run argv", () => {
     expect(argv.slice(sep + 1)).toEqual([`${path}/bin/server`, "--flag"]);
   });
 
+  test("bind-mounts the hold token file read-only into the service, and nothing without one", () => {
+    const spec = {
+      units: hashUnits(H, "/run/hashd/sockets"),
+      storePath: path,
+      manifest: parseManifest({ schema: 1, name: "backend", exec: [`${path}/bin/server`] }),
+      agentEnvironment: { HASHD_HASH: H },
+      bindReadOnly: [{ source: `/run/hashd/hold-tokens/${H}`, target: "/run/hashd/hold-token" }],
+    };
+    expect(systemdRunArgv(spec)).toContain(
+      `--property=BindReadOnlyPaths=/run/hashd/hold-tokens/${H}:/run/hashd/hold-token`,
+    );
+    expect(argvFor({}).some((a) => a.includes("BindReadOnlyPaths"))).toBe(false);
+  });
+
   test("raises the socket trigger limit so scale-to-zero never fails the socket", () => {
     const argv = argvFor({});
     expect(argv).toContain("--socket-property=TriggerLimitIntervalSec=1s");

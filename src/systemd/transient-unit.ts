@@ -10,6 +10,13 @@ export interface TransientUnitSpec {
   user?: string;
   /** extra environment the agent adds (HASHD_HASH, HASHD_ZONE, ...) */
   agentEnvironment: Record<string, string>;
+  /** files of the host the program sees, read-only, at another path (its hold token) */
+  bindReadOnly?: readonly { source: string; target: string }[];
+}
+
+/** BindReadOnlyPaths= for the program's unit; the agent's own paths hold no spaces or colons. */
+export function bindProperties(spec: TransientUnitSpec): string[] {
+  return (spec.bindReadOnly ?? []).map(({ source, target }) => `BindReadOnlyPaths=${source}:${target}`);
 }
 
 /**
@@ -75,6 +82,7 @@ export function serviceProperties(spec: TransientUnitSpec): string[] {
     // and a failed start-limit also fails its socket (systemd.unit(5), StartLimitIntervalSec=).
     "StartLimitIntervalSec=0",
     `SyslogIdentifier=${manifest.name}`,
+    ...bindProperties(spec),
     ...SERVICE_HARDENING,
   ];
   return props;

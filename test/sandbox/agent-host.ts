@@ -77,6 +77,15 @@ export async function unitProps(host: Host, unit: string, props: string[]): Prom
   );
 }
 
+/**
+ * curl arguments that authorize a holds API call for `hash` as its service would: the service's
+ * token, read as root from the agent's token directory (src/agent/ingress/hold-tokens.ts).
+ */
+export async function holdAuth(host: Host, hash: string): Promise<string[]> {
+  const token = (await host.run(["cat", `/run/hashd/hold-tokens/${hash}`])).trim();
+  return ["-H", `authorization: Bearer ${token}`];
+}
+
 /** GET through a unix socket inside the host (curl is not assumed; python3 is). */
 export async function getUnix(
   host: Host,

@@ -7,7 +7,15 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import type { Subprocess } from "bun";
 import type { MembersView } from "../../src/cli/members.ts";
-import { GOSSIP_PORT, hashd, hashdJson, installCluster, newClusterKey, waitFor } from "./agent-host.ts";
+import {
+  GOSSIP_PORT,
+  hashd,
+  hashdJson,
+  holdAuth,
+  installCluster,
+  newClusterKey,
+  waitFor,
+} from "./agent-host.ts";
 import { type BlastReport, bundleGossipTool, type Captured } from "./gossip-tool.ts";
 import { type Host, Sandbox } from "./harness.ts";
 import { serviceExpr } from "./service-closures.ts";
@@ -151,6 +159,7 @@ async function hold(): Promise<string> {
     "--fail",
     "--unix-socket",
     "/run/hashd/service.sock",
+    ...(await holdAuth(b, hash)),
     "-H",
     "content-type: application/json",
     "-d",
@@ -169,6 +178,7 @@ async function release(id: string): Promise<void> {
     "DELETE",
     "--unix-socket",
     "/run/hashd/service.sock",
+    ...(await holdAuth(b, hash)),
     `http://agent/v1/holds/${id}`,
   ]);
 }

@@ -156,24 +156,29 @@ describe("ingress on a real host", () => {
     });
   });
 
-  test("holds: a service takes a lease on its hash, renews it, and it expires by itself", async () => {
-    const holds = (args: string[]) =>
-      a.run(["curl", "-sS", "--unix-socket", "/run/hashd/service.sock", ...args]).then((t) => JSON.parse(t));
-    const hold = await holds([
-      "-X",
-      "POST",
-      "-H",
-      "content-type: application/json",
-      "-d",
-      JSON.stringify({ hash: sleepy, ttlSec: 2 }),
-      "http://agent/v1/holds",
-    ]);
+  test("holds: a service takes a lease on its own hash with its token, renews it, and it expires by itself", async () => {
+    // the service itself, through its bind-mounted token file ($HASHD_HOLD_TOKEN_FILE)
+    const taken = await curl(["-H", `Host: ${sleepy}.test`, `${INGRESS}/hold/2`]);
+    expect(taken.body).toStartWith("201 ");
+    const hold = JSON.parse(taken.body.slice(4)) as { id: string; hash: string; expiresAt: string };
     expect(hold.hash).toBe(sleepy);
     expect(metric(await metrics(), "hashd_holds", `hash="${sleepy}"`)).toBe(1);
     // a held hash is not scaled to zero although nothing is in flight (idleStopSec is 1)
-    expect((await curl(["-H", `Host: ${sleepy}.test`, `${INGRESS}/`])).status).toBe(200);
     await Bun.sleep(1500);
-    const renewed = await holds(["-X", "POST", `http://agent/v1/holds/${hold.id}/renew`]);
+    const token = (await a.run(["cat", `/run/hashd/hold-tokens/${sleepy}`])).trim();
+    const renewed = JSON.parse(
+      await a.run([
+        "curl",
+        "-sS",
+        "--unix-socket",
+        "/run/hashd/service.sock",
+        "-H",
+        `authorization: Bearer ${token}`,
+        "-X",
+        "POST",
+        `http://agent/v1/holds/${hold.id}/renew`,
+      ]),
+    ) as { expiresAt: string };
     expect(Date.parse(renewed.expiresAt)).toBeGreaterThan(Date.parse(hold.expiresAt));
     await Bun.sleep(1500);
     expect((await unitProps(a, `hashd-${sleepy}.service`, ["ActiveState"])).ActiveState).toBe("active");
@@ -181,6 +186,35 @@ describe("ingress on a real host", () => {
       "the lease expired",
       async () => metric(await metrics(), "hashd_holds", `hash="${sleepy}"`) === 0,
     );
+  });
+
+  test("holds: a service reads only its own token, and another hash's token holds nothing", async () => {
+    const read = async (path: string) =>
+      (await curl(["-H", `Host: ${fast}.test`, `${INGRESS}/read${path}`])).body;
+    const fastToken = (await a.run(["cat", `/run/hashd/hold-tokens/${fast}`])).trim();
+    expect(fastToken).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(await read("/run/hashd/hold-token")).toBe(fastToken);
+    expect(await read(`/run/hashd/hold-tokens/${sleepy}`)).toBe("error: PermissionError\n");
+    // on the host the bind mount's target is an empty file, the tokens a root-only directory
+    expect(await a.run(["cat", "/run/hashd/hold-token"])).toBe("");
+    expect((await a.run(["stat", "-c", "%a %U", "/run/hashd/hold-tokens"])).trim()).toBe("700 root");
+    const attempt = await a.exec([
+      "curl",
+      "-sS",
+      "--unix-socket",
+      "/run/hashd/service.sock",
+      "-H",
+      "content-type: application/json",
+      "-H",
+      `authorization: Bearer ${fastToken}`,
+      "-d",
+      JSON.stringify({ hash: sleepy, ttlSec: 60 }),
+      "-w",
+      "\n%{http_code}",
+      "http://agent/v1/holds",
+    ]);
+    expect(attempt.stdout.trim().split("\n").at(-1)).toBe("403");
+    expect(metric(await metrics(), "hashd_holds", `hash="${sleepy}"`)).toBe(0);
   });
 
   test("scale to zero: an idle hash stops, its socket stays, and the next request wakes it", async () => {

@@ -5,7 +5,7 @@
  * Then the same upgrade done pit-stop, for comparison.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { hashdJson, installCluster, installNixLib, unitProps, waitFor } from "./agent-host.ts";
+import { hashdJson, holdAuth, installCluster, installNixLib, unitProps, waitFor } from "./agent-host.ts";
 import { type Host, Sandbox } from "./harness.ts";
 import { LOAD_GENERATOR_TS, type LoadSummary } from "./load-generator.ts";
 
@@ -114,6 +114,7 @@ describe("blue-green by hash with top-down retirement", () => {
         "-sS",
         "--unix-socket",
         "/run/hashd/service.sock",
+        ...(await holdAuth(a, hashOf(v1.backend))),
         "-H",
         "content-type: application/json",
         "-d",
@@ -143,6 +144,7 @@ describe("blue-green by hash with top-down retirement", () => {
       "DELETE",
       "--unix-socket",
       "/run/hashd/service.sock",
+      ...(await holdAuth(a, hashOf(v1.backend))),
       `http://agent/v1/holds/${hold.id}`,
     ]);
     for (const h of hosts)

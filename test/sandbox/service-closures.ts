@@ -56,6 +56,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.path.startswith("/say/"):
             # one line on stdout, which systemd puts in the unit's journal (hashd logs)
             print("said: %s" % self.path[len("/say/"):], flush=True)
+        if self.path.startswith("/hold/"):
+            return self.hold(float(self.path.split("/")[2]))
+        if self.path.startswith("/read/"):
+            # what this service may read of the host (hold tokens: only its own)
+            try:
+                body = open(self.path[len("/read"):], "rb").read()
+            except Exception as e:
+                body = ("error: %s\n" % e.__class__.__name__).encode()
+            return self.reply(body)
         if self.path.startswith("/echo-headers"):
             body = "".join("%s: %s\n" % (k.lower(), v) for k, v in self.headers.items()).encode()
             return self.reply(body)
@@ -72,6 +81,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("content-length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+    def hold(self, ttl):
+        # a hold on its own hash, as a service author would take it (docs/holds.md)
+        import http.client, json
+        class AgentConnection(http.client.HTTPConnection):
+            def connect(self):
+                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                self.sock.connect(os.environ["HASHD_AGENT_SOCKET"])
+        token = open(os.environ["HASHD_HOLD_TOKEN_FILE"]).read().strip()
+        conn = AgentConnection("agent")
+        conn.request("POST", "/v1/holds", json.dumps({"hash": os.environ["HASHD_HASH"], "ttlSec": ttl}),
+                     {"content-type": "application/json", "authorization": "Bearer " + token})
+        answer = conn.getresponse()
+        return self.reply(("%d %s" % (answer.status, answer.read().decode())).encode())
     def do_POST(self):
         # counts a (possibly huge) request body without keeping it
         n = int(self.headers.get("content-length", "0"))

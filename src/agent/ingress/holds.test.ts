@@ -1,7 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { HashdError } from "../../lib/errors.ts";
 import { Holds } from "./holds.ts";
-import { holdsApp } from "./holds-app.ts";
 import { FakeClock, HASH_A, HASH_B } from "./test-support.ts";
 
 function setup() {
@@ -66,63 +65,5 @@ describe("Holds", () => {
     const few = new Holds({ maxPerHash: 1 });
     few.acquire(HASH_A, 10);
     expect(() => few.acquire(HASH_A, 10)).toThrow(/already has 1 holds/);
-  });
-});
-
-describe("holdsApp", () => {
-  const json = (body: unknown) => ({
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
-
-  test("acquire, list, renew, release", async () => {
-    const { clock, holds } = setup();
-    const app = holdsApp(holds);
-    const created = await app.request("/v1/holds", json({ hash: HASH_A, ttlSec: 30 }));
-    expect(created.status).toBe(201);
-    const hold = (await created.json()) as { id: string; hash: string; ttlSec: number; expiresAt: string };
-    expect(hold).toEqual({
-      id: "hold-1",
-      hash: HASH_A,
-      ttlSec: 30,
-      expiresAt: new Date(clock.t + 30_000).toISOString(),
-    });
-
-    const listed = (await (await app.request(`/v1/holds?hash=${HASH_A}`)).json()) as { holds: unknown[] };
-    expect(listed.holds).toHaveLength(1);
-
-    clock.advance(20_000);
-    const renewed = await app.request(`/v1/holds/${hold.id}/renew`, { method: "POST" });
-    expect(renewed.status).toBe(200);
-    expect(((await renewed.json()) as { expiresAt: string }).expiresAt).toBe(
-      new Date(clock.t + 30_000).toISOString(),
-    );
-    const longer = await app.request(`/v1/holds/${hold.id}/renew`, json({ ttlSec: 120 }));
-    expect(((await longer.json()) as { ttlSec: number }).ttlSec).toBe(120);
-
-    expect((await app.request(`/v1/holds/${hold.id}`, { method: "DELETE" })).status).toBe(204);
-    expect((await app.request(`/v1/holds/${hold.id}`, { method: "DELETE" })).status).toBe(404);
-  });
-
-  test("errors are JSON with the HashdError status", async () => {
-    const { holds } = setup();
-    const app = holdsApp(holds);
-    const bad = await app.request("/v1/holds", json({ hash: "nope", ttlSec: 5 }));
-    expect(bad.status).toBe(400);
-    expect(((await bad.json()) as { error: { code: string } }).error.code).toBe("bad_request");
-    const extra = await app.request("/v1/holds", json({ hash: HASH_A, ttlSec: 5, more: 1 }));
-    expect(extra.status).toBe(400);
-    const notJson = await app.request("/v1/holds", { method: "POST", body: "{" });
-    expect(notJson.status).toBe(400);
-    const missing = await app.request("/v1/holds/nothing/renew", { method: "POST" });
-    expect(missing.status).toBe(404);
-  });
-
-  test("mounted under another app keeps its error mapping", async () => {
-    const { Hono } = await import("hono");
-    const api = new Hono();
-    api.route("/", holdsApp(setup().holds));
-    expect((await api.request("/v1/holds", json({ hash: "x", ttlSec: 1 }))).status).toBe(400);
   });
 });

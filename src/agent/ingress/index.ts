@@ -12,7 +12,7 @@
  *   });
  *   scaler.start();
  *   scaler.register(hash, manifest.idleStopSec); // on activate and re-adopt; unregister on retire
- *   api.route("/", holdsApp(holds));
+ *   api.route("/", holdsApp(holds, HoldTokens.open(stateDir)));
  *   api.get("/metrics", (c) =>
  *     c.body(renderMetrics({ inflight, holds, ingress: ingress.stats(), idleStops: scaler.stops }), 200, {
  *       "content-type": PROMETHEUS_CONTENT_TYPE,
@@ -20,6 +20,7 @@
  *   );
  */
 export { INGRESS_DEFAULTS, ingressConfig } from "./config.ts";
+export { HoldTokens, holdTokenPaths, installHoldToken } from "./hold-tokens.ts";
 export { type Hold, Holds, type HoldsOptions } from "./holds.ts";
 export { holdsApp } from "./holds-app.ts";
 export { IdleScaler, type IdleScalerOptions, type ScalePhase } from "./idle-scaler.ts";

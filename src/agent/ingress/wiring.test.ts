@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { Hono } from "hono";
 import {
   Holds,
+  HoldTokens,
   holdsApp,
   IdleScaler,
   InFlight,
@@ -40,7 +41,8 @@ test("the agent's wiring: proxy a request, take a hold, read /metrics", async ()
   });
   scaler.register(HASH_A, 300);
   const api = new Hono();
-  api.route("/", holdsApp(holds));
+  const tokens = HoldTokens.fromSecret(new Uint8Array(32).fill(1));
+  api.route("/", holdsApp(holds, tokens));
   api.get("/metrics", (c) =>
     c.body(renderMetrics({ inflight, holds, ingress: ingress.stats(), idleStops: scaler.stops }), 200, {
       "content-type": PROMETHEUS_CONTENT_TYPE,
@@ -51,7 +53,7 @@ test("the agent's wiring: proxy a request, take a hold, read /metrics", async ()
   expect(await response.text()).toBe("hello");
   const hold = await api.request("/v1/holds", {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", authorization: `Bearer ${tokens.tokenFor(HASH_A)}` },
     body: JSON.stringify({ hash: HASH_A, ttlSec: 60 }),
   });
   expect(hold.status).toBe(201);
