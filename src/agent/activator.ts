@@ -24,6 +24,19 @@ export interface ActivateRequest {
   lazy?: boolean;
   /** copy from here if the path is missing (else the configured substituters, in order) */
   substituter?: string;
+  /**
+   * Set when the agent itself activates a hash because it is wanted again (the reason): it keeps
+   * its wanted marks. Without it, the activation is by hand: a fresh deployment, kept until an
+   * alias or pin wants it (see StateStore.beginActivation).
+   */
+  wanted?: string;
+}
+
+/** An activation under way, before its deployment row exists. */
+export interface PendingActivation {
+  hash: string;
+  /** the service hashes it references; null until read (the closure may still be copying) */
+  refs: string[] | null;
 }
 
 export interface ActivateResult {
@@ -41,6 +54,8 @@ export interface ActivatorDeps {
   log: (msg: string) => void;
   /** called whenever a deployment's state changed (ingress routes, gossip) */
   onChange?: (d: Deployment) => void;
+  /** called when an activation under way has read its references (the report changes) */
+  onActivations?: () => void;
   /** the service hashes a closure references (a fake in unit tests) */
   serviceRefs?: (nix: Nix, path: string) => Promise<string[]>;
   /** reads and validates the manifest of a closure in the store (a fake in unit tests) */
@@ -70,8 +85,11 @@ export function unitsOf(units: HashUnits, manifest: Manifest): string[] {
 export class Activator {
   /** one pipeline per hash at a time; concurrent calls for the same hash share it */
   private readonly running = new Map<string, Promise<Deployment>>();
+  /** the pipelines of `running` that have not written their deployment row yet */
+  private readonly pending = new Map<string, string[] | null>();
   private readonly readiness = new Map<string, Promise<Deployment>>();
-  private readonly stopping = new Set<string>();
+  /** hashes whose units are being stopped (deactivate, retirement), until their row says so */
+  private readonly stopping = new Map<string, Promise<unknown>>();
   private helpers: ProxyHelpers | undefined;
 
   constructor(private readonly deps: ActivatorDeps) {}
@@ -86,41 +104,96 @@ export class Activator {
 
   async activate(req: ActivateRequest): Promise<ActivateResult> {
     const { path, hash } = parseStorePath(req.path);
+    // A stop under way (a retirement that raced this call) ends first; the hash is then retired
+    // and is activated again below. From here to `running.set`, nothing awaits.
+    while (this.stopping.has(hash)) await this.stopping.get(hash)?.catch(() => {});
     const existing = this.deps.store.get(hash);
-    if (existing && LIVE_STATES.has(existing.state) && !req.force && !this.running.has(hash)) {
-      if (existing.path !== path) {
+    const live = existing !== undefined && LIVE_STATES.has(existing.state);
+    if (existing && live && !this.running.has(hash)) {
+      if (existing.path !== path && !req.force) {
         throw new HashdError("conflict", `hash ${hash} is live as ${existing.path}, not ${path}`);
       }
-      const deployment = req.wait ? await this.waitFor(existing, req.timeoutMs) : existing;
-      return { deployment, existing: true };
+      if (!req.force && (existing.state !== "draining" || req.wanted)) {
+        const deployment = req.wait ? await this.waitFor(existing, req.timeoutMs) : existing;
+        return { deployment, existing: true };
+      }
     }
     let pipeline = this.running.get(hash);
     const joined = pipeline !== undefined;
     if (!pipeline) {
-      pipeline = this.pipeline(path, hash, req).finally(() => this.running.delete(hash));
+      // a draining hash activated again is brought back (its units stay); else the pipeline
+      const work = existing && live && !req.force ? this.undrain(existing) : this.pipeline(path, hash, req);
+      pipeline = work.finally(() => this.running.delete(hash));
       this.running.set(hash, pipeline);
     }
     const deployment = await pipeline;
     return {
       deployment: req.wait ? await this.waitFor(deployment, req.timeoutMs) : deployment,
-      existing: joined,
+      existing: joined || (live && !req.force),
     };
   }
 
+  /**
+   * Activating a draining hash brings it back (dedup still touches no unit): ready or idle as
+   * its service runs, and a fresh deployment again (kept until an alias or pin wants it), so a
+   * new dependent deployed next can't lose it half-installed.
+   */
+  private async undrain(d: Deployment): Promise<Deployment> {
+    const units = this.units(d.hash);
+    const props = await this.deps.systemctl.show([units.service], ["ActiveState"]);
+    const state = props.get(units.service)?.ActiveState === "active" ? "ready" : "idle";
+    const next = this.deps.store.undrainByHand(
+      d.hash,
+      d.generation,
+      state,
+      "activated again while draining: back in service, kept until an alias or pin wants it",
+    );
+    if (!next) return this.deps.store.get(d.hash) ?? d;
+    this.changed(next);
+    return next;
+  }
+
+  /**
+   * Activations under way whose deployment row is not written yet (the closure is being copied,
+   * or its manifest read): reported as "fetching" with their references once read, so that
+   * what they reference is not retired under them here or on any member.
+   */
+  activations(): PendingActivation[] {
+    return [...this.pending].map(([hash, refs]) => ({ hash, refs: refs && [...refs] }));
+  }
+
   private async pipeline(path: string, hash: string, req: ActivateRequest): Promise<Deployment> {
+    this.pending.set(hash, null);
+    try {
+      return await this.stages(path, hash, req);
+    } finally {
+      this.pending.delete(hash);
+    }
+  }
+
+  private async stages(path: string, hash: string, req: ActivateRequest): Promise<Deployment> {
     const { store, nix, log } = this.deps;
     await this.ensureInStore(path, req.substituter);
     const [manifest, refs] = await Promise.all([
       (this.deps.readManifest ?? readManifest)(path),
-      (this.deps.serviceRefs ?? serviceRefs)(this.deps.nix, path),
+      (this.deps.serviceRefs ?? serviceRefs)(this.deps.nix, path).then((refs) => {
+        if (this.pending.has(hash)) this.pending.set(hash, refs);
+        this.deps.onActivations?.();
+        return refs;
+      }),
     ]);
     const units = this.units(hash);
     // Units of a failed or forced hash go first: systemd-run can't replace them. A hash the
     // database has never seen has none, which saves two systemctl calls on the common path.
     if (this.deps.store.get(hash)) await this.removeUnits(units, manifest);
     await nix.addGcRoot(path);
-    const reason = req.force ? "activate --force" : "activate";
-    const deployment = store.beginActivation(path, hash, manifest, reason, refs);
+    const reason = req.wanted
+      ? `activated again by the agent: ${req.wanted}`
+      : req.force
+        ? "activate --force"
+        : "activate";
+    const deployment = store.beginActivation(path, hash, manifest, reason, refs, !req.wanted);
+    this.pending.delete(hash);
     this.changed(deployment);
     try {
       await this.createUnits(path, units, manifest);
@@ -233,11 +306,27 @@ export class Activator {
     const hash = parseStoreHash(hashInput);
     const d = this.deps.store.get(hash);
     if (!d) throw new HashdError("not_found", `hash ${hash} is not known on this host`);
-    this.stopping.add(hash);
-    try {
+    return this.whileStopping(hash, async () => {
       await this.stopUnits(d);
       await this.deps.nix.removeGcRoot(hash);
-      return this.transition(d, "retired", "deactivated");
+      const next = this.deps.store.retireByHand(d.hash, d.generation, "deactivated");
+      if (!next) return this.deps.store.get(d.hash) ?? d;
+      this.changed(next);
+      return next;
+    });
+  }
+
+  /**
+   * Runs a stop of a hash's units (deactivate, the retirer's retirement) with the hash busy: the
+   * loops leave it alone, and an activation that arrives meanwhile waits for the stop to end
+   * (and then activates it again), so it never undrains a hash whose units are going.
+   */
+  async whileStopping<T>(hash: string, stop: () => Promise<T>): Promise<T> {
+    while (this.stopping.has(hash)) await this.stopping.get(hash)?.catch(() => {});
+    const run = stop();
+    this.stopping.set(hash, run);
+    try {
+      return await run;
     } finally {
       this.stopping.delete(hash);
     }

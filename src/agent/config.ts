@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
 import { HashdError } from "../lib/errors.ts";
+import { LIMITS } from "./gossip/codec-fields.ts";
 
 const listen = z.object({
   address: z.string().min(1).default("127.0.0.1"),
@@ -46,7 +47,17 @@ export const configSchema = z
       .discriminatedUnion("policy", [
         z.object({ policy: z.literal("retire") }).strict(),
         z.object({ policy: z.literal("keep") }).strict(),
-        z.object({ policy: z.literal("keep-last"), count: z.number().int().min(1).max(1000) }).strict(),
+        // an alias record carries up to LIMITS.previousPerAlias previous targets: at most 1 + that
+        z
+          .object({
+            policy: z.literal("keep-last"),
+            count: z
+              .number()
+              .int()
+              .min(1)
+              .max(LIMITS.previousPerAlias + 1),
+          })
+          .strict(),
       ])
       .default({ policy: "retire" }),
     /** seconds an unwanted hash must be idle and unreferenced on every member before it stops */

@@ -61,7 +61,8 @@ export async function startAgent(config: Config, version: string, log = defaultL
   const systemctl = new Systemctl();
   const nix = new Nix(config.gcRootDir);
   const inflight = new InFlight();
-  const holds = new Holds();
+  // Holds outlive the process: a restarted agent starts from the leases its predecessor granted.
+  const holds = new Holds({ journal: store });
   const holdTokens = HoldTokens.open(config.stateDir);
   const gate = new StopGate();
   let routes: AgentRouteTable | undefined;
@@ -82,6 +83,7 @@ export async function startAgent(config: Config, version: string, log = defaultL
     log,
     onChange,
     holdTokens,
+    onActivations: () => publishSoon(),
   });
 
   await notifier.status("reconciling with systemd");
@@ -128,7 +130,11 @@ export async function startAgent(config: Config, version: string, log = defaultL
   const advertisedIngress = `${config.ingress.address === "0.0.0.0" ? firstAddress() : config.ingress.address}:${ingress.port}`;
   let lastPublished = "";
   const publish = () => {
-    const state = { hashes: localReport(store, load), ingress: advertisedIngress };
+    holds.sweep(); // expired leases leave the database too
+    const state = {
+      hashes: localReport(store, load, activator.activations()),
+      ingress: advertisedIngress,
+    };
     const text = JSON.stringify(state);
     if (text === lastPublished) return;
     lastPublished = text;
@@ -150,13 +156,17 @@ export async function startAgent(config: Config, version: string, log = defaultL
     planner: new RetirementPlanner({ quietMs: config.quietSec * 1000 }),
     aliases,
     policy,
-    members: () => cluster.members(localReport(store, load)),
+    members: () => cluster.members(localReport(store, load, activator.activations())),
     log,
     onChange,
   });
   const isLive = (hash: string) => {
     const d = store.get(hash);
-    return (d !== undefined && LIVE_STATES.has(d.state)) || cluster.whoRuns(hash).length > 0;
+    // a report of a failed hash, or of one still being fetched, is not one that serves
+    return (
+      (d !== undefined && LIVE_STATES.has(d.state)) ||
+      cluster.whoRuns(hash).some((r) => LIVE_STATES.has(r.report.state))
+    );
   };
 
   const statusSource = storeStatusSource(store, (h) => activator.url(h), {

@@ -83,6 +83,43 @@ describe("aliases", () => {
     ]);
   });
 
+  test("keep-last and rollback follow the winning record, so a member that missed writes agrees", () => {
+    aliases.set({ prod: V1 });
+    aliases.set({ prod: V2 });
+    aliases.set({ prod: V3 });
+    // member b was down for all three writes: it learns only the winner (gossip, push-pull)
+    const otherDb = new StateStore(":memory:");
+    const winner = aliases.latestRecords();
+    const b = new AliasService(new LocalAliasBackend("b", winner), otherDb.db, () => now++);
+    for (const r of winner) b.record(r);
+    expect(b.history("prod").map((h) => h.hash)).toEqual([V3]);
+    const policy = { kind: "keep-last", count: 3 } as const;
+    expect(b.roots(policy)).toEqual(aliases.roots(policy));
+    expect(b.roots(policy).map((r) => r.hash)).toEqual([V3, V2, V1]);
+    expect(b.current("prod")?.previous).toEqual([V2, V1]);
+    expect(b.rollback("prod", () => true).hash).toBe(V2);
+  });
+
+  test("a record kept from before records carried previous targets falls back to this agent's history", () => {
+    // rows as an agent of the previous version recorded them (no previous column yet: NULL)
+    const insert = store.db.query(
+      "INSERT INTO alias_history (name, hash, hlc_wall, hlc_logical, origin, seen_at) VALUES (?, ?, ?, 0, 'a', 0)",
+    );
+    insert.run("prod", V1, 10);
+    insert.run("prod", V2, 20);
+    insert.run("prod", V3, 30);
+    const upgraded = new AliasService(
+      new LocalAliasBackend("a", aliases.latestRecords()),
+      store.db,
+      () => now++,
+    );
+    expect(upgraded.current("prod")).toMatchObject({ hash: V3, previous: [] });
+    expect(upgraded.roots({ kind: "keep-last", count: 2 }).map((r) => r.hash)).toEqual([V3, V2]);
+    // the next write carries them, from then on for every member
+    upgraded.set({ prod: V1 });
+    expect(upgraded.current("prod")?.previous).toEqual([V3]);
+  });
+
   test("the table is restored from the history after a restart", () => {
     aliases.set({ prod: V1, api: V2 });
     aliases.set({ prod: V3 });
@@ -92,7 +129,7 @@ describe("aliases", () => {
       store.db,
       () => now++,
     );
-    expect(restored.list().map((a) => [a.name, a.hash])).toEqual([["prod", V3]]);
+    expect(restored.list().map((a) => [a.name, a.hash, a.previous])).toEqual([["prod", V3, [V1]]]);
     restored.set({ prod: V1 });
     expect(restored.resolve("prod")).toBe(V1);
   });

@@ -16,6 +16,8 @@ export interface AliasView {
   hash: string;
   setAt: number;
   by: string;
+  /** the hashes it pointed at before, newest first (as the winning write carries them) */
+  previous: string[];
 }
 
 export interface HistoryEntry {
@@ -29,7 +31,9 @@ export type RetentionPolicy = { kind: "retire" } | { kind: "keep" } | { kind: "k
 /**
  * Aliases and pins on top of the cluster-wide last-writer-wins records: atomic multi-alias
  * writes (one record set, one timestamp, one broadcast), the history each agent saw, rollback,
- * and the roots of the retirement planner.
+ * and the roots of the retirement planner. Rollback and keep-last retention read the previous
+ * targets the winning record carries, not this agent's own history: members that missed writes
+ * (down, cut off) would otherwise roll back to, or keep, different hashes.
  */
 export class AliasService {
   constructor(
@@ -59,17 +63,29 @@ export class AliasService {
   rollback(name: string, isLive: (hash: string) => boolean): AliasView {
     const current = this.current(parseAliasName(name));
     if (!current) throw new HashdError("not_found", `alias ${name} does not exist`);
-    const previous = this.history(name).find((h) => h.hash !== null && h.hash !== current.hash);
-    if (!previous?.hash)
-      throw new HashdError("conflict", `alias ${name} has no earlier hash to roll back to`);
-    if (!isLive(previous.hash)) {
+    const previous = this.previousOf(current)[0];
+    if (!previous) throw new HashdError("conflict", `alias ${name} has no earlier hash to roll back to`);
+    if (!isLive(previous)) {
       throw new HashdError(
         "conflict",
-        `the previous hash of ${name}, ${previous.hash}, is retired; activate it again, then set the alias`,
+        `the previous hash of ${name}, ${previous}, is retired; activate it again, then set the alias`,
       );
     }
-    this.set({ [name]: previous.hash });
+    this.set({ [name]: previous });
     return this.current(name) as AliasView;
+  }
+
+  /**
+   * What an alias pointed at before, newest first: the winning record's previous targets, or,
+   * for a record this agent kept from before records carried them, its own history (so that an
+   * upgrade does not drop what keep-last kept until the alias is written again).
+   */
+  private previousOf(current: AliasView): string[] {
+    if (current.previous.length > 0 || !this.recordedWithoutPrevious(current)) return current.previous;
+    const out: string[] = [];
+    for (const h of this.history(current.name, 1000))
+      if (h.hash !== null && h.hash !== current.hash && !out.includes(h.hash)) out.push(h.hash);
+    return out;
   }
 
   pin(hash: string): void {
@@ -98,7 +114,13 @@ export class AliasService {
     return this.backend
       .aliases()
       .filter((r) => r.hash !== null && hashOfPin(r.name) === undefined)
-      .map((r) => ({ name: r.name, hash: r.hash as string, setAt: r.hlc.wall, by: r.origin }))
+      .map((r) => ({
+        name: r.name,
+        hash: r.hash as string,
+        setAt: r.hlc.wall,
+        by: r.origin,
+        previous: [...r.previous],
+      }))
       .sort((a, b) => a.name.localeCompare(b.name));
   }
 
@@ -108,6 +130,16 @@ export class AliasService {
 
   resolve(name: string): string | undefined {
     return this.current(name)?.hash;
+  }
+
+  private recordedWithoutPrevious(a: AliasView): boolean {
+    const row = this.db
+      .query(
+        `SELECT previous FROM alias_history WHERE name = ? AND hlc_wall = ? AND origin = ?
+         ORDER BY hlc_logical DESC LIMIT 1`,
+      )
+      .get(a.name, a.setAt, a.by) as { previous: string | null } | null;
+    return row !== null && row.previous === null;
   }
 
   /** Newest first, as this agent saw the writes win. */
@@ -125,17 +157,17 @@ export class AliasService {
   record(r: AliasRecord): void {
     this.db
       .query(
-        `INSERT OR IGNORE INTO alias_history (name, hash, hlc_wall, hlc_logical, origin, seen_at)
-         VALUES (?, ?, ?, ?, ?, ?)`,
+        `INSERT OR IGNORE INTO alias_history (name, hash, hlc_wall, hlc_logical, origin, seen_at, previous)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(r.name, r.hash, r.hlc.wall, r.hlc.logical, r.origin, this.now());
+      .run(r.name, r.hash, r.hlc.wall, r.hlc.logical, r.origin, this.now(), JSON.stringify(r.previous));
   }
 
   /** The winning record of every name this agent has seen, to restore the table after a restart. */
   latestRecords(): AliasRecord[] {
     const rows = this.db
       .query(
-        `SELECT name, hash, hlc_wall, hlc_logical, origin FROM alias_history h
+        `SELECT name, hash, hlc_wall, hlc_logical, origin, previous FROM alias_history h
          WHERE NOT EXISTS (SELECT 1 FROM alias_history n WHERE n.name = h.name AND
            (n.hlc_wall, n.hlc_logical, n.origin) > (h.hlc_wall, h.hlc_logical, h.origin))`,
       )
@@ -145,31 +177,31 @@ export class AliasService {
       hlc_wall: number;
       hlc_logical: number;
       origin: string;
+      previous: string | null;
     }[];
     return rows.map((r) => ({
       name: r.name,
       hash: r.hash,
       hlc: { wall: r.hlc_wall, logical: r.hlc_logical },
       origin: r.origin,
+      previous: JSON.parse(r.previous ?? "[]") as string[],
     }));
   }
 
-  /** What the retirement planner must keep: aliased and pinned hashes, and the policy's extras. */
+  /**
+   * What the retirement planner must keep: aliased and pinned hashes, and the policy's extras
+   * (keep-last: the alias's target and the previous ones its winning record carries, so every
+   * member keeps the same set once their alias tables agree).
+   */
   roots(policy: RetentionPolicy): Root[] {
     const roots: Root[] = [];
-    for (const a of this.list()) roots.push({ hash: a.hash, reason: `alias ${a.name}` });
+    const aliases = this.list();
+    for (const a of aliases) roots.push({ hash: a.hash, reason: `alias ${a.name}` });
     for (const h of this.pins()) roots.push({ hash: h, reason: "pinned" });
     if (policy.kind === "keep-last") {
-      for (const a of this.list()) {
-        const seen = new Set<string>();
-        for (const h of this.history(a.name, 1000)) {
-          if (h.hash === null || seen.has(h.hash)) continue;
-          seen.add(h.hash);
-          if (seen.size > policy.count) break;
-          if (h.hash !== a.hash)
-            roots.push({ hash: h.hash, reason: `one of the last ${policy.count} of alias ${a.name}` });
-        }
-      }
+      for (const a of aliases)
+        for (const h of this.previousOf(a).slice(0, policy.count - 1))
+          roots.push({ hash: h, reason: `one of the last ${policy.count} of alias ${a.name}` });
     }
     return roots;
   }

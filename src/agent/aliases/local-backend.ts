@@ -22,7 +22,7 @@ export class LocalAliasBackend implements AliasBackend {
   setAliases(entries: readonly { name: string; hash: string | null }[], now: number): AliasRecord[] {
     const hlc = this.table.tick(now);
     return entries.map((e) => {
-      const r: AliasRecord = { name: e.name, hash: e.hash, hlc, origin: this.origin };
+      const r: AliasRecord = this.table.record(e.name, e.hash, hlc, this.origin);
       this.table.apply(r);
       return r;
     });

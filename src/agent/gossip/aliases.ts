@@ -3,7 +3,10 @@
  * and then origin name (hlc.ts). Every member converges to the same winner whatever order the
  * writes arrive in, because the order is total and merging is idempotent and commutative.
  * Removals are tombstones (hash null) so a late copy of an older write cannot resurrect a name.
+ * Each record carries the name's previous targets as its writer saw them (`previousAfter`), so the
+ * winning record alone tells every member the same recent history.
  */
+import { LIMITS } from "./codec-fields.ts";
 import { compareWrites, HLC_ZERO, type Hlc, hlcReceive, hlcTick, hlcTooFarAhead } from "./hlc.ts";
 import type { AliasRecord } from "./types.ts";
 
@@ -39,6 +42,11 @@ export class AliasTable {
     return true;
   }
 
+  /** A local write of `name` (not applied yet): its previous targets follow from the held record. */
+  record(name: string, hash: string | null, hlc: Hlc, origin: string): AliasRecord {
+    return { name, hash, hlc: { ...hlc }, origin, previous: previousAfter(this.records.get(name), hash) };
+  }
+
   /** Merge one record; true if it won (it is now the value for its name). */
   apply(record: AliasRecord): boolean {
     const held = this.records.get(record.name);
@@ -48,4 +56,18 @@ export class AliasTable {
   }
 }
 
-const copy = (r: AliasRecord): AliasRecord => ({ ...r, hlc: { ...r.hlc } });
+const copy = (r: AliasRecord): AliasRecord => ({ ...r, hlc: { ...r.hlc }, previous: [...r.previous] });
+
+/**
+ * The previous targets of a write of `hash` over `held`: held's target, then held's previous,
+ * without repeats, nulls (removals) or `hash` itself, newest first, at most LIMITS.previousPerAlias.
+ */
+export function previousAfter(held: AliasRecord | undefined, hash: string | null): string[] {
+  const out: string[] = [];
+  for (const h of held === undefined ? [] : [held.hash, ...held.previous]) {
+    if (h === null || h === hash || out.includes(h)) continue;
+    out.push(h);
+    if (out.length === LIMITS.previousPerAlias) break;
+  }
+  return out;
+}

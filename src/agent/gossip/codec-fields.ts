@@ -13,6 +13,8 @@ export const LIMITS = {
   hashesPerMember: 4096,
   refsPerHash: 256,
   aliasEntriesPerWrite: 64,
+  /** previous targets an alias record carries (retention keep-last counts up to this + 1) */
+  previousPerAlias: 9,
   counter: 0xffff_ffff,
 } as const;
 
@@ -81,30 +83,41 @@ export const appStateProblem = (s: MemberAppState): string | null => {
   return null;
 };
 
-export const decodeAliasEntries = (v: unknown): { name: string; hash: string | null }[] | null => {
+/** One alias of a write: [name, hash | nil] or, with previous targets, [name, hash | nil, [hash, ...]]. */
+export interface AliasEntry {
+  name: string;
+  hash: string | null;
+  previous: string[];
+}
+
+const isPrevious = (v: unknown): v is string[] =>
+  Array.isArray(v) && v.length <= LIMITS.previousPerAlias && v.every(isStoreHash);
+
+/** An empty `previous` is left out, so writes without history decode on agents that predate it. */
+export const encodeAliasEntry = (e: AliasEntry): unknown[] =>
+  e.previous.length > 0 ? [e.name, e.hash, e.previous] : [e.name, e.hash];
+
+export const decodeAliasEntries = (v: unknown): AliasEntry[] | null => {
   if (!Array.isArray(v) || v.length === 0 || v.length > LIMITS.aliasEntriesPerWrite) return null;
-  const out: { name: string; hash: string | null }[] = [];
+  const out: AliasEntry[] = [];
   for (const e of v) {
-    if (!Array.isArray(e) || e.length !== 2) return null;
-    const [name, hash] = e;
-    if (!isAliasName(name) || !(hash === null || isStoreHash(hash))) return null;
-    out.push({ name, hash });
+    if (!Array.isArray(e) || (e.length !== 2 && e.length !== 3)) return null;
+    const [name, hash, previous = []] = e;
+    if (!isAliasName(name) || !(hash === null || isStoreHash(hash)) || !isPrevious(previous)) return null;
+    out.push({ name, hash, previous });
   }
   return out;
 };
 
-export const encodeAliasRecord = (r: AliasRecord): unknown[] => [
-  r.name,
-  r.hash,
-  r.hlc.wall,
-  r.hlc.logical,
-  r.origin,
-];
+export const encodeAliasRecord = (r: AliasRecord): unknown[] => {
+  const head = [r.name, r.hash, r.hlc.wall, r.hlc.logical, r.origin];
+  return r.previous.length > 0 ? [...head, r.previous] : head;
+};
 
 export const decodeAliasRecord = (v: unknown): AliasRecord | null => {
-  if (!Array.isArray(v) || v.length !== 5) return null;
-  const [name, hash, wall, logical, origin] = v;
-  if (!isAliasName(name) || !(hash === null || isStoreHash(hash))) return null;
+  if (!Array.isArray(v) || (v.length !== 5 && v.length !== 6)) return null;
+  const [name, hash, wall, logical, origin, previous = []] = v;
+  if (!isAliasName(name) || !(hash === null || isStoreHash(hash)) || !isPrevious(previous)) return null;
   if (!isUint(wall) || !isUint(logical) || !isName(origin)) return null;
-  return { name, hash, hlc: { wall, logical }, origin };
+  return { name, hash, hlc: { wall, logical }, origin, previous };
 };

@@ -32,8 +32,8 @@ const packetMessages: PacketMessage[] = [
     origin: "node-8",
     hlc: { wall: 1_700_000_000_000, logical: 3 },
     entries: [
-      { name: "prod.example", hash: H1 },
-      { name: "old", hash: null },
+      { name: "prod.example", hash: H1, previous: [H2] },
+      { name: "old", hash: null, previous: [] },
     ],
   },
 ];
@@ -55,7 +55,10 @@ const streamMessages: StreamMessage[] = [
       },
       { name: "node-2", addr: "10.0.0.2:7946", inc: 7, status: "left", boot: 6, version: null },
     ],
-    aliases: [{ name: "prod", hash: H2, hlc: { wall: 10, logical: 0 }, origin: "node-1" }],
+    aliases: [
+      { name: "prod", hash: H2, hlc: { wall: 10, logical: 0 }, origin: "node-1", previous: [H1] },
+      { name: "api", hash: H1, hlc: { wall: 9, logical: 1 }, origin: "node-2", previous: [] },
+    ],
     states: [{ name: "node-1", version: { boot: 5, seq: 1 }, state: fakeState(10, 2) }],
   },
   { t: T.fetch, names: ["node-1", "node-2"] },
@@ -84,6 +87,29 @@ describe("round trips", () => {
     for (const m of streamMessages)
       expect(decodeStream(encodeMessage(m), 1 << 20)).toEqual({ ok: true, value: m });
   });
+
+  test("alias writes and records without previous targets (as agents before them send) decode with none", () => {
+    const write = decodePacket(raw.encode([[T.alias, "n", 5, 0, [["prod", H1]]]]), 1350);
+    expect(write).toEqual({
+      ok: true,
+      value: [
+        {
+          t: T.alias,
+          origin: "n",
+          hlc: { wall: 5, logical: 0 },
+          entries: [{ name: "prod", hash: H1, previous: [] }],
+        },
+      ],
+    });
+    // and an empty list is left out when encoding, so those agents still read such writes
+    const none = {
+      t: T.alias,
+      origin: "n",
+      hlc: { wall: 5, logical: 0 },
+      entries: [{ name: "a", hash: H1, previous: [] }],
+    };
+    expect(encodeMessage(none as PacketMessage)).toEqual(raw.encode([T.alias, "n", 5, 0, [["a", H1]]]));
+  });
 });
 
 describe("refusals (never a throw)", () => {
@@ -104,6 +130,8 @@ describe("refusals (never a throw)", () => {
     ["version (0, 0)", [[T.stateVer, "n", 0, 0]]],
     ["alias with no entries", [[T.alias, "n", 1, 0, []]]],
     ["alias to a non-hash", [[T.alias, "n", 1, 0, [["prod", "x"]]]]],
+    ["alias with a non-hash previous target", [[T.alias, "n", 1, 0, [["prod", H1, ["x"]]]]]],
+    ["alias with too many previous targets", [[T.alias, "n", 1, 0, [["prod", H1, Array(10).fill(H2)]]]]],
     [
       "one bad message spoils the packet",
       [

@@ -9,6 +9,7 @@ import { Decoder, Encoder } from "@msgpack/msgpack";
 import {
   decodeAliasEntries,
   decodeAppState,
+  encodeAliasEntry,
   encodeAliasRecord,
   encodeAppState,
   isAddr,
@@ -68,7 +69,7 @@ const tuple = (m: PacketMessage | StreamMessage): unknown[] => {
     case T.stateVer:
       return [m.t, m.name, m.version.boot, m.version.seq];
     case T.alias:
-      return [m.t, m.origin, m.hlc.wall, m.hlc.logical, m.entries.map((e) => [e.name, e.hash])];
+      return [m.t, m.origin, m.hlc.wall, m.hlc.logical, m.entries.map(encodeAliasEntry)];
     case T.pushPull:
       return [
         m.t,

@@ -102,6 +102,8 @@ export class NodeContext {
   localSeq = 0;
   lastPublishAt = Number.NEGATIVE_INFINITY;
   publishPending = false;
+  /** Our own "state-ver", encoded once per version, for pings and acks (state-sync.ts). */
+  digest: (StateVersion & { bytes: Uint8Array }) | undefined;
 
   /** When we last sent a correction to (address, member): membership.ts correct(). */
   readonly corrections = new Map<string, number>();

@@ -360,6 +360,37 @@ describe("GossipNode: app state", () => {
     node.handleStreamResponse(rt.streams[1]?.token as number, reply, T0 + 20);
     expect(node.stateVersionOf("n1")).toEqual({ boot: 10, seq: 3 });
   });
+
+  test("pings and acks carry the sender's own state version: a missed update is fetched from its owner", () => {
+    const { node, rt } = setup(1);
+    node.setLocalState(fakeState(42, 1), T0);
+    node.handlePacket(addr(1), packet({ t: T.ping, seq: 5, to: "me" }), T0 + 1);
+    expect(rt.sent[0]?.messages.slice(0, 2)).toEqual([
+      { t: T.ack, seq: 5, from: "me", inc: T0, boot: T0 },
+      { t: T.stateVer, name: "me", version: { boot: T0, seq: 1 } },
+    ]);
+    rt.clear();
+    node.handleTimer(rt.lastTimer("probe"), T0 + 1000);
+    const ping = rt.sent.find((s) => s.messages[0]?.t === T.ping);
+    expect(ping?.messages[1]).toEqual({ t: T.stateVer, name: "me", version: { boot: T0, seq: 1 } });
+
+    // we hold n1's report at seq 1; its ack says it is at seq 2 (the update never reached us)
+    node.handlePacket(
+      addr(1),
+      packet({ t: T.state, name: "n1", version: { boot: 10, seq: 1 }, state: fakeState(7, 1) }),
+      T0 + 1001,
+    );
+    const seq = (ping?.messages[0] as { seq: number } | undefined)?.seq ?? -1;
+    node.handlePacket(
+      addr(1),
+      packet(
+        { t: T.ack, seq, from: "n1", inc: 10, boot: 10 },
+        { t: T.stateVer, name: "n1", version: { boot: 10, seq: 2 } },
+      ),
+      T0 + 1002,
+    );
+    expect(rt.streams.map((s) => s.to)).toEqual([addr(1)]);
+  });
 });
 
 describe("GossipNode: aliases", () => {
@@ -368,7 +399,7 @@ describe("GossipNode: aliases", () => {
     const A = fakeHash(1);
     const B = fakeHash(2);
     const write = (origin: string, wall: number, logical: number, hash: string | null) =>
-      packet({ t: T.alias, origin, hlc: { wall, logical }, entries: [{ name: "prod", hash }] });
+      packet({ t: T.alias, origin, hlc: { wall, logical }, entries: [{ name: "prod", hash, previous: [] }] });
     node.handlePacket(addr(1), write("n1", T0 + 5, 0, B), T0);
     node.handlePacket(addr(1), write("n1", T0 + 4, 9, A), T0);
     expect(node.aliases()[0]?.hash).toBe(B);
@@ -390,11 +421,69 @@ describe("GossipNode: aliases", () => {
         t: T.alias,
         origin: "n1",
         hlc: { wall: T0 + 3_600_000, logical: 0 },
-        entries: [{ name: "x", hash: fakeHash(3) }],
+        entries: [{ name: "x", hash: fakeHash(3), previous: [] }],
       }),
       T0,
     );
     expect(node.aliases()).toEqual([]);
     expect(node.stats().rejectedAliases).toBe(1);
+  });
+
+  test("a write carries the name's previous targets (newest first, no repeats); a gossiped one keeps them", () => {
+    const { node } = setup(1);
+    const [A, B, C] = [fakeHash(11), fakeHash(12), fakeHash(13)];
+    node.setAlias("prod", A, T0);
+    node.setAlias("prod", B, T0 + 1);
+    node.setAlias("prod", null, T0 + 2);
+    node.setAlias("prod", A, T0 + 3);
+    expect(node.setAlias("prod", C, T0 + 4).previous).toEqual([A, B]);
+    node.handlePacket(
+      addr(1),
+      packet({
+        t: T.alias,
+        origin: "n1",
+        hlc: { wall: T0 + 9, logical: 0 },
+        entries: [{ name: "prod", hash: B, previous: [C, A] }],
+      }),
+      T0 + 5,
+    );
+    expect(node.aliases()[0]).toMatchObject({ hash: B, previous: [C, A], origin: "n1" });
+    expect(node.setAlias("prod", A, T0 + 6).previous).toEqual([B, C]);
+  });
+
+  test("a write too large for one packet goes in parts that each fit, and a member applies them all", () => {
+    const { rt, node } = setup(1);
+    const names = Array.from({ length: 12 }, (_, i) => `alias-${i}`);
+    // give every alias a history as long as a record carries
+    for (let v = 0; v < 10; v++)
+      node.setAliases(
+        names.map((name, i) => ({ name, hash: fakeHash(100 * i + v) })),
+        T0 + v,
+      );
+    rt.clear();
+    node.setAliases(
+      names.map((name, i) => ({ name, hash: fakeHash(100 * i + 50) })),
+      T0 + 20,
+    );
+    for (let i = 0; i < 20; i++) node.handleTimer(rt.lastTimer("gossip"), T0 + 200 * (i + 1));
+    const parts = rt.sent
+      .flatMap((s) => s.messages)
+      .filter(
+        (m): m is Extract<PacketMessage, { t: typeof T.alias }> => m.t === T.alias && m.hlc.wall === T0 + 20,
+      );
+    const sent = new Set(parts.flatMap((m) => m.entries.map((e) => e.name)));
+    expect(sent).toEqual(new Set(names));
+    // in several parts (each packet also stays within 1350 bytes: FakeRuntime checks)
+    expect(parts.every((m) => m.entries.length < names.length)).toBe(true);
+    for (const m of parts) for (const e of m.entries) expect(e.previous).toHaveLength(9);
+
+    const other = setup(1).node;
+    for (const m of parts) other.handlePacket(addr(1), packet(m), T0 + 21);
+    expect(
+      other
+        .aliases()
+        .map((r) => r.hash)
+        .sort(),
+    ).toEqual(names.map((_, i) => fakeHash(100 * i + 50)).sort());
   });
 });

@@ -21,7 +21,7 @@ import { handlePacket } from "./packets.ts";
 import type { Rng } from "./prng.ts";
 import { randomInt } from "./prng.ts";
 import { onProbeTimeout, onProbeTimer, onRelayTimeout } from "./probe.ts";
-import { aliasKey } from "./push-pull.ts";
+import { broadcastAliases } from "./push-pull.ts";
 import { runGossipRound, runPushPullRound } from "./rounds.ts";
 import { SeenCache } from "./seen-cache.ts";
 import { onPublishTimer, setLocalState } from "./state-sync.ts";
@@ -188,7 +188,8 @@ export class GossipNode {
     for (const r of records) {
       if (!isAliasName(r.name) || (r.hash !== null && !isStoreHash(r.hash))) continue;
       ctx.aliases.observe(r.hlc, Math.max(now, r.hlc.wall), Number.POSITIVE_INFINITY);
-      ctx.aliases.apply({ ...r, hlc: { ...r.hlc } });
+      const previous = r.previous.filter(isStoreHash).slice(0, LIMITS.previousPerAlias);
+      ctx.aliases.apply({ ...r, hlc: { ...r.hlc }, previous });
     }
   }
 
@@ -213,17 +214,17 @@ export class GossipNode {
     ctx.now = now;
     const hlc = ctx.aliases.tick(now);
     const origin = ctx.self.name;
-    const records = entries.map((e) => ({ name: e.name, hash: e.hash, hlc, origin }));
+    const records = entries.map((e) => ctx.aliases.record(e.name, e.hash, hlc, origin));
     for (const r of records) {
-      if (ctx.aliases.apply(r)) ctx.emit({ type: "alias-changed", record: { ...r, hlc: { ...hlc } } });
+      if (ctx.aliases.apply(r)) ctx.emit({ type: "alias-changed", record: copyRecord(r) });
     }
-    ctx.broadcast(aliasKey(origin, hlc.wall, hlc.logical), {
+    broadcastAliases(ctx, {
       t: T.alias,
       origin,
       hlc,
-      entries: entries.map((e) => ({ name: e.name, hash: e.hash })),
+      entries: records.map((r) => ({ name: r.name, hash: r.hash, previous: r.previous })),
     });
-    return records.map((r) => ({ ...r, hlc: { ...hlc } }));
+    return records.map(copyRecord);
   }
 
   // ---- reads --------------------------------------------------------------------------------
@@ -281,3 +282,5 @@ export class GossipNode {
     return { ...this.ctx.stats, queueDepth: this.ctx.queue.size, members: this.ctx.members.size };
   }
 }
+
+const copyRecord = (r: AliasRecord): AliasRecord => ({ ...r, hlc: { ...r.hlc }, previous: [...r.previous] });

@@ -14,7 +14,7 @@
  *  12 dead      [12, name, incarnation, fromName]       fromName == name: a graceful leave
  *  13 state     [13, name, boot, seq, appState]
  *  14 state-ver [14, name, boot, seq]                    "fetch it from me"
- *  15 alias     [15, origin, hlcWall, hlcLogical, [[aliasName, hash | nil], ...]]
+ *  15 alias     [15, origin, hlcWall, hlcLogical, [entry, ...]]
  *  20 push-pull [20, join, fromName, fromAddr, members, aliases, states]
  *  21 fetch     [21, [name, ...]]
  *  22 states    [22, states]
@@ -22,9 +22,11 @@
  *
  *  appState = [[[hash, stateCode, inFlight, holds, [ref, ...]], ...], ingress | nil]
  *  member   = [name, addr, incarnation, statusCode, boot, stateBoot, stateSeq]  (0, 0: no state held)
- *  alias    = [aliasName, hash | nil, hlcWall, hlcLogical, origin]
+ *  entry    = [aliasName, hash | nil] or [aliasName, hash | nil, [previousHash, ...]]
+ *  alias    = [aliasName, hash | nil, hlcWall, hlcLogical, origin] or [..., origin, [previousHash, ...]]
  *  state    = [name, boot, seq, appState]
  */
+import type { AliasEntry } from "./codec-fields.ts";
 import type { Hlc } from "./hlc.ts";
 import type { AliasRecord, MemberAppState, MemberStatus, StateVersion } from "./types.ts";
 
@@ -104,7 +106,7 @@ export interface AliasMsg {
   t: typeof T.alias;
   origin: string;
   hlc: Hlc;
-  entries: { name: string; hash: string | null }[];
+  entries: AliasEntry[];
 }
 
 export type PacketMessage =

@@ -20,7 +20,7 @@ import type { NodeContext } from "./context.ts";
 import { isDeadOrLeft, type Member, memberInfo } from "./members.ts";
 import { declareDead, extendSuspicion, learnFromAck, suspectNode } from "./membership.ts";
 import { type Ack, type Nack, type Ping, type PingReq, T } from "./messages.ts";
-import { openStream } from "./state-sync.ts";
+import { openStream, ownVersionDigest } from "./state-sync.ts";
 import type { Address, GossipEvent } from "./types.ts";
 
 /** Bound on concurrent ping-req relays, so a flood of ping-reqs cannot grow memory. */
@@ -59,6 +59,7 @@ export const onProbeTimer = (ctx: NodeContext, token: number): void => {
     target.status === "suspect"
       ? [encodeMessage({ t: T.suspect, name: target.name, inc: target.inc, from: ctx.self.name })]
       : [];
+  extra.push(...ownVersionDigest(ctx));
   const ping: Ping = { t: T.ping, seq, to: target.name };
   ctx.send(target.addr, ping, extra);
   ctx.schedule(ctx.awareness.scale(ctx.config.probeTimeoutMs), { kind: "probe-timeout", seq });
@@ -137,7 +138,7 @@ export const onPing = (ctx: NodeContext, from: Address, ping: Ping): void => {
     return;
   }
   const ack: Ack = { t: T.ack, seq: ping.seq, from: ctx.self.name, inc: ctx.self.inc, boot: ctx.self.boot };
-  ctx.send(from, ack);
+  ctx.send(from, ack, ownVersionDigest(ctx));
 };
 
 export const onPingReq = (ctx: NodeContext, from: Address, req: PingReq): void => {

@@ -121,20 +121,52 @@ const mergeAliases = (ctx: NodeContext, records: readonly AliasRecord[]): void =
       continue;
     }
     if (!ctx.aliases.apply(r)) continue;
-    ctx.emit({ type: "alias-changed", record: { ...r, hlc: { ...r.hlc } } });
-    const key = aliasKey(r.origin, r.hlc.wall, r.hlc.logical);
+    ctx.emit({ type: "alias-changed", record: { ...r, hlc: { ...r.hlc }, previous: [...r.previous] } });
+    const key = `${r.origin}:${r.hlc.wall}:${r.hlc.logical}`;
     let g = groups.get(key);
     if (g === undefined) {
       g = { t: T.alias, origin: r.origin, hlc: r.hlc, entries: [] };
       groups.set(key, g);
     }
-    g.entries.push({ name: r.name, hash: r.hash });
+    g.entries.push({ name: r.name, hash: r.hash, previous: r.previous });
   }
-  for (const [key, msg] of groups) ctx.broadcast(key, msg);
+  for (const msg of groups.values()) broadcastAliases(ctx, msg);
 };
 
-export const aliasKey = (origin: string, wall: number, logical: number): string =>
-  `a:${origin}:${wall}:${logical}`;
+/**
+ * The queue key of an alias write (or of one part of it): parts of a write are disjoint, so their
+ * first names tell them apart, and a part received is re-gossiped under the key it was sent with.
+ */
+const aliasKey = (msg: AliasMsg): string =>
+  `a:${msg.origin}:${msg.hlc.wall}:${msg.hlc.logical}:${msg.entries[0]?.name ?? ""}`;
+
+/** Room a packet keeps for its direct message (a ping-req, an ack) besides piggybacked broadcasts. */
+const DIRECT_MESSAGE_ROOM = 256;
+
+/**
+ * Queue an alias write: one broadcast, so a member applies it whole, unless it is too large to
+ * ride in a packet (many aliases with long histories): then in as few parts as fit, each applied
+ * as it arrives. A broadcast larger than a packet would never leave the queue.
+ */
+export const broadcastAliases = (ctx: NodeContext, msg: AliasMsg): void => {
+  const room = ctx.config.maxPacketBytes - DIRECT_MESSAGE_ROOM;
+  const whole = encodeMessage(msg);
+  if (whole.length <= room || msg.entries.length === 1) {
+    ctx.broadcastBytes(aliasKey(msg), whole);
+    return;
+  }
+  let part: AliasMsg = { ...msg, entries: [] };
+  for (const e of msg.entries) {
+    const bigger: AliasMsg = { ...part, entries: [...part.entries, e] };
+    if (part.entries.length > 0 && encodeMessage(bigger).length > room) {
+      ctx.broadcast(aliasKey(part), part);
+      part = { ...msg, entries: [e] };
+    } else {
+      part = bigger;
+    }
+  }
+  ctx.broadcast(aliasKey(part), part);
+};
 
 /**
  * A gossiped alias write: merged record by record, re-gossiped if any record won. Returns false
@@ -147,11 +179,20 @@ export const onAliasMessage = (ctx: NodeContext, msg: AliasMsg): boolean => {
   }
   let won = false;
   for (const e of msg.entries) {
-    const record: AliasRecord = { name: e.name, hash: e.hash, hlc: msg.hlc, origin: msg.origin };
+    const record: AliasRecord = {
+      name: e.name,
+      hash: e.hash,
+      hlc: msg.hlc,
+      origin: msg.origin,
+      previous: e.previous,
+    };
     if (!ctx.aliases.apply(record)) continue;
     won = true;
-    ctx.emit({ type: "alias-changed", record: { ...record, hlc: { ...record.hlc } } });
+    ctx.emit({
+      type: "alias-changed",
+      record: { ...record, hlc: { ...record.hlc }, previous: [...e.previous] },
+    });
   }
-  if (won) ctx.broadcast(aliasKey(msg.origin, msg.hlc.wall, msg.hlc.logical), msg);
+  if (won) ctx.broadcast(aliasKey(msg), msg);
   return true;
 };

@@ -34,6 +34,12 @@ export interface AliasRecord {
   name: string;
   /** null = the alias was removed (a tombstone that still wins over older writes). */
   hash: string | null;
+  /**
+   * The distinct hashes the name pointed at before this write, newest first, at most
+   * LIMITS.previousPerAlias (codec-fields.ts), as the writer saw them. Every member computes
+   * keep-last retention and rollback from the winning record, so they agree once their tables do.
+   */
+  previous: string[];
   hlc: Hlc;
   /** Name of the member that made the write. */
   origin: string;

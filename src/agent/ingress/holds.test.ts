@@ -1,5 +1,8 @@
 import { describe, expect, test } from "bun:test";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { HashdError } from "../../lib/errors.ts";
+import { StateStore } from "../state/store.ts";
 import { Holds } from "./holds.ts";
 import { FakeClock, HASH_A, HASH_B } from "./test-support.ts";
 
@@ -65,5 +68,83 @@ describe("Holds", () => {
     const few = new Holds({ maxPerHash: 1 });
     few.acquire(HASH_A, 10);
     expect(() => few.acquire(HASH_A, 10)).toThrow(/already has 1 holds/);
+  });
+});
+
+describe("Holds kept in the agent's database", () => {
+  /** One agent process after another on the same database file (a restart, a kill -9). */
+  function agentProcesses() {
+    const file = `${mkdtempSync(`${tmpdir()}/hashd-holds-`)}/state.sqlite`;
+    const clock = new FakeClock();
+    let n = 0;
+    const open: StateStore[] = [];
+    const start = () => {
+      // the previous process's connection is not closed: a kill -9 closes nothing
+      const store = new StateStore(file, () => clock.t);
+      open.push(store);
+      return { store, holds: new Holds({ clock, journal: store, newId: () => `hold-${++n}` }) };
+    };
+    return {
+      clock,
+      start,
+      close: () => {
+        for (const s of open) s.close();
+      },
+    };
+  }
+
+  test("a restarted agent keeps a live hold, as if renewed at its start; it can be renewed and released", () => {
+    const { clock, start, close } = agentProcesses();
+    const first = start();
+    const hold = first.holds.acquire(HASH_A, 30);
+    clock.advance(10_000);
+    const renewed = first.holds.renew(hold.id, 60);
+
+    clock.advance(5_000);
+    const second = start();
+    expect(second.holds.activeCount(HASH_A)).toBe(1);
+    // the job may have missed a renewal while the agent was down: the lease counts from the start
+    expect(second.holds.get(hold.id)).toEqual({ ...renewed, expiresAt: clock.t + 60_000 });
+    clock.advance(20_000);
+    expect(second.holds.renew(hold.id).expiresAt).toBe(clock.t + 60_000);
+    second.holds.release(hold.id);
+    expect(second.store.holds()).toEqual([]);
+    expect(start().holds.list()).toEqual([]);
+    close();
+  });
+
+  test("a lease that ran out while the agent was down gets one more ttl; one that ran out while it ran is gone", () => {
+    const { clock, start, close } = agentProcesses();
+    const first = start();
+    const swept = first.holds.acquire(HASH_B, 1);
+    const held = first.holds.acquire(HASH_A, 10);
+    clock.advance(2_000);
+    first.holds.sweep(); // the agent's timer: HASH_B's lease ran out while the agent ran
+    expect(first.store.holds().map((h) => h.id)).toEqual([held.id]);
+
+    clock.advance(60_000); // the agent is down: HASH_A's job cannot renew, its lease runs out
+    const second = start();
+    expect(second.holds.activeCount(HASH_B)).toBe(0);
+    expect(() => second.holds.get(swept.id)).toThrow(/no live hold/);
+    expect(second.holds.get(held.id).expiresAt).toBe(clock.t + 10_000);
+    expect(second.store.holds()[0]?.expiresAt).toBe(clock.t + 10_000);
+    clock.advance(3_000);
+    expect(second.holds.renew(held.id).expiresAt).toBe(clock.t + 10_000); // the job's next renewal
+
+    // not renewed again: it runs out like any lease, and the sweep takes it out of the database
+    clock.advance(10_000);
+    expect(second.holds.activeCount(HASH_A)).toBe(0);
+    second.holds.sweep();
+    expect(second.store.holds()).toEqual([]);
+    close();
+  });
+
+  test("a refused acquire writes nothing", () => {
+    const { start, close } = agentProcesses();
+    const { store, holds } = start();
+    expect(() => holds.acquire(HASH_A, 0)).toThrow(/ttlSec/);
+    expect(() => holds.acquire("nope", 10)).toThrow(/not a store hash/);
+    expect(store.holds()).toEqual([]);
+    close();
   });
 });

@@ -7,6 +7,10 @@ import { type Clock, systemClock } from "./types.ts";
  * holding a lease and renewing it. A lease that is not renewed ends at its expiry time by itself,
  * so a crashed service can never pin its version forever. Expiry is evaluated against the clock
  * on every read; nothing depends on a timer firing.
+ *
+ * With a journal (the agent's database), every acquire, renewal and release is written before it
+ * is answered, and a new agent process starts from the holds its predecessor granted: a restart
+ * (an upgrade, a kill -9) must not forget a job's hold, or its hash could retire under the job.
  */
 export interface Hold {
   id: string;
@@ -16,8 +20,19 @@ export interface Hold {
   expiresAt: number;
 }
 
+/** Where holds are kept across agent restarts (StateStore implements it). */
+export interface HoldJournal {
+  /** every hold saved and not removed, expired ones included */
+  holds(): Hold[];
+  /** a new hold, or a renewal of a saved one */
+  saveHold(hold: Hold): void;
+  removeHolds(ids: readonly string[]): void;
+}
+
 export interface HoldsOptions {
   clock?: Clock;
+  /** keeps holds across restarts; the constructor restores what it holds */
+  journal?: HoldJournal;
   /** longest lease one acquire or renew may ask for */
   maxTtlSec?: number;
   /** most live holds per hash (a runaway client can't fill memory) */
@@ -33,12 +48,31 @@ export class Holds {
   readonly maxTtlSec: number;
   private readonly maxPerHash: number;
   private readonly newId: () => string;
+  private readonly journal: HoldJournal | undefined;
 
   constructor(options: HoldsOptions = {}) {
     this.clock = options.clock ?? systemClock;
     this.maxTtlSec = options.maxTtlSec ?? 86_400;
     this.maxPerHash = options.maxPerHash ?? 1024;
     this.newId = options.newId ?? (() => crypto.randomUUID());
+    this.journal = options.journal;
+    this.restore();
+  }
+
+  /**
+   * The holds a previous process granted, each as if renewed at this start: while no agent ran,
+   * its client's renewals failed, so its lease runs at least one more ttl from now (the job
+   * renews it then, or it runs out). Leases that ran out while an agent ran are not in the
+   * journal any more (the agent sweeps it every few hundred ms).
+   */
+  private restore(): void {
+    if (!this.journal) return;
+    const now = this.clock.now();
+    for (const hold of this.journal.holds()) {
+      const restored = { ...hold, expiresAt: Math.max(hold.expiresAt, now + hold.ttlSec * 1000) };
+      if (restored.expiresAt !== hold.expiresAt) this.journal.saveHold(restored);
+      this.byId.set(hold.id, restored);
+    }
   }
 
   acquire(hashInput: unknown, ttlSec: unknown): Hold {
@@ -50,6 +84,7 @@ export class Holds {
     }
     const now = this.clock.now();
     const hold: Hold = { id: this.newId(), hash, ttlSec: ttl, createdAt: now, expiresAt: now + ttl * 1000 };
+    this.journal?.saveHold(hold);
     this.byId.set(hold.id, hold);
     return { ...hold };
   }
@@ -57,13 +92,16 @@ export class Holds {
   /** Extends a live lease to now + ttl (the lease's own ttl unless another is given). */
   renew(id: string, ttlSec?: unknown): Hold {
     const hold = this.live(id);
-    if (ttlSec !== undefined) hold.ttlSec = this.parseTtl(ttlSec);
-    hold.expiresAt = this.clock.now() + hold.ttlSec * 1000;
-    return { ...hold };
+    const ttl = ttlSec === undefined ? hold.ttlSec : this.parseTtl(ttlSec);
+    const renewed: Hold = { ...hold, ttlSec: ttl, expiresAt: this.clock.now() + ttl * 1000 };
+    this.journal?.saveHold(renewed);
+    this.byId.set(id, renewed);
+    return { ...renewed };
   }
 
   release(id: string): void {
     const hold = this.live(id);
+    this.journal?.removeHolds([id]);
     this.byId.delete(id);
     this.ended(hold.hash, this.clock.now());
   }
@@ -91,14 +129,19 @@ export class Holds {
     return this.endedAt.get(hash);
   }
 
-  /** Removes expired leases, crediting each hash with the expiry time (not the time of the sweep). */
+  /**
+   * Removes expired leases, crediting each hash with the expiry time (not the time of the sweep).
+   * The agent calls it on a timer too, so the journal does not keep expired leases for long.
+   */
   sweep(): void {
     const now = this.clock.now();
-    for (const hold of this.byId.values()) {
-      if (hold.expiresAt <= now) {
-        this.byId.delete(hold.id);
-        this.ended(hold.hash, hold.expiresAt);
-      }
+    const gone: Hold[] = [];
+    for (const hold of this.byId.values()) if (hold.expiresAt <= now) gone.push(hold);
+    if (gone.length === 0) return;
+    this.journal?.removeHolds(gone.map((h) => h.id));
+    for (const hold of gone) {
+      this.byId.delete(hold.id);
+      this.ended(hold.hash, hold.expiresAt);
     }
   }
 

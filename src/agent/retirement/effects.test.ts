@@ -60,9 +60,16 @@ describe("what each planner action does to a deployment", () => {
     expect(effectOf(undefined, act("retire"), true)).toBeNull();
   });
 
+  test("revive activates a retired deployment again, and nothing else", () => {
+    expect(effectOf(at("retired"), act("revive"), false)).toEqual({ kind: "activate", reason: "why" });
+    for (const state of ["ready", "draining", "activating", "failed", "fetching"] as const)
+      expect(effectOf(at(state), act("revive"), false)).toBeNull();
+    expect(effectOf(undefined, act("revive"), false)).toBeNull();
+  });
+
   test("only undrain asks whether the service runs", () => {
     expect(
-      (["wanted", "drain", "undrain", "scale-to-zero", "retire"] as const).filter((k) =>
+      (["wanted", "drain", "undrain", "scale-to-zero", "retire", "revive"] as const).filter((k) =>
         needsServiceState(act(k)),
       ),
     ).toEqual(["undrain"]);

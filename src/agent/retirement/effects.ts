@@ -23,7 +23,12 @@ export type Effect =
    * move to `to`, only if the deployment is still in `from` at the generation the action was
    * planned on (a late change of an older attempt never wins); stop `stop` first
    */
-  | { kind: "transition"; to: DeploymentState; from: DeploymentState; reason: string; stop: Stop };
+  | { kind: "transition"; to: DeploymentState; from: DeploymentState; reason: string; stop: Stop }
+  /**
+   * activate it again as the agent (not by hand: it keeps its wanted marks), if its closure is
+   * still in the local store (its GC root went with the retirement)
+   */
+  | { kind: "activate"; reason: string };
 
 /** The facts about a deployment an action depends on. */
 export interface DeploymentFacts {
@@ -32,14 +37,17 @@ export interface DeploymentFacts {
 
 /**
  * The effect of `action` on a deployment (undefined: not known here), or null when there is
- * nothing to do because it is no longer live. `serviceActive` is read only for "undrain": it
- * decides between ready and idle (the caller asks systemd only for that action).
+ * nothing to do because it is no longer live (for "revive": because it is no longer retired).
+ * `serviceActive` is read only for "undrain": it decides between ready and idle (the caller asks
+ * systemd only for that action).
  */
 export function effectOf(
   d: DeploymentFacts | undefined,
   action: Action,
   serviceActive: boolean,
 ): Effect | null {
+  if (action.kind === "revive")
+    return d?.state === "retired" ? { kind: "activate", reason: action.reason } : null;
   if (!d || !LIVE_STATES.has(d.state)) return null;
   switch (action.kind) {
     case "wanted":

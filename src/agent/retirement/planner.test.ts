@@ -336,3 +336,87 @@ describe("retirement planner: a member with no report yet", () => {
     ).toEqual([{ kind: "retire", hash: BE1, reason: "quiet on every member for 0 ms" }]);
   });
 });
+
+describe("retirement planner: activations and rollbacks", () => {
+  const FE3 = "f3".padEnd(32, "0"); // a new frontend built against the old backend BE1
+  const draining = (hash: string) => report(hash, [], { state: "draining" });
+
+  test("a dependent being activated on another member (fetching, references read) keeps its dependency", () => {
+    const p = new RetirementPlanner({ quietMs: 0 });
+    const members = [member("a", [draining(BE1)]), member("b", [report(FE3, [BE1], { state: "fetching" })])];
+    const r = p.step({ now: 0, members, roots: [], local: [local(BE1, "draining")] });
+    expect(r.actions).toEqual([]);
+    expect(r.verdicts.get(BE1)?.reason).toContain(`dependent ${FE3} is fetching on b`);
+  });
+
+  test("an activation here that has not read its references yet keeps every retirement here", () => {
+    const p = new RetirementPlanner({ quietMs: 0 });
+    const step = (now: number, unresolved: string[]) =>
+      p.step({
+        now,
+        members: [member("a", [draining(BE1)])],
+        roots: [],
+        local: [local(BE1, "draining")],
+        unresolved,
+      });
+    const held = step(0, [FE3]);
+    expect(held.actions).toEqual([]);
+    expect(held.verdicts.get(BE1)?.reason).toContain(
+      `activation of ${FE3} here has not read its references yet`,
+    );
+    expect(step(1, []).actions.map((a) => a.kind)).toEqual(["retire"]);
+  });
+
+  test("a hash brought back and unwanted again waits a whole quiet period from its new drain", () => {
+    const p = new RetirementPlanner({ quietMs: 1000 });
+    const step = (now: number, state: LocalHash["state"]) =>
+      p
+        .step({
+          now,
+          members: [member("a", [report(BE1, [], { state })])],
+          roots: [],
+          local: [local(BE1, state)],
+        })
+        .actions.map((a) => a.kind);
+    expect(step(0, "ready")).toEqual(["drain"]);
+    expect(step(900, "draining")).toEqual([]);
+    // activated again (undrained), then drained again: the quiet period starts over
+    expect(step(950, "ready")).toEqual(["drain"]);
+    expect(step(1000, "draining")).toEqual([]);
+    expect(step(1949, "draining")).toEqual([]);
+    expect(step(1950, "draining")).toEqual(["retire"]);
+  });
+
+  test("a hash activated again by hand is kept until an alias wants it, whatever other members drain", () => {
+    const p = new RetirementPlanner({ quietMs: 0 });
+    const again: LocalHash = { ...local(BE1), everWanted: false, reactivated: true };
+    const members = [member("a", [report(BE1)]), member("b", [draining(BE1)])];
+    const kept = p.step({ now: 0, members, roots: [], local: [again] });
+    expect(kept.actions).toEqual([]);
+    expect(kept.verdicts.get(BE1)?.reason).toContain("activated again by hand: kept until an alias or pin");
+    const wanted = p.step({ now: 1, members, roots: [{ hash: BE1, reason: "alias api" }], local: [again] });
+    expect(wanted.actions).toEqual([{ kind: "wanted", hash: BE1, reason: "alias api" }]);
+  });
+
+  test("hashes retired here that are wanted again are revived, with what they reference (from their own rows)", () => {
+    const p = new RetirementPlanner({ quietMs: 0 });
+    const retired = [
+      { hash: FE1, refs: [BE1] },
+      { hash: BE1, refs: [] },
+      { hash: FE2, refs: [BE2] },
+    ];
+    // nobody reports FE1 any more: its refs come from this host's retired row
+    const r = p.step({
+      now: 0,
+      members: [member("a", [report(FE2, [BE2]), report(BE2)])],
+      roots: [{ hash: FE1, reason: "alias prod" }],
+      local: [local(FE2), local(BE2)],
+      retired,
+    });
+    expect(r.actions.filter((a) => a.kind === "revive")).toEqual([
+      { kind: "revive", hash: FE1, reason: "wanted again after it retired here: alias prod" },
+      { kind: "revive", hash: BE1, reason: `wanted again after it retired here: referenced by ${FE1}` },
+    ]);
+    expect(r.verdicts.get(FE1)?.reason).toContain("activated again here");
+  });
+});

@@ -2,7 +2,13 @@ import type { DeploymentState, HashReport, MemberStatus } from "../gossip/types.
 import { type Root, wantedHashes } from "./wanted.ts";
 
 /** States in which a hash's socket exists, so it can still be called (and call others). */
-const RUNNING: ReadonlySet<DeploymentState> = new Set(["activating", "ready", "idle", "draining"]);
+const LIVE: ReadonlySet<DeploymentState> = new Set(["activating", "ready", "idle", "draining"]);
+/**
+ * States in which a hash keeps what it references: live, or "fetching", an activation under way
+ * whose references are read but whose units do not exist yet (a new dependent half-installed
+ * must not lose its dependency).
+ */
+export const RUNNING: ReadonlySet<DeploymentState> = new Set(["fetching", ...LIVE]);
 
 export interface MemberView {
   name: string;
@@ -26,6 +32,18 @@ export interface LocalHash {
    * hand and never aliased is not "unwanted": nothing ever asked for it to retire.
    */
   everWanted: boolean;
+  /**
+   * Activated again by hand after it had been wanted (`hashd activate` of a draining, retired or
+   * failed hash): like a fresh deployment, kept until an alias, pin or wanted dependent reaches
+   * it again, and another member draining it does not make it wanted here.
+   */
+  reactivated?: boolean;
+}
+
+/** A hash the retirer retired here (not one deactivated by hand), with its references. */
+export interface RetiredHash {
+  hash: string;
+  refs: readonly string[];
 }
 
 export interface PlannerInput {
@@ -35,6 +53,16 @@ export interface PlannerInput {
   roots: readonly Root[];
   /** this host's live hashes */
   local: readonly LocalHash[];
+  /**
+   * Hashes the retirer retired here: one wanted again (a rollback that raced its retirement) is
+   * activated again from the local store.
+   */
+  retired?: readonly RetiredHash[];
+  /**
+   * Activations under way here that have not read their references yet (the closure is being
+   * copied): until they have, nothing retires here, since any hash could be one of them.
+   */
+  unresolved?: readonly string[];
 }
 
 export interface PlannerConfig {
@@ -63,7 +91,9 @@ export type Action =
   | { kind: "drain"; hash: string; reason: string }
   | { kind: "undrain"; hash: string; reason: string }
   | { kind: "scale-to-zero"; hash: string; reason: string }
-  | { kind: "retire"; hash: string; reason: string };
+  | { kind: "retire"; hash: string; reason: string }
+  /** activate again (from the local store) a hash retired here that is wanted again */
+  | { kind: "revive"; hash: string; reason: string };
 
 export interface Verdict {
   wanted: boolean;
@@ -92,9 +122,19 @@ export interface PlannerResult {
  *   the minority side never retires anything; the majority side does so only after the others
  *   are declared dead (their reports expire then, and only then).
  *
+ * - no activation under way here has yet to read its references (it may be a new dependent).
+ *
+ * The quiet period starts when the hash drains: one brought back (activated again, or wanted
+ * again) and then unwanted once more waits the whole period again.
+ *
  * A hash never wanted here is kept (it may be a fresh deployment waiting for its alias), unless
  * another member reports it draining: then it was wanted there, and this host merely missed the
  * alias (it was down or cut off meanwhile); it is marked wanted-once and retires like the others.
+ * A hash activated again by hand after it was wanted is kept the same way, but only an alias,
+ * pin or wanted dependent makes it wanted again (the user asked for it here).
+ *
+ * A hash this agent retired that is wanted again (a rollback that raced the retirement, an alias
+ * set back to it) is activated again from the local store: `revive`.
  */
 export class RetirementPlanner {
   private readonly quietSince = new Map<string, number>();
@@ -144,17 +184,24 @@ export class RetirementPlanner {
         m.status === "suspect" ||
         (m.status === "dead" && input.now - (this.deadSince.get(m.name) ?? input.now) < grace),
     );
-    const refs = refsIndex(input.members);
-    const wanted = wantedHashes(input.roots, (h) => refs.get(h) ?? []);
+    const wanted = wantedIn(input.roots, input.members, input.retired ?? []);
     const majority = visible.length * 2 > this.known.size;
     const actions: Action[] = [];
     const verdicts = new Map<string, Verdict>();
     const localHashes = new Set(input.local.map((l) => l.hash));
     for (const hash of this.quietSince.keys()) if (!localHashes.has(hash)) this.quietSince.delete(hash);
 
+    for (const { hash } of input.retired ?? []) {
+      const why = wanted.get(hash);
+      if (why === undefined) continue;
+      verdicts.set(hash, { wanted: true, reason: `wanted again: ${why}; activated again here` });
+      actions.push({ kind: "revive", hash, reason: `wanted again after it retired here: ${why}` });
+    }
+
+    const unresolved = input.unresolved ?? [];
     for (const local of input.local) {
       const { hash } = local;
-      if (!RUNNING.has(local.state)) continue;
+      if (!LIVE.has(local.state)) continue;
       const why = wanted.get(hash);
       if (why !== undefined) {
         this.quietSince.delete(hash);
@@ -165,6 +212,13 @@ export class RetirementPlanner {
         continue;
       }
       if (!local.everWanted) {
+        if (local.reactivated) {
+          verdicts.set(hash, {
+            wanted: false,
+            reason: "activated again by hand: kept until an alias or pin wants it again, or deactivated",
+          });
+          continue;
+        }
         const elsewhere = drainingOn(hash, input.members);
         if (elsewhere !== undefined) {
           const reason = `draining on ${elsewhere}, so wanted once there`;
@@ -182,11 +236,16 @@ export class RetirementPlanner {
           actions.push({ kind: "scale-to-zero", hash, reason: "unwanted; policy keep" });
         continue;
       }
-      if (local.state !== "draining")
+      if (local.state !== "draining") {
         actions.push({ kind: "drain", hash, reason: "no alias, pin or wanted hash reaches it" });
-      const blocker = majority
-        ? blockerOf(hash, holding)
-        : `sees ${visible.length} of ${this.known.size} members, not a majority (partition?)`;
+        this.quietSince.delete(hash); // the quiet period starts with the drain
+      }
+      const blocker = !majority
+        ? `sees ${visible.length} of ${this.known.size} members, not a majority (partition?)`
+        : (blockerOf(hash, holding) ??
+          (unresolved.length > 0
+            ? `activation of ${unresolved[0]} here has not read its references yet`
+            : undefined));
       if (blocker) {
         this.quietSince.delete(hash);
         verdicts.set(hash, { wanted: false, reason: `draining, kept: ${blocker}` });
@@ -209,11 +268,21 @@ export class RetirementPlanner {
   }
 }
 
-function refsIndex(members: readonly MemberView[]): Map<string, string[]> {
-  const out = new Map<string, string[]>();
+/**
+ * hash -> why it is wanted: the roots and, transitively, what they reference. References come
+ * from every member's reports and from this host's own retired rows (a retired hash is reported
+ * by nobody, but what it references is a fact about it).
+ */
+export function wantedIn(
+  roots: readonly Root[],
+  members: readonly MemberView[],
+  retired: readonly RetiredHash[] = [],
+): Map<string, string> {
+  const refs = new Map<string, readonly string[]>();
   for (const m of members)
-    for (const r of m.hashes) if (r.refs.length && !out.has(r.hash)) out.set(r.hash, r.refs);
-  return out;
+    for (const r of m.hashes) if (r.refs.length && !refs.has(r.hash)) refs.set(r.hash, r.refs);
+  for (const r of retired) if (r.refs.length && !refs.has(r.hash)) refs.set(r.hash, r.refs);
+  return wantedHashes(roots, (h) => refs.get(h) ?? []);
 }
 
 /** A member that reports `hash` draining (only a hash once wanted there drains), or undefined. */

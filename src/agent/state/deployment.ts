@@ -30,8 +30,15 @@ export interface Deployment {
   readyAt: number | null;
   /** service hashes this closure references (Nix runtime references between service closures) */
   refs: string[];
-  /** an alias, pin or wanted dependent reached it once: only then can it retire */
+  /**
+   * an alias, pin or wanted dependent reached it since its last activation by hand: only then
+   * can it retire
+   */
   everWanted: boolean;
+  /** activated again by hand after it was wanted: kept until wanted again (retirement/planner.ts) */
+  reactivated: boolean;
+  /** retired by `hashd deactivate`: the retirer never activates it again */
+  retiredByHand: boolean;
 }
 
 export interface DeploymentEvent {

@@ -42,4 +42,22 @@ describe("state store", () => {
     expect(s.transition(H, 2, "idle", "scaled down", null, "ready")?.state).toBe("idle");
     expect(s.events(H).map((e) => e.kind)).toEqual(["idle", "ready", "activating", "activating"]);
   });
+
+  test("holds: saved, renewed in place, removed, and still there after reopening", () => {
+    const file = `${mkdtempSync(`${tmpdir()}/hashd-store-`)}/state.sqlite`;
+    const a = new StateStore(file);
+    const hold = { id: "h1", hash: H, ttlSec: 1.5, createdAt: 1000, expiresAt: 2500 };
+    a.saveHold(hold);
+    a.saveHold({ id: "h2", hash: H, ttlSec: 60, createdAt: 1001, expiresAt: 61_001 });
+    a.saveHold({ ...hold, ttlSec: 30, expiresAt: 40_000 });
+    a.close();
+    const b = new StateStore(file);
+    expect(b.holds()).toEqual([
+      { ...hold, ttlSec: 30, expiresAt: 40_000 },
+      { id: "h2", hash: H, ttlSec: 60, createdAt: 1001, expiresAt: 61_001 },
+    ]);
+    b.removeHolds(["h2", "unknown"]);
+    expect(b.holds().map((h) => h.id)).toEqual(["h1"]);
+    b.close();
+  });
 });

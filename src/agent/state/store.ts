@@ -44,7 +44,35 @@ const MIGRATIONS: string[] = [
   "ALTER TABLE deployments ADD COLUMN ever_wanted INTEGER NOT NULL DEFAULT 0;",
   // Every gossip member ever known and not seen to leave: the retirement planner's majority.
   "CREATE TABLE known_members (name TEXT PRIMARY KEY);",
+  // Leases on hashes taken through the service API (ingress/holds.ts): a restart must not forget
+  // a job's hold, or its hash could retire under it.
+  `CREATE TABLE holds (
+     id TEXT PRIMARY KEY,
+     hash TEXT NOT NULL,
+     ttl_sec REAL NOT NULL,
+     created_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL
+   );`,
+  // Activated again by hand after it was wanted (kept until wanted again, see the planner), and
+  // retired by hand (`deactivate`: never brought back by the retirer when wanted again).
+  `ALTER TABLE deployments ADD COLUMN reactivated INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE deployments ADD COLUMN retired_by_hand INTEGER NOT NULL DEFAULT 0;
+   UPDATE deployments SET retired_by_hand = 1 WHERE state = 'retired' AND (
+     SELECT message FROM events e WHERE e.hash = deployments.hash AND e.kind = 'retired'
+     ORDER BY e.id DESC LIMIT 1) = 'deactivated';`,
+  // The previous targets an alias record carries (gossip/types.ts AliasRecord.previous), as JSON;
+  // NULL in rows recorded before records carried them.
+  "ALTER TABLE alias_history ADD COLUMN previous TEXT;",
 ];
+
+/** A hold as kept in the database (the shape of ingress/holds.ts's Hold). */
+export interface StoredHold {
+  id: string;
+  hash: string;
+  ttlSec: number;
+  createdAt: number;
+  expiresAt: number;
+}
 
 interface DeploymentRow {
   hash: string;
@@ -59,6 +87,8 @@ interface DeploymentRow {
   ready_at: number | null;
   refs: string;
   ever_wanted: number;
+  reactivated: number;
+  retired_by_hand: number;
 }
 
 function fromRow(row: DeploymentRow): Deployment {
@@ -75,6 +105,8 @@ function fromRow(row: DeploymentRow): Deployment {
     readyAt: row.ready_at,
     refs: JSON.parse(row.refs) as string[],
     everWanted: row.ever_wanted === 1,
+    reactivated: row.reactivated === 1,
+    retiredByHand: row.retired_by_hand === 1,
   };
 }
 
@@ -124,23 +156,33 @@ export class StateStore {
     return rows.map(fromRow);
   }
 
-  /** Records a new activation attempt of a hash (insert, or a new generation of an old row). */
+  /**
+   * Records a new activation attempt of a hash (insert, or a new generation of an old row). By
+   * hand (`hashd activate`), a hash that was wanted starts over as a fresh deployment: not wanted
+   * since (everWanted off) and `reactivated`; the agent's own activation of a hash wanted again
+   * (`byHand` false) keeps its marks.
+   */
   beginActivation(
     path: string,
     hash: string,
     manifest: Manifest,
     reason: string,
     refs: string[] = [],
+    byHand = true,
   ): Deployment {
     const at = this.now();
     return this.db.transaction(() => {
+      // every expression on the right reads the row as it was before this update
       this.db
         .query(
           `INSERT INTO deployments (hash, path, name, state, manifest, error, generation, created_at, updated_at, ready_at, refs)
            VALUES ($hash, $path, $name, 'activating', $manifest, NULL, 1, $at, $at, NULL, $refs)
            ON CONFLICT (hash) DO UPDATE SET
              path = $path, name = $name, state = 'activating', manifest = $manifest, error = NULL,
-             generation = generation + 1, updated_at = $at, ready_at = NULL, refs = $refs`,
+             generation = generation + 1, updated_at = $at, ready_at = NULL, refs = $refs,
+             ever_wanted = CASE WHEN $byHand THEN 0 ELSE ever_wanted END,
+             reactivated = CASE WHEN $byHand THEN (ever_wanted = 1 OR reactivated = 1) ELSE reactivated END,
+             retired_by_hand = 0`,
         )
         .run({
           hash,
@@ -149,6 +191,7 @@ export class StateStore {
           manifest: JSON.stringify(manifest),
           at,
           refs: JSON.stringify(refs),
+          byHand: byHand ? 1 : 0,
         });
       this.insertEvent(hash, "activating", reason, at);
       return this.get(hash) as Deployment;
@@ -183,10 +226,46 @@ export class StateStore {
     })();
   }
 
+  /**
+   * `hashd activate` of a draining hash: back in service (ready or idle, as its service runs) and,
+   * like any activation by hand, a fresh deployment again (see beginActivation). Only from
+   * draining, at the generation the caller saw.
+   */
+  undrainByHand(
+    hash: string,
+    generation: number,
+    state: "ready" | "idle",
+    message: string,
+  ): Deployment | undefined {
+    const at = this.now();
+    return this.db.transaction(() => {
+      const r = this.db
+        .query(
+          `UPDATE deployments SET state = $state, updated_at = $at, ever_wanted = 0,
+             reactivated = (ever_wanted = 1 OR reactivated = 1)
+           WHERE hash = $hash AND generation = $generation AND state = 'draining'`,
+        )
+        .run({ hash, generation, state, at });
+      if (r.changes === 0) return undefined;
+      this.insertEvent(hash, state, message, at);
+      return this.get(hash);
+    })();
+  }
+
+  /** `hashd deactivate`: retired by hand, so never activated again by the retirer. */
+  retireByHand(hash: string, generation: number, message: string): Deployment | undefined {
+    return this.db.transaction(() => {
+      const d = this.transition(hash, generation, "retired", message);
+      if (!d) return undefined;
+      this.db.query("UPDATE deployments SET retired_by_hand = 1 WHERE hash = ?").run(hash);
+      return this.get(hash);
+    })();
+  }
+
   markWanted(hash: string, reason: string): void {
     this.db.transaction(() => {
       const r = this.db
-        .query("UPDATE deployments SET ever_wanted = 1 WHERE hash = ? AND ever_wanted = 0")
+        .query("UPDATE deployments SET ever_wanted = 1, reactivated = 0 WHERE hash = ? AND ever_wanted = 0")
         .run(hash);
       if (r.changes > 0) this.insertEvent(hash, "wanted", reason, this.now());
     })();
@@ -203,6 +282,37 @@ export class StateStore {
       this.db.run("DELETE FROM known_members");
       const insert = this.db.query("INSERT INTO known_members (name) VALUES (?)");
       for (const n of names) insert.run(n);
+    })();
+  }
+
+  /** Every hold not released (expired ones included: the caller decides what they mean). */
+  holds(): StoredHold[] {
+    return this.db
+      .query(
+        `SELECT id, hash, ttl_sec AS ttlSec, created_at AS createdAt, expires_at AS expiresAt
+         FROM holds ORDER BY created_at, id`,
+      )
+      .all() as StoredHold[];
+  }
+
+  /** Records a new hold or a renewal (a new expiry, maybe a new ttl). */
+  saveHold(hold: StoredHold): void {
+    this.db.transaction(() => {
+      this.db
+        .query(
+          `INSERT INTO holds (id, hash, ttl_sec, created_at, expires_at) VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT (id) DO UPDATE SET ttl_sec = excluded.ttl_sec, expires_at = excluded.expires_at`,
+        )
+        .run(hold.id, hold.hash, hold.ttlSec, hold.createdAt, hold.expiresAt);
+    })();
+  }
+
+  /** Forgets released or expired holds. */
+  removeHolds(ids: readonly string[]): void {
+    if (ids.length === 0) return;
+    this.db.transaction(() => {
+      const remove = this.db.query("DELETE FROM holds WHERE id = ?");
+      for (const id of ids) remove.run(id);
     })();
   }
 

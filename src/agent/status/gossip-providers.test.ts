@@ -11,6 +11,7 @@ const rec = (name: string, hash: string | null, wall: number, origin = "n1"): Al
   hash,
   hlc: { wall, logical: 0 },
   origin,
+  previous: [],
 });
 const member = (name: string, state: MemberInfo["state"]): MemberInfo => ({
   name,

@@ -1,32 +1,51 @@
 /**
  * One simulated hashd agent: what it keeps in SQLite (deployments with state, refs, everWanted;
- * the alias history), what it keeps in memory (in-flight counts, hold leases, the planner, its
- * gossip view) and the loops of daemon.ts that matter to retirement: publish the local report,
- * run the retirer (planner + effects), watch units and scale idle services to zero, rejoin while
- * alone. Crash and restart behave as the real agent: deployments and alias history survive (the
- * services keep running under systemd), in-flight requests, leases, the planner's memory and the
- * gossip view do not; at restart reconcile adopts what runs (a draining hash comes back as
- * ready or idle) and re-checks the readiness of what was activating.
+ * the alias history; hold leases, through the real `Holds` on the real `StateStore`), what it
+ * keeps in memory (in-flight counts, the planner, its gossip view) and the loops of daemon.ts that
+ * matter to retirement: publish the local report, run the retirer (planner + effects), watch units
+ * and scale idle services to zero, rejoin while alone. Crash and restart behave as the real agent:
+ * deployments, alias history and hold leases survive (the services keep running under systemd),
+ * in-flight requests, the planner's memory and the gossip view do not; at restart reconcile adopts
+ * what runs (a draining hash comes back as ready or idle), re-checks the readiness of what was
+ * activating, and the holds still live are restored.
  */
+
+import { HashdError } from "../../../lib/errors.ts";
 import { AliasService, type RetentionPolicy } from "../../aliases/alias-service.ts";
 import type { GossipNode } from "../../gossip/core.ts";
 import type { SimMember, Simulation } from "../../gossip/simulator.ts";
 import type { DeploymentState, HashReport, MemberAppState } from "../../gossip/types.ts";
+import { Holds } from "../../ingress/holds.ts";
 import { LIVE_STATES } from "../../state/deployment.ts";
 import { StateStore } from "../../state/store.ts";
 import { type Effect, effectOf } from "../effects.ts";
-import type { Action, LocalHash, MemberView, PlannerInput, PlannerResult } from "../planner.ts";
+import {
+  type Action,
+  type LocalHash,
+  type MemberView,
+  RUNNING as PLANNER_RUNNING,
+  type PlannerInput,
+  type PlannerResult,
+  type RetiredHash,
+  wantedIn,
+} from "../planner.ts";
 
 /** States in which a hash's units exist: it can be called, and call others. */
 export const LIVE: ReadonlySet<DeploymentState> = LIVE_STATES;
-/** The planner's notion of a running dependent: the same set. */
-export const RUNNING = LIVE;
+/** The planner's notion of a running dependent: live, or "fetching" (an activation under way). */
+export const RUNNING: ReadonlySet<DeploymentState> = PLANNER_RUNNING;
+
+/** How long the agent's own activation of a hash wanted again takes (in the store: no copy). */
+const REVIVE_PIPELINE_MS = 300;
+const REVIVE_READY_MS = 1000;
 
 export interface ModelDeployment {
   hash: string;
   state: DeploymentState;
   refs: string[];
   everWanted: boolean;
+  /** activated again by hand after it was wanted (store.ts): kept until wanted again */
+  reactivated: boolean;
   generation: number;
   /** whether systemd runs its service (an idle hash has only its socket) */
   serviceUp: boolean;
@@ -50,6 +69,8 @@ export interface AgentConfig {
   idleStopMs: number;
   /** a bug planted in how the agent builds its cluster view (to test the properties) */
   mapView?: (view: MemberView[]) => MemberView[];
+  /** a bug planted in the retirer: it does not read the alias table again before it stops a hash */
+  noRecheck?: boolean;
 }
 
 /** How the cluster driver hears about what an agent does. */
@@ -59,16 +80,13 @@ export interface AgentHooks {
   beforeEffect(agent: AgentModel, action: Action, effect: Effect, input: PlannerInput): void;
 }
 
-interface Lease {
-  hash: string;
-  expiresAt: number;
-}
-
 export class AgentModel {
   readonly deployments = new Map<string, ModelDeployment>();
   readonly aliases: AliasService;
-  /** the agent's SQLite (alias history here; deployments are modelled in the map above) */
+  /** the agent's SQLite (alias history and holds here; deployments are modelled in the map above) */
   private readonly db: StateStore;
+  /** daemon.ts: the holds of the service API, journalled in the database */
+  private holds: Holds;
   /** bumped at every crash: work of an earlier process (timers, requests, leases) is void */
   epoch = 0;
   private planner: PlannerLike;
@@ -77,10 +95,13 @@ export class AgentModel {
   private readonly lastActivity = new Map<string, number>();
   /** when each hash last went from no work to some (the age of "it is busy here" as a fact) */
   private readonly busyFrom = new Map<string, number>();
-  private readonly leases = new Map<number, Lease>();
+  /** hold ids, unique across this agent's processes (the real agent uses random UUIDs) */
   private nextLease = 1;
-  /** hashes whose activation pipeline runs (the retirer leaves them alone) */
-  private readonly pipelines = new Set<string>();
+  /**
+   * hashes whose activation pipeline runs (the retirer leaves them alone), with their refs once
+   * read (activator.ts activations())
+   */
+  private readonly pipelines = new Map<string, { refs: string[] | null; since: number }>();
   private lastPublished = "";
   lastResult: PlannerResult | null = null;
   /** when each hash last retired here */
@@ -100,6 +121,16 @@ export class AgentModel {
     };
     this.aliases = new AliasService(backend, this.db.db, () => this.sim.now);
     this.planner = this.newPlanner();
+    this.holds = this.newHolds();
+  }
+
+  /** daemon.ts: the holds restored from the database. */
+  private newHolds(): Holds {
+    return new Holds({
+      clock: { now: () => this.sim.now },
+      journal: this.db,
+      newId: () => `${this.index}-${this.nextLease++}`,
+    });
   }
 
   /** retirer.ts: the planner starts from the members kept in the database. */
@@ -141,9 +172,7 @@ export class AgentModel {
   }
 
   holdsOf(hash: string): number {
-    let n = 0;
-    for (const l of this.leases.values()) if (l.hash === hash && l.expiresAt > this.now) n++;
-    return n;
+    return this.holds.activeCount(hash);
   }
 
   isLive(hash: string): boolean {
@@ -151,12 +180,15 @@ export class AgentModel {
     return d !== undefined && LIVE.has(d.state);
   }
 
-  /** local-report.ts: every deployment but retired ones, with the ingress's counters. */
+  /**
+   * local-report.ts: every deployment but retired ones, with the ingress's counters, and the
+   * activations under way that have read their refs as "fetching".
+   */
   report(): HashReport[] {
-    const out: HashReport[] = [];
+    const out = new Map<string, HashReport>();
     for (const d of this.deployments.values()) {
       if (d.state === "retired") continue;
-      out.push({
+      out.set(d.hash, {
         hash: d.hash,
         state: d.state,
         inFlight: this.inFlightOf(d.hash),
@@ -164,7 +196,19 @@ export class AgentModel {
         refs: [...d.refs],
       });
     }
-    return out;
+    for (const [hash, p] of this.pipelines) {
+      const row = out.get(hash);
+      if (p.refs === null || (row !== undefined && LIVE.has(row.state))) continue;
+      out.set(hash, { hash, state: "fetching", inFlight: 0, holds: 0, refs: [...p.refs] });
+    }
+    return [...out.values()];
+  }
+
+  /** Activations under way here whose refs are read, with when they were (facts for the checker). */
+  fetching(): { hash: string; refs: string[]; since: number }[] {
+    return [...this.pipelines].flatMap(([hash, p]) =>
+      p.refs === null || this.isLive(hash) ? [] : [{ hash, refs: p.refs, since: p.since }],
+    );
   }
 
   /** cluster.ts GossipCluster.members: every member gossip knows, this one with its fresh report. */
@@ -183,6 +227,7 @@ export class AgentModel {
   /** daemon.ts publish: offered to gossip whenever it changed. */
   publish(): void {
     if (!this.up) return;
+    this.holds.sweep(); // expired leases leave the database too
     const state: MemberAppState = {
       hashes: this.report(),
       ingress: `${this.member.address.split(":")[0]}:80`,
@@ -209,8 +254,11 @@ export class AgentModel {
           state: d.state,
           keepForever: this.config.policy.kind === "keep",
           everWanted: d.everWanted,
+          reactivated: d.reactivated,
         }),
       ),
+      retired: this.retired(),
+      unresolved: [...this.pipelines].filter(([, p]) => p.refs === null).map(([hash]) => hash),
     };
     const result = this.planner.step(input);
     this.lastResult = result;
@@ -221,15 +269,34 @@ export class AgentModel {
       const d = this.deployments.get(action.hash);
       const effect = effectOf(d, action, d?.serviceUp ?? false);
       if (!d || !effect) continue;
+      // retirer.ts: right before stopping, the alias table is read again
+      if (action.kind === "retire" && !this.config.noRecheck && this.wantedNow(d.hash)) continue;
       this.hooks.beforeEffect(this, action, effect, input);
       this.carryOut(d, effect);
     }
     return result;
   }
 
+  /** Hashes the retirer retired here (the model has no `deactivate`: all of them). */
+  private retired(): RetiredHash[] {
+    return [...this.deployments.values()]
+      .filter((d) => d.state === "retired")
+      .map((d) => ({ hash: d.hash, refs: d.refs }));
+  }
+
+  private wantedNow(hash: string): boolean {
+    return wantedIn(this.aliases.roots(this.config.policy), this.view(), this.retired()).has(hash);
+  }
+
   private carryOut(d: ModelDeployment, effect: Effect): void {
     if (effect.kind === "mark-wanted") {
       d.everWanted = true;
+      d.reactivated = false;
+      return;
+    }
+    if (effect.kind === "activate") {
+      // retirer.ts revive: the closure is still in the store (the model has no GC)
+      this.activate(d.hash, d.refs, REVIVE_PIPELINE_MS, REVIVE_READY_MS, effect.reason);
       return;
     }
     if (effect.stop !== "nothing") d.serviceUp = false;
@@ -242,14 +309,39 @@ export class AgentModel {
   // ---- activation (activator.ts) ---------------------------------------------------------------
 
   /**
-   * `hashd activate`: a live hash is left alone; otherwise after `pipelineMs` (fetch, manifest,
-   * GC root) the row is written as activating (a new generation; everWanted is kept, as the
-   * store's upsert does), the units exist, and readiness holds `readyMs` later.
+   * `hashd activate` (activator.ts): a live hash is left alone, but a draining one is brought
+   * back (ready or idle as its service runs) as a fresh deployment again; otherwise the pipeline
+   * reads the closure's refs half way through `pipelineMs` (fetch, manifest, GC root), then
+   * writes the row as activating (a new generation; by hand, a hash that was wanted starts over:
+   * not wanted since, reactivated; the agent's own activation, `wanted`, keeps its marks), the
+   * units exist, and readiness holds `readyMs` later.
    */
-  activate(hash: string, refs: readonly string[], pipelineMs: number, readyMs: number): void {
-    if (!this.up || this.pipelines.has(hash) || this.isLive(hash)) return;
+  activate(
+    hash: string,
+    refs: readonly string[],
+    pipelineMs: number,
+    readyMs: number,
+    wanted?: string,
+  ): void {
+    if (!this.up || this.pipelines.has(hash)) return;
+    const live = this.deployments.get(hash);
+    if (live !== undefined && LIVE.has(live.state)) {
+      if (live.state !== "draining" || wanted !== undefined) return;
+      live.state = live.serviceUp ? "ready" : "idle";
+      live.reactivated = live.everWanted || live.reactivated;
+      live.everWanted = false;
+      this.changed();
+      return;
+    }
     const epoch = this.epoch;
-    this.pipelines.add(hash);
+    const pending = { refs: null as string[] | null, since: this.now };
+    this.pipelines.set(hash, pending);
+    this.hooks.schedule(pipelineMs / 2, () => {
+      if (this.epoch !== epoch || this.pipelines.get(hash) !== pending) return;
+      pending.refs = [...refs];
+      pending.since = this.now;
+      this.changed();
+    });
     this.hooks.schedule(pipelineMs, () => {
       if (this.epoch !== epoch) return;
       this.pipelines.delete(hash);
@@ -258,7 +350,11 @@ export class AgentModel {
         hash,
         state: "activating",
         refs: [...refs],
-        everWanted: old?.everWanted ?? false,
+        everWanted: wanted !== undefined && (old?.everWanted ?? false),
+        reactivated:
+          wanted !== undefined
+            ? (old?.reactivated ?? false)
+            : (old?.everWanted ?? false) || (old?.reactivated ?? false),
         generation: (old?.generation ?? 0) + 1,
         serviceUp: true,
         liveSince: this.now,
@@ -300,27 +396,25 @@ export class AgentModel {
     };
   }
 
-  acquireHold(hash: string, ttlMs: number): number {
+  /** POST /v1/holds */
+  acquireHold(hash: string, ttlMs: number): string {
     if (!this.busy(hash)) this.busyFrom.set(hash, this.now);
-    const id = this.nextLease++;
-    this.leases.set(id, { hash, expiresAt: this.now + ttlMs });
+    const { id } = this.holds.acquire(hash, ttlMs / 1000);
     this.touch(hash);
     return id;
   }
 
-  /** False if the lease is unknown (expired, released, or the agent restarted since). */
-  renewHold(id: number, ttlMs: number): boolean {
-    const l = this.leases.get(id);
-    if (l === undefined || l.expiresAt <= this.now) return false;
-    l.expiresAt = this.now + ttlMs;
-    return true;
+  /** POST /v1/holds/:id/renew; false on a 404 (expired, released or never granted here). */
+  renewHold(id: string, ttlMs: number): boolean {
+    return answer(() => this.holds.renew(id, ttlMs / 1000)) !== undefined;
   }
 
-  releaseHold(id: number): void {
-    const l = this.leases.get(id);
-    if (l === undefined) return;
-    this.leases.delete(id);
-    this.touch(l.hash);
+  /** DELETE /v1/holds/:id */
+  releaseHold(id: string): void {
+    const hold = answer(() => this.holds.get(id));
+    if (hold === undefined) return;
+    this.holds.release(id);
+    this.touch(hold.hash);
   }
 
   busySince(hash: string): number {
@@ -394,7 +488,6 @@ export class AgentModel {
   private forget(): void {
     this.epoch++;
     this.inFlight.clear();
-    this.leases.clear();
     this.pipelines.clear();
   }
 
@@ -408,6 +501,7 @@ export class AgentModel {
     this.sim.restart(this.index, []);
     this.node.restoreAliases(this.aliases.latestRecords(), this.now);
     this.planner = this.newPlanner();
+    this.holds = this.newHolds();
     this.lastPublished = "";
     this.lastResult = null;
     for (const d of this.deployments.values()) {
@@ -422,5 +516,15 @@ export class AgentModel {
   /** onChange in daemon.ts: publish at once (queueMicrotask). */
   private changed(): void {
     this.publish();
+  }
+}
+
+/** The holds API's answer, or undefined for its error answer (a HashdError: 404 and the like). */
+function answer<T>(call: () => T): T | undefined {
+  try {
+    return call();
+  } catch (e) {
+    if (e instanceof HashdError) return undefined;
+    throw e;
   }
 }

@@ -7,11 +7,21 @@
  *   HASHD_RETIRE_SIM_SEED=123                                  one seed, with its trace
  */
 import { describe, expect, test } from "bun:test";
+import { fakeHash } from "../../gossip/fixtures.ts";
 import type { MemberView, PlannerConfig, PlannerInput } from "../planner.ts";
 import { RetirementPlanner } from "../planner.ts";
 import type { PlannerLike } from "./agent-model.ts";
-import { HOLD_LOST } from "./properties.ts";
-import { type RunOptions, type RunReport, replayCommand, runSeed } from "./run.ts";
+import { Checker, HOLD_LOST } from "./properties.ts";
+import {
+  FRESH_MS,
+  HEAL_MS,
+  type RunOptions,
+  type RunReport,
+  replayCommand,
+  runSeed,
+  SLOW_MS,
+} from "./run.ts";
+import { Workload } from "./workload.ts";
 import { World } from "./world.ts";
 
 const env = (name: string): number | undefined =>
@@ -27,7 +37,7 @@ function failuresOf(r: RunReport, chaosMs?: number): string[] {
   const replay = `\n    replay: ${replayCommand(r.seed, chaosMs)}`;
   const what = `seed ${r.seed} (${r.setup.size} members, ${(r.setup.loss * 100).toFixed(1)}% loss, quiet ${r.setup.quietMs} ms, policy ${r.setup.policy.kind})`;
   const out: string[] = [];
-  for (const v of r.violations.filter((x) => x.property !== HOLD_LOST)) {
+  for (const v of r.violations) {
     const at = ((v.at - 1_700_000_000_000) / 1000).toFixed(3);
     out.push(
       `${what}: ${v.property} when ${v.member} retired ${v.hash.slice(0, 6)} at ${at} s: ${v.detail}${replay}`,
@@ -41,9 +51,17 @@ function failuresOf(r: RunReport, chaosMs?: number): string[] {
     out.push(
       `${what}: ${r.stats.aliasFailuresCalm} request(s) by alias found no live hash, retired on some member though live on another, with no crash or partition in the minute before${replay}`,
     );
-  for (const b of r.stats.brokenCalls.filter((x) => !x.deployRace).slice(0, 3))
+  for (const b of r.stats.brokenCalls.slice(0, 3))
     out.push(
-      `${what}: ${b.caller.slice(0, 6)} on ${b.member} could not call ${b.callee.slice(0, 6)}: ${b.why}${replay}`,
+      `${what}: ${b.caller.slice(0, 6)} on ${b.member} could not call ${b.callee.slice(0, 6)}: ${b.why}${b.deployRace ? " (its deploy raced the retirement of that reference)" : ""}${replay}`,
+    );
+  if (r.wantedNowhere.length > 0)
+    out.push(
+      `${what}: wanted but running on no member: ${r.wantedNowhere.map((h) => h.slice(0, 6)).join(", ")}${replay}`,
+    );
+  if (r.keepLastDisagreements.length > 0)
+    out.push(
+      `${what}: kept by keep-last on some members only: ${r.keepLastDisagreements.join(", ")}${replay}`,
     );
   return out;
 }
@@ -63,11 +81,8 @@ describe("top-down retirement in the gossip simulator", () => {
         requests: 0,
         aliasFailuresCalm: 0,
         aliasFailuresRetired: 0,
-        holdsForgotten: 0,
         guardLeaks: 0,
-        wantedNowhere: 0,
-        keepLast: 0,
-        deployRaces: 0,
+        holdsRestored: 0,
         stuckSuspects: 0,
       };
       for (let seed = ONE ?? FIRST; seed < (ONE ?? FIRST) + COUNT; seed++) {
@@ -84,11 +99,8 @@ describe("top-down retirement in the gossip simulator", () => {
           aliasFailures.set(why, (aliasFailures.get(why) ?? 0) + (n ?? 0));
         totals.aliasFailuresCalm += r.stats.aliasFailuresCalm;
         totals.aliasFailuresRetired += r.stats.aliasFailuresRetired;
-        totals.holdsForgotten += r.violations.filter((v) => v.property === HOLD_LOST).length;
         totals.guardLeaks += r.guardLeaks.length;
-        totals.wantedNowhere += r.wantedNowhere.length;
-        totals.keepLast += r.keepLastDisagreements.length;
-        totals.deployRaces += r.stats.brokenCalls.filter((b) => b.deployRace).length;
+        totals.holdsRestored += r.stats.holdsRestored;
         if (r.stuckSuspects.length > 0) {
           totals.stuckSuspects++;
           console.log(`seed ${r.seed}: still suspected at the end (gossip): ${r.stuckSuspects.join("; ")}`);
@@ -102,7 +114,8 @@ describe("top-down retirement in the gossip simulator", () => {
           `final state reached ${liveness[liveness.length >> 1] ?? "-"} ms (median), ${liveness.at(-1) ?? "-"} ms (max) after healed, restarted and traffic stopped (requests and jobs last up to 40 s)`,
           "retirements that a fact elsewhere in the cluster would have prevented, by why the retiring member could not know it:",
           ...[...price].sort((a, b) => b[1] - a[1]).map(([k, n]) => `  ${n}  ${k}`),
-          `known gaps: ${totals.holdsForgotten} retirement(s) under a job whose hold a restart forgot; ${totals.deployRaces} call(s) of a new dependent to a reference that retired while it was being deployed; ${totals.guardLeaks} copy(ies) kept as never wanted on a member that missed the alias; ${totals.wantedNowhere} wanted hash(es) running nowhere; ${totals.keepLast} hash(es) kept by keep-last on some members only; ${totals.stuckSuspects} run(s) ending with a member still suspected (gossip)`,
+          `${totals.holdsRestored} renewal(s) of a job's hold accepted by a restarted agent`,
+          `known gaps: ${totals.guardLeaks} copy(ies) kept as never wanted on a member that missed the alias; ${totals.stuckSuspects} run(s) ending with a member still suspected (gossip)`,
           ...(splits.length > 0
             ? [
                 `${splits.length} run(s) ended split in two for good (a known gap of cluster.ts, not asserted here):`,
@@ -127,6 +140,7 @@ const wrapped =
       knownMembers: () => p.knownMembers(),
     };
   };
+const blindToPins = wrapped((i) => ({ ...i, roots: i.roots.filter((r) => r.reason !== "pinned") }));
 const mapReports = (input: PlannerInput, f: (m: MemberView, i: number) => MemberView): PlannerInput => ({
   ...input,
   members: input.members.map(f),
@@ -174,14 +188,9 @@ describe.skipIf(ONE !== undefined || SOAK !== undefined)("the properties catch p
       ["view.dependent", "view.wanted"],
     ],
     [
-      "a planner blind to pins",
-      { newPlanner: wrapped((i) => ({ ...i, roots: i.roots.filter((r) => r.reason !== "pinned") })) },
+      "a planner blind to pins, behind a retirer that trusts it (does not read the alias table again)",
+      { newPlanner: blindToPins, noRecheck: true },
       ["view.wanted"],
-    ],
-    [
-      "an agent whose cluster view leaves out suspect members (only the ground truth can tell)",
-      { view: (v) => v.filter((m) => m.status !== "suspect") },
-      ["truth"],
     ],
   ];
   test.each(plants)(
@@ -196,19 +205,85 @@ describe.skipIf(ONE !== undefined || SOAK !== undefined)("the properties catch p
     },
     60_000,
   );
+
+  test("a planner blind to pins is harmless behind the retirer, which reads the alias table again before it stops", () => {
+    let seed = 1;
+    const wrong = (r: ReturnType<typeof runSeed>) =>
+      r.violations.filter((v) => v.property === "view.wanted" || v.detail.includes("reaches it"));
+    while (
+      seed <= 150 &&
+      wrong(runSeed({ seed, plant: { newPlanner: blindToPins, noRecheck: true } })).length === 0
+    )
+      seed++;
+    expect(seed).toBeLessThanOrEqual(150); // a schedule where the bug retires a pinned hash ...
+    expect(wrong(runSeed({ seed, plant: { newPlanner: blindToPins } }))).toEqual([]); // ... and where it does not
+  }, 60_000);
+
+  test("an agent whose cluster view leaves out suspect members (only the ground truth can tell)", () => {
+    // Scripted: random schedules rarely suspect a member without a crash or partition that
+    // excuses what it knew. Host-4 holds BE1 for a minute; then it is cut off, and while the
+    // others only suspect it, its hold still counts: the planted view drops it.
+    const run = (view?: (v: MemberView[]) => MemberView[]) => {
+      const w = new World({
+        seed: 3,
+        size: 5,
+        loss: 0,
+        delay: [1, 5],
+        policy: { kind: "retire" },
+        quietMs: 0,
+        newPlanner: () => new RetirementPlanner({ quietMs: 0 }),
+        mapView: view,
+      });
+      const checker = new Checker(w, new Workload(w), {
+        freshMs: FRESH_MS,
+        healMs: HEAL_MS,
+        slowMs: SLOW_MS,
+      });
+      w.onEffect = (agent, action, effect, input) => checker.onEffect(agent, action, effect, input);
+      const [be1, fe1, be2, fe2] = [1, 2, 3, 4].map((n) => fakeHash(800_000 + n)) as [
+        string,
+        string,
+        string,
+        string,
+      ];
+      const refs: Record<string, string[]> = { [fe1]: [be1], [fe2]: [be2] };
+      for (const a of w.agents) for (const h of [be1, fe1, be2, fe2]) a.activate(h, refs[h] ?? [], 100, 100);
+      w.advance(2000);
+      w.agents[0]?.aliases.set({ prod: fe1 });
+      w.advance(2000);
+      w.agents[4]?.acquireHold(be1, 600_000);
+      w.agents[0]?.aliases.set({ prod: fe2 });
+      w.advance(60_000); // fe1 retires everywhere; be1 drains, kept by host-4's hold
+      w.sim.partition([[0, 1, 2, 3], [4]]);
+      w.disruptions.partitioned([0, 0, 0, 0, 1], w.now);
+      w.advance(20_000);
+      return checker.violations.filter((v) => v.hash === be1);
+    };
+    const planted = run((v) => v.filter((m) => m.status !== "suspect"));
+    expect(planted.map((v) => v.property)).toContain("truth");
+    expect(planted.find((v) => v.property === "truth")?.detail).toContain(
+      "hold(s) on host-4 (suspect in its view)",
+    );
+    expect(run()).toEqual([]); // the real view keeps be1 until host-4 is declared dead (then excused)
+  }, 30_000);
 });
 
-describe.skipIf(ONE !== undefined || SOAK !== undefined)("known gaps (these fail until fixed)", () => {
-  test.failing("a job's hold outlives an agent restart (holds live in the agent's memory: with a quiet period shorter than the job's renewal interval its hash retires under it)", () => {
+describe.skipIf(ONE !== undefined || SOAK !== undefined)("gaps of issue 5, closed", () => {
+  test("a job's hold outlives an agent restart (holds are journalled and restored, as if renewed at the start: with no quiet period, nothing retires under a job)", () => {
     const found: string[] = [];
-    for (let seed = 1; seed <= 300 && found.length === 0; seed++) {
+    let restored = 0;
+    for (let seed = 1; seed <= 150; seed++) {
       const r = runSeed({ seed, setup: { quietMs: 0 } });
       for (const v of r.violations.filter((x) => x.property === HOLD_LOST))
         found.push(`seed ${seed} (quiet 0): ${v.member} retired ${v.hash.slice(0, 6)}: ${v.detail}`);
+      restored += r.stats.holdsRestored;
     }
     expect(found).toEqual([]);
+    expect(restored).toBeGreaterThan(0); // restarts did happen under running jobs
   }, 60_000);
+});
 
+describe.skipIf(ONE !== undefined || SOAK !== undefined)("known gaps (these fail until fixed)", () => {
   test.failing("members that all restarted during a partition find the other side after the heal (cluster.ts joins its seeds again only while it knows no other member)", () => {
     const w = new World({
       seed: 7,

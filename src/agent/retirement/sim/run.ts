@@ -38,6 +38,8 @@ export interface RunOptions {
     newPlanner?: (quietMs: number) => PlannerLike;
     /** a wrong cluster view given to the planner */
     view?: (view: MemberView[]) => MemberView[];
+    /** a retirer that does not read the alias table again right before it stops a hash */
+    noRecheck?: boolean;
   };
   setup?: Partial<Setup>;
   trace?: (line: string) => void;
@@ -104,6 +106,7 @@ export function runSeed(options: RunOptions): RunReport {
     ...setup,
     newPlanner: () => newPlanner(quietMs),
     mapView: options.plant?.view,
+    noRecheck: options.plant?.noRecheck,
     trace: options.trace,
   });
   const workload = new Workload(w);

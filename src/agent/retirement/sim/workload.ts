@@ -6,7 +6,7 @@
  */
 import { HashdError } from "../../../lib/errors.ts";
 import { randomBetween, randomFloat, randomInt } from "../../gossip/prng.ts";
-import type { AgentModel } from "./agent-model.ts";
+import { type AgentModel, LIVE } from "./agent-model.ts";
 import type { App } from "./catalog.ts";
 import type { World } from "./world.ts";
 
@@ -48,12 +48,16 @@ export interface WorkloadStats {
   rollbacksRefused: number;
   pins: number;
   jobs: number;
+  /** renewals that a later agent process than the one that granted the lease accepted */
+  holdsRestored: number;
 }
 
 interface Job {
   member: number;
   hash: string;
-  lease: number | null;
+  /** the hold's id, as the agent granted it */
+  lease: string;
+  /** the agent process that granted or last renewed it */
   epoch: number;
 }
 
@@ -75,6 +79,7 @@ export class Workload {
     rollbacksRefused: 0,
     pins: 0,
     jobs: 0,
+    holdsRestored: 0,
   };
   /** jobs running now (a job's hash must not be retired under it on its member) */
   readonly jobs = new Set<Job>();
@@ -345,7 +350,8 @@ export class Workload {
 
   /**
    * Work that outlives a request: a service takes a hold on its own hash, renews it every third
-   * of its lease, takes a new one if the agent forgot it (restarted), and releases it when done.
+   * of its lease (not while its agent is down: the call fails), takes a new one when a renewal
+   * gets a 404 (the lease ran out), and releases it when done (docs/holds.md).
    */
   private startJob(): void {
     const agent = this.someAgent();
@@ -368,15 +374,15 @@ export class Workload {
     const renew = () => {
       if (!this.jobs.has(job)) return;
       if (this.w.now >= endAt) {
-        if (agent.up && job.lease !== null && job.epoch === agent.epoch) agent.releaseHold(job.lease);
+        if (agent.up) agent.releaseHold(job.lease);
         this.jobs.delete(job);
         return;
       }
       if (agent.up) {
-        if (job.lease === null || job.epoch !== agent.epoch || !agent.renewHold(job.lease, ttlMs)) {
-          job.lease = agent.acquireHold(job.hash, ttlMs);
-          job.epoch = agent.epoch;
-        }
+        if (agent.renewHold(job.lease, ttlMs)) {
+          if (job.epoch !== agent.epoch) this.stats.holdsRestored++;
+        } else job.lease = agent.acquireHold(job.hash, ttlMs);
+        job.epoch = agent.epoch;
       }
       this.w.at(Math.min(ttlMs / 3, endAt - this.w.now), renew);
     };
@@ -400,9 +406,12 @@ export class Workload {
     });
   }
 
-  /** daemon.ts isLive: live here, or some other member (alive or suspect) reports it. */
+  /** daemon.ts isLive: live here, or some other member (alive or suspect) reports it live. */
   private visible(agent: AgentModel, hash: string): boolean {
-    return agent.isLive(hash) || agent.node.whoRuns(hash).some((r) => r.member.name !== agent.name);
+    return (
+      agent.isLive(hash) ||
+      agent.node.whoRuns(hash).some((r) => r.member.name !== agent.name && LIVE.has(r.report.state))
+    );
   }
 
   private someAgent(): AgentModel | undefined {

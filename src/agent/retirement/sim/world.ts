@@ -24,6 +24,7 @@ export interface WorldOptions {
   quietMs: number;
   newPlanner: () => PlannerLike;
   mapView?: (view: MemberView[]) => MemberView[];
+  noRecheck?: boolean;
   trace?: (line: string) => void;
 }
 
@@ -68,6 +69,7 @@ export class World {
           seeds: () => addresses.filter((_, j) => j !== i),
           idleStopMs: 15_000,
           mapView: options.mapView,
+          noRecheck: options.noRecheck,
         },
         {
           schedule: (afterMs, fn) => this.at(afterMs, fn),
