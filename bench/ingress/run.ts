@@ -9,7 +9,8 @@
  * The direct path uses the same nginx process's TCP listener: a TCP front (socat) would add its
  * own hop and per-connection fork, and the service's TCP and unix listeners run the same code.
  *
- * Then the same at 64 connections paced (each connection waits --pace-ms after every response): one
+ * Then the same at 64 connections paced (each connection waits a random 0 to 2 x --pace-ms after every
+ * response): one
  * offered load below saturation on every path, for the latency a proxy adds when the cores are not
  * the bottleneck (at saturation, three processes on two cores queue for CPU and p99 measures that).
  *
@@ -72,7 +73,7 @@ async function startBun(
 const loads = [
   { label: "1", connections: 1, paced: false },
   { label: "64", connections: 64, paced: false },
-  { label: `64 paced ${paceMs} ms`, connections: 64, paced: true },
+  { label: `64 paced ~${paceMs} ms`, connections: 64, paced: true },
 ];
 
 interface Target {

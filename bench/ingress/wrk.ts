@@ -39,12 +39,14 @@ export async function wrk(
 }
 
 /**
- * A wrk script that makes each connection wait `delayMs` after every response before its next
- * request: the same offered load on every path, below saturation, so that the latency a proxy adds
- * is not drowned in CPU queueing (wrk, the proxy and the service share two cores).
+ * A wrk script that makes each connection wait after every response before its next request: a
+ * random whole number of milliseconds from 0 to 2 * meanMs (wrk's delay() counts in ms), so the
+ * connections do not fire in step. The same offered load on every path, below saturation, so that
+ * the latency a proxy adds is not drowned in CPU queueing (wrk, the proxy and the service share
+ * two cores).
  */
-export function pacedScript(delayMs: number): string {
-  return `function delay()\n  return ${delayMs}\nend\n`;
+export function pacedScript(meanMs: number): string {
+  return `function delay()\n  return math.random(0, ${2 * meanMs})\nend\n`;
 }
 
 function latency(match: RegExpExecArray | null): number {
