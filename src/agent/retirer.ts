@@ -61,12 +61,14 @@ export class Retirer {
       now,
       members: this.deps.members(),
       roots: aliases.roots(policy),
+      formerRoots: aliases.formerRoots(),
       local: live.map((d) => ({
         hash: d.hash,
         state: d.state,
         keepForever: policy.kind === "keep",
         everWanted: d.everWanted,
         reactivated: d.reactivated,
+        since: d.activatedAt,
       })),
       retired: retiredByRetirer(rows),
       unresolved: activator

@@ -2,6 +2,7 @@ import type { Database } from "bun:sqlite";
 import { HashdError } from "../../lib/errors.ts";
 import { parseStoreHash } from "../../nix/store-path.ts";
 import type { AliasRecord } from "../gossip/types.ts";
+import type { FormerRoot } from "../retirement/planner.ts";
 import type { Root } from "../retirement/wanted.ts";
 import { hashOfPin, parseAliasName, pinName } from "./names.ts";
 
@@ -193,6 +194,19 @@ export class AliasService {
    * (keep-last: the alias's target and the previous ones its winning record carries, so every
    * member keeps the same set once their alias tables agree).
    */
+  /**
+   * Earlier targets of every alias and pin, removed ones included, from the winning records (the
+   * same on every member), each with the time of the write that moved the name away from it.
+   */
+  formerRoots(): FormerRoot[] {
+    const out: FormerRoot[] = [];
+    for (const r of this.backend.aliases()) {
+      const what = hashOfPin(r.name) !== undefined ? "pinned before" : `an earlier target of alias ${r.name}`;
+      for (const hash of r.previous) out.push({ hash, reason: what, until: r.hlc.wall });
+    }
+    return out;
+  }
+
   roots(policy: RetentionPolicy): Root[] {
     const roots: Root[] = [];
     const aliases = this.list();

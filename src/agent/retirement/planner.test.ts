@@ -309,6 +309,38 @@ describe("retirement planner: a hash never wanted here", () => {
   });
 });
 
+describe("retirement planner: an earlier target of an alias", () => {
+  const former = [{ hash: FE1, reason: "an earlier target of alias prod", until: 100 }];
+  const members = [member("a", [report(FE1, [BE1]), report(BE1, [])])];
+
+  test("deployed here before the alias moved on: wanted once, with what it references", () => {
+    const p = new RetirementPlanner({ quietMs: 0 });
+    const mine = [
+      { ...local(FE1), everWanted: false, since: 50 },
+      { ...local(BE1), everWanted: false, since: 50 },
+    ];
+    const r = p.step({ now: 200, members, roots: [], formerRoots: former, local: mine });
+    expect(r.actions).toEqual([
+      {
+        kind: "wanted",
+        hash: FE1,
+        reason: "an earlier target of alias prod, deployed here before the alias moved on",
+      },
+      { kind: "wanted", hash: BE1, reason: `referenced by ${FE1}, deployed here before the alias moved on` },
+    ]);
+  });
+
+  test("deployed here after the alias moved on, or activated again by hand: kept", () => {
+    const p = new RetirementPlanner({ quietMs: 0 });
+    const late = { ...local(FE1), everWanted: false, since: 150 };
+    expect(p.step({ now: 200, members, roots: [], formerRoots: former, local: [late] }).actions).toEqual([]);
+    const byHand = { ...local(FE1), everWanted: false, reactivated: true, since: 50 };
+    expect(p.step({ now: 200, members, roots: [], formerRoots: former, local: [byHand] }).actions).toEqual(
+      [],
+    );
+  });
+});
+
 describe("retirement planner: a member with no report yet", () => {
   test("holds everything until it reports (a restarted agent's old report is void, its services still run)", () => {
     const p = new RetirementPlanner({ quietMs: 0 });

@@ -38,6 +38,17 @@ export interface LocalHash {
    * it again, and another member draining it does not make it wanted here.
    */
   reactivated?: boolean;
+  /** when this host's deployment of it was first made (for formerRoots) */
+  since?: number;
+}
+
+/**
+ * A hash an alias or pin pointed at before its latest write (the previous targets its winning
+ * record carries), with that write's time: a copy deployed here before then was wanted, even if
+ * this host never saw the alias point at it (it was down, cut off, or the alias moved on fast).
+ */
+export interface FormerRoot extends Root {
+  until: number;
 }
 
 /** A hash the retirer retired here (not one deactivated by hand), with its references. */
@@ -51,6 +62,8 @@ export interface PlannerInput {
   /** every member this agent knows, itself included (its own report is the freshest) */
   members: readonly MemberView[];
   roots: readonly Root[];
+  /** earlier targets of aliases and pins (AliasService.formerRoots) */
+  formerRoots?: readonly FormerRoot[];
   /** this host's live hashes */
   local: readonly LocalHash[];
   /**
@@ -198,6 +211,9 @@ export class RetirementPlanner {
       actions.push({ kind: "revive", hash, reason: `wanted again after it retired here: ${why}` });
     }
 
+    const formerlyWanted = input.formerRoots?.length
+      ? formerTargets(input.formerRoots, input.members, input.retired ?? [])
+      : undefined;
     const unresolved = input.unresolved ?? [];
     for (const local of input.local) {
       const { hash } = local;
@@ -220,8 +236,14 @@ export class RetirementPlanner {
           continue;
         }
         const elsewhere = drainingOn(hash, input.members);
-        if (elsewhere !== undefined) {
-          const reason = `draining on ${elsewhere}, so wanted once there`;
+        const former = formerlyWanted ? formerlyWanted(hash, local.since) : undefined;
+        const reason =
+          elsewhere !== undefined
+            ? `draining on ${elsewhere}, so wanted once there`
+            : former !== undefined
+              ? `${former}, deployed here before the alias moved on`
+              : undefined;
+        if (reason !== undefined) {
           verdicts.set(hash, { wanted: false, reason: `never aliased or pinned here, but ${reason}` });
           actions.push({ kind: "wanted", hash, reason });
           continue;
@@ -283,6 +305,29 @@ export function wantedIn(
     for (const r of m.hashes) if (r.refs.length && !refs.has(r.hash)) refs.set(r.hash, r.refs);
   for (const r of retired) if (r.refs.length && !refs.has(r.hash)) refs.set(r.hash, r.refs);
   return wantedHashes(roots, (h) => refs.get(h) ?? []);
+}
+
+/**
+ * (hash, since) -> why a copy deployed at `since` was wanted once: an earlier target of an alias or
+ * pin written after `since`, or a hash such a target references.
+ */
+function formerTargets(
+  formerRoots: readonly FormerRoot[],
+  members: readonly MemberView[],
+  retired: readonly RetiredHash[],
+): (hash: string, since: number | undefined) => string | undefined {
+  const reached = formerRoots.map((root) => ({
+    until: root.until,
+    wanted: wantedIn([root], members, retired),
+  }));
+  return (hash, since) => {
+    if (since === undefined) return undefined;
+    for (const { until, wanted } of reached) {
+      const why = wanted.get(hash);
+      if (why !== undefined && since < until) return why;
+    }
+    return undefined;
+  };
 }
 
 /** A member that reports `hash` draining (only a hash once wanted there drains), or undefined. */

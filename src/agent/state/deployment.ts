@@ -39,6 +39,8 @@ export interface Deployment {
   reactivated: boolean;
   /** retired by `hashd deactivate`: the retirer never activates it again */
   retiredByHand: boolean;
+  /** when the current deployment began (its last activation; createdAt is the first) */
+  activatedAt: number;
 }
 
 export interface DeploymentEvent {

@@ -63,6 +63,10 @@ const MIGRATIONS: string[] = [
   // The previous targets an alias record carries (gossip/types.ts AliasRecord.previous), as JSON;
   // NULL in rows recorded before records carried them.
   "ALTER TABLE alias_history ADD COLUMN previous TEXT;",
+  // When the current deployment of the hash began (its last activation); created_at stays the
+  // first one. Rows from before start from created_at.
+  `ALTER TABLE deployments ADD COLUMN activated_at INTEGER;
+   UPDATE deployments SET activated_at = created_at;`,
 ];
 
 /** A hold as kept in the database (the shape of ingress/holds.ts's Hold). */
@@ -89,6 +93,7 @@ interface DeploymentRow {
   ever_wanted: number;
   reactivated: number;
   retired_by_hand: number;
+  activated_at: number | null;
 }
 
 function fromRow(row: DeploymentRow): Deployment {
@@ -107,6 +112,7 @@ function fromRow(row: DeploymentRow): Deployment {
     everWanted: row.ever_wanted === 1,
     reactivated: row.reactivated === 1,
     retiredByHand: row.retired_by_hand === 1,
+    activatedAt: row.activated_at ?? row.created_at,
   };
 }
 
@@ -175,11 +181,11 @@ export class StateStore {
       // every expression on the right reads the row as it was before this update
       this.db
         .query(
-          `INSERT INTO deployments (hash, path, name, state, manifest, error, generation, created_at, updated_at, ready_at, refs)
-           VALUES ($hash, $path, $name, 'activating', $manifest, NULL, 1, $at, $at, NULL, $refs)
+          `INSERT INTO deployments (hash, path, name, state, manifest, error, generation, created_at, updated_at, ready_at, refs, activated_at)
+           VALUES ($hash, $path, $name, 'activating', $manifest, NULL, 1, $at, $at, NULL, $refs, $at)
            ON CONFLICT (hash) DO UPDATE SET
              path = $path, name = $name, state = 'activating', manifest = $manifest, error = NULL,
-             generation = generation + 1, updated_at = $at, ready_at = NULL, refs = $refs,
+             generation = generation + 1, updated_at = $at, ready_at = NULL, refs = $refs, activated_at = $at,
              ever_wanted = CASE WHEN $byHand THEN 0 ELSE ever_wanted END,
              reactivated = CASE WHEN $byHand THEN (ever_wanted = 1 OR reactivated = 1) ELSE reactivated END,
              retired_by_hand = 0`,

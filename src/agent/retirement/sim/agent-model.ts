@@ -248,6 +248,7 @@ export class AgentModel {
       now: this.now,
       members: this.view(),
       roots: this.aliases.roots(this.config.policy),
+      formerRoots: this.aliases.formerRoots(),
       local: live.map(
         (d): LocalHash => ({
           hash: d.hash,
@@ -255,6 +256,7 @@ export class AgentModel {
           keepForever: this.config.policy.kind === "keep",
           everWanted: d.everWanted,
           reactivated: d.reactivated,
+          since: d.liveSince,
         }),
       ),
       retired: this.retired(),
