@@ -24,6 +24,7 @@ import {
 import { localReport } from "./local-report.ts";
 import { every } from "./periodic.ts";
 import { reconcile } from "./reconcile.ts";
+import { ReportPublisher } from "./report-publisher.ts";
 import { RetirementPlanner } from "./retirement/planner.ts";
 import { Retirer } from "./retirer.ts";
 import { AgentRouteTable } from "./route-table.ts";
@@ -128,20 +129,17 @@ export async function startAgent(config: Config, version: string, log = defaultL
 
   // What peers learn about this host, and the first publication before joining.
   const advertisedIngress = `${config.ingress.address === "0.0.0.0" ? firstAddress() : config.ingress.address}:${ingress.port}`;
-  let lastPublished = "";
+  const publisher = new ReportPublisher(
+    cluster,
+    () => localReport(store, load, activator.activations()),
+    advertisedIngress,
+  );
   const publish = () => {
     holds.sweep(); // expired leases leave the database too
-    const state = {
-      hashes: localReport(store, load, activator.activations()),
-      ingress: advertisedIngress,
-    };
-    const text = JSON.stringify(state);
-    if (text === lastPublished) return;
-    lastPublished = text;
-    cluster.publish(state);
+    publisher.publish();
   };
   publish();
-  publishSoon = () => queueMicrotask(publish);
+  publishSoon = () => publisher.soon();
   if (cluster instanceof GossipCluster) cluster.join(config.gossip?.seeds ?? []);
 
   const policy: RetentionPolicy =
