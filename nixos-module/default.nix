@@ -66,7 +66,12 @@ in
         type = types.listOf types.str;
         default = [ ];
         example = [ "10.0.0.2:7946" "10.0.0.3:7946" ];
-        description = "`host:port` of agents to join at start. Any one reachable member is enough.";
+        description = ''
+          `host:port` of agents to join at start (any one reachable member is enough). They are
+          also tried again later, every 30 s or so, when they are not alive members: list hosts on
+          every side a partition could cut (every host is fine), so that the cluster finds itself
+          again even if every agent on one side restarted during the partition.
+        '';
       };
     };
 

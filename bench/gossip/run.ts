@@ -3,8 +3,8 @@
  * same five sandbox hosts, in the same run, both with memberlist's LAN defaults (probe 1 s, timeout
  * 500 ms, suspicion multiplier 4, gossip 200 ms to 3, push-pull 30 s) and AES-GCM with a 32-byte key.
  *
- *   bun bench/gossip/run.ts [--trials 5] [--link-trials 3] [--updates 10] [--rest-sec 60]
- *                           [--loss-min 3] [--interval 50] [--sim] [--sim-sizes 100,1000]
+ *   bun bench/gossip/run.ts [--trials 10] [--link-trials 3] [--updates 10] [--rest-sec 60]
+ *                           [--loss-min 3] [--interval 50] [--sim] [--sim-sizes 5,100,1000]
  *
  * Needs /usr/bin/serf (apt-get install serf, then `systemctl disable serf` so that hosts booted from
  * the machine's root do not start it) and /usr/sbin/nft (apt-get install nftables): the kernel here
@@ -25,7 +25,7 @@
  * (c) bytes sent per member per second at rest: eth0 tx_bytes of every host over --rest-sec with
  *     one system running, minus the same with neither running.
  * (d) false deaths at 10% loss over --loss-min minutes, both systems running.
- * With --sim, the simulator's figures at 100 and 1,000 members (sim-figures.ts) after the sandbox.
+ * With --sim, the simulator's figures at 5, 100 and 1,000 members (sim-figures.ts) after the sandbox.
  */
 import { parseArgs } from "node:util";
 import type { Subprocess } from "bun";
@@ -36,14 +36,14 @@ import { bundleWatcher } from "./watch.ts";
 
 const { values } = parseArgs({
   options: {
-    trials: { type: "string", default: "5" },
+    trials: { type: "string", default: "10" },
     "link-trials": { type: "string", default: "3" },
     updates: { type: "string", default: "10" },
     "rest-sec": { type: "string", default: "60" },
     "loss-min": { type: "string", default: "3" },
     interval: { type: "string", default: "50" },
     sim: { type: "boolean", default: false },
-    "sim-sizes": { type: "string", default: "100,1000" },
+    "sim-sizes": { type: "string", default: "5,100,1000" },
   },
 });
 const TRIALS = Number(values.trials);

@@ -108,20 +108,15 @@ export class GossipCluster implements Cluster {
     return new GossipCluster(adapter, name);
   }
 
-  private rejoin: ReturnType<typeof setInterval> | undefined;
-
   /**
-   * Joins through the seeds, called once the first local state is published, and again every few
-   * seconds while no other member is known: seeds may boot after this host, or a whole cluster may
-   * restart at once.
+   * Joins through the seeds, called once the first local state is published. The gossip core keeps
+   * them: it joins them again every 2 s while no other member is alive (seeds may boot after this
+   * host, or a whole cluster may restart at once), and every 30 s tries one seed that is not an
+   * alive member and, with Serf's odds, one failed member (gossip/reconnect.ts). So a partition
+   * heals even if every member of one side restarted meanwhile and neither side remembers the other.
    */
-  join(seeds: readonly string[], retryMs = 2000): void {
-    if (seeds.length === 0) return;
-    this.adapter.join(seeds);
-    this.rejoin = setInterval(() => {
-      const others = this.adapter.node.members().filter((m) => m.name !== this.self && m.state !== "left");
-      if (others.length === 0) this.adapter.join(seeds);
-    }, retryMs);
+  join(seeds: readonly string[]): void {
+    if (seeds.length > 0) this.adapter.join(seeds);
   }
 
   get aliasBackend(): AliasBackend {
@@ -181,7 +176,6 @@ export class GossipCluster implements Cluster {
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.rejoin);
     await this.adapter.leave(500);
     this.adapter.stop();
   }

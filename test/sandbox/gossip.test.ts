@@ -2,7 +2,8 @@
  * Gossip between real agents: five sandbox hosts (a..e) on one bridge, each running the compiled
  * agent as a systemd unit with one shared cluster key (installCluster: gossip on <ip>:7946, the
  * ingress on 0.0.0.0:8480, zone "test"). The tests run in order and share the cluster: join, state,
- * cross-host routing, hostile datagrams, a wrong key, a partition, then a crash and a reboot.
+ * cross-host routing, hostile datagrams, a wrong key, a partition, a partition during which every
+ * agent restarts, then a crash and a reboot.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import type { Subprocess } from "bun";
@@ -197,6 +198,43 @@ async function waitForHolds(observers: Host[], holds: number, timeoutMs = 30_000
     },
     timeoutMs,
   );
+}
+
+// ---- partitions that keep each side connected ----------------------------------------------------
+
+const PARTITION_TABLE = "hashd_test_partition";
+
+/**
+ * Drops every packet between hosts of different groups (an nftables table in each host), while
+ * hosts of one group still reach each other (setLinkUp cuts a host off from everyone).
+ */
+async function partition(groups: Host[][]): Promise<void> {
+  await Promise.all(
+    groups.flatMap((group, i) => {
+      const away = groups
+        .filter((_, j) => j !== i)
+        .flat()
+        .map((h) => h.ip)
+        .join(", ");
+      const rules = `table inet ${PARTITION_TABLE} {
+  chain in { type filter hook input priority 0; policy accept; ip saddr { ${away} } drop; }
+  chain out { type filter hook output priority 0; policy accept; ip daddr { ${away} } drop; }
+}
+`;
+      return group.map((h) => h.run(["nft", "-f", "-"], { input: rules }));
+    }),
+  );
+}
+
+async function healPartition(): Promise<void> {
+  await Promise.all(hosts.map((h) => h.exec(["nft", "delete", "table", "inet", PARTITION_TABLE])));
+}
+
+/** Rewrites a host's agent config so that it lists every other host as a seed. */
+async function seedEveryone(h: Host): Promise<void> {
+  const config = JSON.parse(await h.readFile("/etc/hashd/config.json")) as { gossip: { seeds: string[] } };
+  config.gossip.seeds = others(h).map((x) => `${x.ip}:${GOSSIP_PORT}`);
+  await h.writeFile("/etc/hashd/config.json", JSON.stringify(config, null, 2));
 }
 
 describe("gossip between five real agents", () => {
@@ -470,6 +508,36 @@ describe("gossip between five real agents", () => {
     if (id) await release(id);
     await waitForHolds(hosts, 0);
   }, 480_000);
+
+  test("every agent restarts during a partition (a, b, e | c, d): after the heal the sides find each other through their seeds", async () => {
+    // Seeds as a NixOS config would list them: every other host. Then a partition that keeps
+    // each side connected, and every agent restarted while it lasts: a fresh agent knows only
+    // what it finds, so each side ends up knowing only itself, and not alone (no fast retry).
+    await Promise.all(hosts.map(seedEveryone));
+    const left = [a, b, e];
+    const right = [c, d];
+    await partition([left, right]);
+    try {
+      // all stopped before any starts: no new agent learns anything from an old one
+      await Promise.all(hosts.map((h) => h.run(["systemctl", "stop", "hashd.service"])));
+      await Promise.all(hosts.map((h) => h.run(["systemctl", "start", "hashd.service"])));
+      await waitForViews("a, b and e see each other alive", left, allAlive(["a", "b", "e"]), 60_000);
+      await waitForViews("c and d see each other alive", right, allAlive(["c", "d"]), 60_000);
+      for (const h of left) expect(Object.keys(await view(h)).sort()).toEqual(["a", "b", "e"]);
+      for (const h of right) expect(Object.keys(await view(h)).sort()).toEqual(["c", "d"]);
+      // past every agent's first reconnect tick (2 s after its join): what heals it is the next
+      await Bun.sleep(10_000);
+    } finally {
+      await healPartition();
+    }
+    // reconnect: every 15 to 45 s each agent joins one seed that is not an alive member
+    const ms = await waitForViews("every member sees all five alive again", hosts, allAlive(), 150_000);
+    expect(ms).toBeLessThan(60_000);
+    console.log(
+      `every agent restarted during a partition: all five alive everywhere ${ms} ms after the heal`,
+    );
+    for (const h of hosts) expect(Object.keys(await view(h)).sort()).toEqual(NAMES);
+  }, 300_000);
 
   test("a host killed is detected dead by all others, and rejoins when it boots again", async () => {
     const incarnationBefore = (await members(a)).find((m) => m.name === "e")?.incarnation ?? 0;

@@ -17,6 +17,14 @@ export interface GossipConfig {
   awarenessMaxMultiplier: number;
   /** After a join, push-pull again with a random member about 1x and 5x this long later (0: never). */
   joinResyncMs: number;
+  /** While no other member is alive or suspect, join the seeds again this often (cluster.ts did, every 2 s). */
+  joinRetryMs: number;
+  /**
+   * Serf's reconnect_interval: this often, join a random failed member (with Serf's odds) and a
+   * random seed that is not an alive member. A failed member is tried until its tombstone expires
+   * (`tombstoneMs`, Serf's reconnect_timeout).
+   */
+  reconnectIntervalMs: number;
   /** Dead members still get gossip this long (so a falsely dead one learns it and refutes), then are reaped. */
   gossipToTheDeadMs: number;
   /** Plaintext packet bound: 1400 on the wire minus sealing (1 + 12 + 16 bytes) and some room. */
@@ -54,6 +62,8 @@ export const DEFAULT_CONFIG: Readonly<GossipConfig> = Object.freeze({
   awarenessMaxMultiplier: 8,
   gossipToTheDeadMs: 30_000,
   joinResyncMs: 3000,
+  joinRetryMs: 2000,
+  reconnectIntervalMs: 30_000,
   maxPacketBytes: 1350,
   maxStreamBytes: 16 * 1024 * 1024,
   maxInlineStateBytes: 512,

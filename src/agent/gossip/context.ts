@@ -47,8 +47,8 @@ export interface ProbeState {
   target: Member;
   /** The incarnation probed: a suspicion raised by this probe is about it, not a later one. */
   inc: number;
-  /** A last-chance probe of a suspect (membership.ts onSuspicionTimer). */
-  recheck: boolean;
+  /** "round": the probe of this probe interval; "recheck": a suspect's last-chance probe (recheck.ts). */
+  kind: "round" | "recheck";
   acked: boolean;
   /** Highest (incarnation, boot) an ack reported. */
   ackInc: number;
@@ -61,6 +61,7 @@ export interface Relay {
   origSeq: number;
   requester: Address;
   target: string;
+  /** The requester wants a nack if the target stays silent; false once it was sent. */
   nack: boolean;
 }
 
@@ -93,8 +94,10 @@ export class NodeContext {
   readonly streams = new Map<number, PendingStream>();
   /** Members whose newer state we know of but do not hold yet, and where to fetch it. */
   readonly wants = new Map<string, Want>();
-  /** Suspects to probe once more before their suspicion may end in death (membership.ts). */
-  readonly rechecks = new Set<string>();
+  /** Last-chance probes of suspects under way, by sequence number (they run beside `probe`). */
+  readonly rechecks = new Map<number, ProbeState>();
+  /** Addresses given to join(): tried again while we know no one, and by reconnect (reconnect.ts). */
+  readonly seeds = new Set<Address>();
   readonly fetching = new Set<string>();
   /** State reports for members not known yet (state-sync.ts keepOrphan). */
   readonly orphans = new Map<string, { version: StateVersion; state: MemberAppState; announce: boolean }>();
@@ -111,6 +114,7 @@ export class NodeContext {
   openFetches = 0;
 
   probeToken = 0;
+  reconnectToken = 0;
   gossipToken = 0;
   pushPullToken = 0;
   publishToken = 0;

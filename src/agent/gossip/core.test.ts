@@ -1,57 +1,9 @@
 import { describe, expect, test } from "bun:test";
 import { HashdError } from "../../lib/errors.ts";
-import { assemblePacket, decodePacket, encodeMessage } from "./codec.ts";
-import { GossipNode } from "./core.ts";
+import { encodeMessage } from "./codec.ts";
+import { addr, packet, fakeRuntimeNode as setup, T0 } from "./fake-runtime.ts";
 import { fakeHash, fakeState } from "./fixtures.ts";
 import { type PacketMessage, T } from "./messages.ts";
-import { Xoshiro128 } from "./prng.ts";
-import type { Address, GossipEvent, Runtime, Timer } from "./types.ts";
-
-/** Records everything the core emits; the test plays the network and the clock. */
-class FakeRuntime implements Runtime {
-  sent: { to: Address; messages: PacketMessage[] }[] = [];
-  timers: { afterMs: number; timer: Timer }[] = [];
-  streams: { to: Address; request: Uint8Array; token: number }[] = [];
-  events: GossipEvent[] = [];
-  send(to: Address, packet: Uint8Array): void {
-    const d = decodePacket(packet, 1400);
-    if (!d.ok) throw new Error(`core sent an undecodable packet: ${d.error}`);
-    expect(packet.length).toBeLessThanOrEqual(1350);
-    this.sent.push({ to, messages: d.value });
-  }
-  schedule(afterMs: number, timer: Timer): void {
-    this.timers.push({ afterMs, timer });
-  }
-  openStream(to: Address, request: Uint8Array, token: number): void {
-    this.streams.push({ to, request, token });
-  }
-  notify(event: GossipEvent): void {
-    this.events.push(event);
-  }
-  lastTimer<K extends Timer["kind"]>(kind: K): Extract<Timer, { kind: K }> {
-    const t = this.timers.filter((x) => x.timer.kind === kind).at(-1);
-    if (t === undefined) throw new Error(`no ${kind} timer`);
-    return t.timer as Extract<Timer, { kind: K }>;
-  }
-  clear(): void {
-    this.sent = [];
-    this.events = [];
-  }
-}
-
-const T0 = 1_700_000_000_000;
-const addr = (i: number) => `10.0.0.${i}:7946`;
-const packet = (...m: PacketMessage[]) => assemblePacket(m.map(encodeMessage));
-
-const setup = (others = 3) => {
-  const rt = new FakeRuntime();
-  const node = new GossipNode({}, { name: "me", address: addr(0), boot: T0 }, new Xoshiro128(1), T0, rt);
-  for (let i = 1; i <= others; i++) {
-    node.handlePacket(addr(i), packet({ t: T.alive, name: `n${i}`, addr: addr(i), inc: 10, boot: 10 }), T0);
-  }
-  rt.clear();
-  return { rt, node };
-};
 
 describe("GossipNode: failure detection", () => {
   test("answers a ping with an ack naming itself; ignores a ping meant for another name", () => {
@@ -116,7 +68,7 @@ describe("GossipNode: failure detection", () => {
     expect(node.healthScore).toBe(0);
   });
 
-  test("relays a ping-req and forwards the ack, or nacks on timeout", () => {
+  test("relays a ping-req and forwards the ack, or nacks early enough for the requester to count it", () => {
     const { rt, node } = setup(2);
     node.handlePacket(
       addr(1),
@@ -133,14 +85,38 @@ describe("GossipNode: failure detection", () => {
     expect(rt.sent.at(-1)?.to).toBe(addr(1));
     expect(rt.sent.at(-1)?.messages[0]).toEqual({ t: T.ack, seq: 5, from: "n2", inc: 10, boot: 10 });
     rt.clear();
+    rt.timers = [];
     node.handlePacket(
       addr(1),
       packet({ t: T.pingReq, seq: 6, target: "n2", targetAddr: addr(2), nack: true }),
       T0 + 10,
     );
-    node.handleTimer(rt.lastTimer("relay-timeout"), T0 + 510);
+    // The requester asked 500 ms into a probe that ends at 1,000 ms: a nack after a whole probe
+    // timeout would arrive just too late to count, so it goes at 80% of it.
+    const nackTimer = rt.timers.find((t) => t.timer.kind === "relay-nack");
+    expect(nackTimer?.afterMs).toBe(400);
+    node.handleTimer(rt.lastTimer("relay-nack"), T0 + 410);
     expect(rt.sent.at(-1)?.to).toBe(addr(1));
     expect(rt.sent.at(-1)?.messages[0]).toEqual({ t: T.nack, seq: 6 });
+    // a late ack is still relayed until the whole probe timeout
+    const relayed = rt.sent.find((s) => s.to === addr(2))?.messages[0] as { seq: number };
+    const seq = relayed.seq;
+    node.handlePacket(addr(2), packet({ t: T.ack, seq, from: "n2", inc: 10, boot: 10 }), T0 + 450);
+    expect(rt.sent.at(-1)?.messages[0]).toEqual({ t: T.ack, seq: 6, from: "n2", inc: 10, boot: 10 });
+    expect(rt.sent.filter((s) => s.messages[0]?.t === T.nack).length).toBe(1);
+  });
+
+  test("a probe of a member that is gone does not lower our health when the helpers nack in time", () => {
+    const { rt, node } = setup(3);
+    node.handleTimer(rt.lastTimer("probe"), T0 + 1000);
+    const ping = rt.sent.find((s) => s.messages[0]?.t === T.ping)?.messages[0] as { seq: number };
+    const seq = ping.seq;
+    node.handleTimer(rt.lastTimer("probe-timeout"), T0 + 1500);
+    const helpers = rt.sent.filter((s) => s.messages[0]?.t === T.pingReq).map((s) => s.to);
+    expect(helpers.length).toBe(2);
+    for (const h of helpers) node.handlePacket(h, packet({ t: T.nack, seq }), T0 + 1910);
+    node.handleTimer(rt.lastTimer("probe"), T0 + 2000);
+    expect(node.healthScore).toBe(0);
   });
 });
 
@@ -155,50 +131,70 @@ describe("GossipNode: membership", () => {
     expect(node.members().find((m) => m.name === "me")?.state).toBe("alive");
   });
 
-  test("suspicion expires: one last probe, then dead; a higher incarnation revives", () => {
-    const { rt, node } = setup(3);
+  test("suspicion expires: one last probe ending at the deadline, then dead; a higher incarnation revives", () => {
+    const { rt, node } = setup(2);
     node.handlePacket(addr(2), packet({ t: T.suspect, name: "n1", inc: 10, from: "n2" }), T0);
-    const timer = rt.lastTimer("suspicion");
-    node.handleTimer(timer, T0 + 30_000);
-    expect(node.memberStatus("n1")).toBe("suspect"); // not yet: a recheck probe first
+    // 3 members, too few to confirm: the minimum suspicion time at once (4 s); the recheck
+    // starts one probe interval before it
+    const recheckAt = rt.timers.filter((t) => t.timer.kind === "suspicion").at(-1)?.afterMs;
+    expect(recheckAt).toBe(3000);
     rt.clear();
-    node.handleTimer(rt.lastTimer("probe"), T0 + 30_100);
+    node.handleTimer(rt.lastTimer("suspicion"), T0 + 3000);
     const ping = rt.sent.find((s) => s.messages[0]?.t === T.ping);
-    expect(ping?.to).toBe(addr(1)); // ahead of the probe order
+    expect(ping?.to).toBe(addr(1)); // beside the probe round, not in its order
     expect(ping?.messages[1]).toMatchObject({ t: T.suspect, name: "n1" }); // buddy: it learns
-    node.handleTimer(rt.lastTimer("probe"), T0 + 31_100); // no answer
+    expect(node.memberStatus("n1")).toBe("suspect");
+    node.handleTimer(rt.lastTimer("probe-timeout"), T0 + 3500); // no ack: helpers and TCP
+    expect(rt.sent.filter((s) => s.messages[0]?.t === T.pingReq).map((s) => s.to)).toEqual([addr(2)]);
+    expect(rt.timers.filter((t) => t.timer.kind === "suspicion").at(-1)?.afterMs).toBe(1000);
+    node.handleTimer(rt.lastTimer("suspicion"), T0 + 4000); // the deadline, no answer
     expect(node.memberStatus("n1")).toBe("dead");
     node.handlePacket(
       addr(1),
       packet({ t: T.alive, name: "n1", addr: addr(1), inc: 10, boot: 10 }),
-      T0 + 31_101,
+      T0 + 4001,
     );
     expect(node.memberStatus("n1")).toBe("dead"); // same incarnation: no
     node.handlePacket(
       addr(1),
       packet({ t: T.alive, name: "n1", addr: addr(1), inc: 11, boot: 10 }),
-      T0 + 31_102,
+      T0 + 4002,
     );
     expect(node.memberStatus("n1")).toBe("alive");
-    node.handleTimer(timer, T0 + 40_000); // the old suspicion timer is stale
+    node.handleTimer({ kind: "suspicion", name: "n1", token: 1 }, T0 + 40_000); // stale
     expect(node.memberStatus("n1")).toBe("alive");
   });
 
-  test("a suspect that refuted is seen alive through its ack, even if the refutation was lost", () => {
-    const { rt, node } = setup(3);
+  test("a suspect that refuted is seen alive through its recheck ack, even if the refutation was lost", () => {
+    const { rt, node } = setup(2);
     node.handlePacket(addr(2), packet({ t: T.suspect, name: "n1", inc: 10, from: "n2" }), T0);
-    node.handleTimer(rt.lastTimer("suspicion"), T0 + 30_000);
     rt.clear();
-    node.handleTimer(rt.lastTimer("probe"), T0 + 30_100);
+    node.handleTimer(rt.lastTimer("suspicion"), T0 + 3000);
     const ping = rt.sent.find((s) => s.to === addr(1))?.messages[0] as { seq: number };
-    node.handlePacket(
-      addr(1),
-      packet({ t: T.ack, seq: ping.seq, from: "n1", inc: 11, boot: 10 }),
-      T0 + 30_105,
-    );
-    node.handleTimer(rt.lastTimer("probe"), T0 + 31_100);
-    expect(node.memberStatus("n1")).toBe("alive");
+    node.handlePacket(addr(1), packet({ t: T.ack, seq: ping.seq, from: "n1", inc: 11, boot: 10 }), T0 + 3005);
+    expect(node.memberStatus("n1")).toBe("alive"); // at once, not at the deadline
     expect(node.members().find((m) => m.name === "n1")?.incarnation).toBe(11);
+    node.handleTimer(rt.lastTimer("suspicion"), T0 + 4000);
+    expect(node.memberStatus("n1")).toBe("alive");
+  });
+
+  test("a suspect that answers its recheck without refuting yet gets the minimum time again", () => {
+    const { rt, node } = setup(2);
+    node.handlePacket(addr(2), packet({ t: T.suspect, name: "n1", inc: 10, from: "n2" }), T0);
+    node.handleTimer(rt.lastTimer("suspicion"), T0 + 3000);
+    const ping = rt.sent.filter((s) => s.to === addr(1)).at(-1)?.messages[0] as { seq: number };
+    node.handlePacket(addr(1), packet({ t: T.ack, seq: ping.seq, from: "n1", inc: 10, boot: 10 }), T0 + 3005);
+    expect(node.memberStatus("n1")).toBe("suspect");
+    // dead no sooner than 4 s after the answer; the next recheck starts 1 s before that
+    expect(rt.timers.at(-1)).toEqual({
+      afterMs: 3000,
+      timer: { kind: "suspicion", name: "n1", token: rt.lastTimer("suspicion").token },
+    });
+    node.handleTimer(rt.lastTimer("suspicion"), T0 + 4000); // the old deadline: nothing
+    expect(node.memberStatus("n1")).toBe("suspect");
+    node.handleTimer(rt.lastTimer("suspicion"), T0 + 6005); // second recheck...
+    node.handleTimer(rt.lastTimer("suspicion"), T0 + 7005); // ... unanswered
+    expect(node.memberStatus("n1")).toBe("dead");
   });
 
   test("a member repeating a refuted suspicion is sent the refutation", () => {
@@ -301,7 +297,7 @@ describe("GossipNode: app state", () => {
   });
 
   test("whoRuns leaves out dead members", () => {
-    const { node, rt } = setup(3);
+    const { node, rt } = setup(2);
     node.handlePacket(
       addr(1),
       packet({ t: T.state, name: "n1", version: { boot: 10, seq: 1 }, state: fakeState(42, 1) }),
@@ -310,9 +306,8 @@ describe("GossipNode: app state", () => {
     expect(node.whoRuns(H).map((r) => r.member.name)).toEqual(["n1"]);
     node.handlePacket(addr(2), packet({ t: T.suspect, name: "n1", inc: 10, from: "n2" }), T0);
     expect(node.whoRuns(H).map((r) => r.member.state)).toEqual(["suspect"]);
-    node.handleTimer(rt.lastTimer("suspicion"), T0 + 60_000);
-    node.handleTimer(rt.lastTimer("probe"), T0 + 60_100); // the last-chance probe
-    node.handleTimer(rt.lastTimer("probe"), T0 + 61_100); // unanswered
+    node.handleTimer(rt.lastTimer("suspicion"), T0 + 3000); // the last-chance probe
+    node.handleTimer(rt.lastTimer("suspicion"), T0 + 4000); // unanswered
     expect(node.memberStatus("n1")).toBe("dead");
     expect(node.whoRuns(H)).toEqual([]);
   });

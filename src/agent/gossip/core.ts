@@ -15,13 +15,15 @@ import { appStateProblem, isAddr, isAliasName, isName, isStoreHash, isUint, LIMI
 import { type GossipConfig, resolveConfig } from "./config.ts";
 import { NodeContext } from "./context.ts";
 import { memberInfo } from "./members.ts";
-import { announceSelf, onSuspicionTimer } from "./membership.ts";
+import { announceSelf } from "./membership.ts";
 import { T } from "./messages.ts";
 import { handlePacket } from "./packets.ts";
 import type { Rng } from "./prng.ts";
 import { randomInt } from "./prng.ts";
-import { onProbeTimeout, onProbeTimer, onRelayTimeout } from "./probe.ts";
+import { onProbeTimeout, onProbeTimer, onRelayNack, onRelayTimeout } from "./probe.ts";
 import { broadcastAliases } from "./push-pull.ts";
+import { onSuspicionTimer } from "./recheck.ts";
+import { armReconnect, onReconnectTimer } from "./reconnect.ts";
 import { runGossipRound, runPushPullRound } from "./rounds.ts";
 import { SeenCache } from "./seen-cache.ts";
 import { onPublishTimer, setLocalState } from "./state-sync.ts";
@@ -74,6 +76,7 @@ export class GossipNode {
       kind: "push-pull",
       token: ctx.pushPullToken,
     });
+    armReconnect(ctx, randomInt(rng, ctx.config.reconnectIntervalMs));
   }
 
   get name(): string {
@@ -102,8 +105,14 @@ export class GossipNode {
       case "probe-timeout":
         onProbeTimeout(ctx, timer.seq);
         return;
+      case "relay-nack":
+        onRelayNack(ctx, timer.seq);
+        return;
       case "relay-timeout":
         onRelayTimeout(ctx, timer.seq);
+        return;
+      case "reconnect":
+        onReconnectTimer(ctx, timer.token);
         return;
       case "suspicion":
         onSuspicionTimer(ctx, timer.name, timer.token);
@@ -149,10 +158,17 @@ export class GossipNode {
 
   // ---- commands -----------------------------------------------------------------------------
 
-  /** Push-pull with each seed (memberlist Join). Results arrive as joined / join-failed events. */
+  /**
+   * Push-pull with each seed (memberlist Join). Results arrive as joined / join-failed events. The
+   * seeds are kept: joined again every `joinRetryMs` while no other member is alive, and tried by
+   * reconnect when they are not alive members (reconnect.ts).
+   */
   join(seeds: readonly Address[], now: number): number {
-    this.ctx.now = now;
-    return joinSeeds(this.ctx, seeds);
+    const ctx = this.ctx;
+    ctx.now = now;
+    const opened = joinSeeds(ctx, seeds);
+    if (opened > 0 && !ctx.leaving) armReconnect(ctx, ctx.config.joinRetryMs + randomInt(ctx.rng, 500));
+    return opened;
   }
 
   /**

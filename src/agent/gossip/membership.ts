@@ -100,7 +100,7 @@ const aliveMembership = (ctx: NodeContext, a: Alive, mode: AliveMode): boolean =
   const regossip = mode === "gossip" || (mode === "quiet" && !isNew);
   if (regossip) ctx.broadcast(memberKey(a.name), a);
   m.inc = a.inc;
-  m.suspicion = null;
+  dropSuspicion(ctx, m);
   if (a.boot > m.boot) {
     m.boot = a.boot;
     // A new process: whatever the old one reported is void (it is gone), even before its
@@ -163,51 +163,48 @@ export const suspectNode = (ctx: NodeContext, s: Suspect, from?: Address): boole
   return true;
 };
 
-const scheduleSuspicion = (ctx: NodeContext, m: Member): void => {
+/**
+ * Arm the suspicion timer of `m` for its next step. Before a suspect is declared dead it gets one
+ * last full probe, the recheck (recheck.ts): it starts one probe interval (stretched by our health
+ * score, as the probe itself is) before the deadline so that it has ended by then, and a recheck
+ * still under way at the deadline is waited for. Leaving, we recheck nothing.
+ */
+export const scheduleSuspicion = (ctx: NodeContext, m: Member): void => {
   const s = m.suspicion as Suspicion;
   s.token = ctx.nextToken();
-  ctx.schedule(s.deadline() - ctx.now, { kind: "suspicion", name: m.name, token: s.token });
+  const deadline = s.deadline();
+  const r = s.recheck;
+  let at = deadline;
+  if (r.phase === "due" && !ctx.leaving) at = deadline - recheckLead(ctx);
+  else if (r.phase === "running") at = Math.max(deadline, r.endsAt);
+  ctx.schedule(at - ctx.now, { kind: "suspicion", name: m.name, token: s.token });
 };
 
-/**
- * The suspicion ran out. Before declaring the member dead we probe it once more (ahead of the
- * probe order): a member that refuted but whose refutation gossip never brought us answers with
- * its new incarnation in the ack (probe.ts), and one that is alive but unaware learns of the
- * suspicion from the ping itself. Only a member that stays silent is declared dead. memberlist
- * declares at once; this costs one probe interval on a real failure and removes the false deaths
- * that lost refutations cause under packet loss.
- */
-export const onSuspicionTimer = (ctx: NodeContext, name: string, token: number): void => {
-  const m = ctx.members.get(name);
-  const s = m?.suspicion;
-  if (m === undefined || s === undefined || s === null || s.token !== token) return;
-  if (!s.rechecked && !ctx.leaving) {
-    s.rechecked = true;
-    ctx.rechecks.add(name);
-    s.token = ctx.nextToken();
-    // a safety net: if no recheck probe settles it (we stop probing), decide later anyway
-    ctx.schedule(3 * ctx.awareness.scale(ctx.config.probeIntervalMs), {
-      kind: "suspicion",
-      name,
-      token: s.token,
-    });
-    return;
-  }
-  declareDead(ctx, m);
+/** How long a recheck lasts: one probe interval at our current health score. */
+export const recheckLead = (ctx: NodeContext): number => ctx.awareness.scale(ctx.config.probeIntervalMs);
+
+/** A suspicion ends (refuted, or the member is dead or left): its recheck, if under way, is moot. */
+const dropSuspicion = (ctx: NodeContext, m: Member): void => {
+  const r = m.suspicion?.recheck;
+  if (r?.phase === "running") ctx.rechecks.delete(r.seq);
+  m.suspicion = null;
 };
 
 export const declareDead = (ctx: NodeContext, m: Member): void => {
-  ctx.rechecks.delete(m.name);
   deadNode(ctx, { t: T.dead, name: m.name, inc: m.inc, from: ctx.self.name });
 };
 
-/** The recheck probe was answered at the suspected incarnation: alive, not yet refuted; wait again. */
+/**
+ * The recheck was answered at the suspected incarnation: the member is up but has not refuted yet
+ * (it learned of the suspicion from the recheck's ping). Give its refutation the minimum
+ * suspicion time to arrive, then recheck again.
+ */
 export const extendSuspicion = (ctx: NodeContext, m: Member): void => {
   const s = m.suspicion;
   if (s === null) return;
-  s.rechecked = false;
-  s.token = ctx.nextToken();
-  ctx.schedule(s.minMs, { kind: "suspicion", name: m.name, token: s.token });
+  s.recheck = { phase: "due" };
+  s.notBefore = ctx.now + s.minMs;
+  scheduleSuspicion(ctx, m);
 };
 
 /** What the member itself said in an ack: an incarnation (and boot) above ours is a refutation. */
@@ -225,7 +222,7 @@ export const deadNode = (ctx: NodeContext, d: Dead, from?: Address): boolean => 
     if (from !== undefined) correct(ctx, from, m);
     return true;
   }
-  m.suspicion = null;
+  dropSuspicion(ctx, m);
   if (isDeadOrLeft(m)) return true;
   if (ctx.isSelf(d.name)) {
     if (!ctx.leaving) refute(ctx, d.inc);

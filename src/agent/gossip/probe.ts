@@ -16,9 +16,9 @@
  */
 
 import { encodeMessage } from "./codec.ts";
-import type { NodeContext } from "./context.ts";
+import type { NodeContext, ProbeState } from "./context.ts";
 import { isDeadOrLeft, type Member, memberInfo } from "./members.ts";
-import { declareDead, extendSuspicion, learnFromAck, suspectNode } from "./membership.ts";
+import { extendSuspicion, learnFromAck, suspectNode } from "./membership.ts";
 import { type Ack, type Nack, type Ping, type PingReq, T } from "./messages.ts";
 import { openStream, ownVersionDigest } from "./state-sync.ts";
 import type { Address, GossipEvent } from "./types.ts";
@@ -26,35 +26,43 @@ import type { Address, GossipEvent } from "./types.ts";
 /** Bound on concurrent ping-req relays, so a flood of ping-reqs cannot grow memory. */
 const MAX_RELAYS = 1024;
 
+/**
+ * A relay nacks after this share of the probe timeout. memberlist nacks after the whole timeout,
+ * but the requester sends its ping-req one probe timeout into a probe that lasts one probe
+ * interval (twice that by default), so a full-timeout nack lands just after the requester stopped
+ * counting: every probe of a member that is really gone then reads as "no helper answered" and
+ * raises the requester's health score by the number of helpers. 80% leaves the nack room for the
+ * trip back (as apple/swift-cluster-membership does for the same reason).
+ */
+export const RELAY_NACK_SHARE = 0.8;
+
 export const onProbeTimer = (ctx: NodeContext, token: number): void => {
   if (token !== ctx.probeToken) return;
-  finishProbe(ctx);
+  finishRoundProbe(ctx);
   if (ctx.leaving) return;
   ctx.schedule(ctx.awareness.scale(ctx.config.probeIntervalMs), { kind: "probe", token });
   const reaped: Member[] = [];
-  const recheck = nextRecheck(ctx);
-  const target =
-    recheck ??
-    ctx.members.nextProbeTarget(ctx.self.name, ctx.rng, ctx.now, ctx.config.gossipToTheDeadMs, reaped);
+  const target = ctx.members.nextProbeTarget(
+    ctx.self.name,
+    ctx.rng,
+    ctx.now,
+    ctx.config.gossipToTheDeadMs,
+    reaped,
+  );
   for (const m of reaped) forget(ctx, m);
   if (reaped.length > 0) {
     ctx.members.expireTombstones(ctx.now, ctx.config.tombstoneMs, ctx.config.maxTombstones);
   }
-  if (target === null) return;
+  if (target !== null) ctx.probe = startProbe(ctx, target, "round");
+};
+
+/**
+ * Ping `target` and arm the probe timeout. Lifeguard's "buddy system": a suspect is told it is
+ * suspected in the ping itself, so it can refute at once (its ack then carries the refutation:
+ * packets.ts applies membership news before answering the ping).
+ */
+export const startProbe = (ctx: NodeContext, target: Member, kind: ProbeState["kind"]): ProbeState => {
   const seq = ctx.nextSeq();
-  ctx.probe = {
-    seq,
-    target,
-    inc: target.inc,
-    recheck: recheck !== null,
-    acked: false,
-    ackInc: 0,
-    ackBoot: 0,
-    helpers: [],
-    nackFrom: new Set(),
-  };
-  // Lifeguard's "buddy system": tell a suspect member it is suspected, in the ping itself, so it
-  // can refute at once rather than when the gossip happens to reach it.
   const extra =
     target.status === "suspect"
       ? [encodeMessage({ t: T.suspect, name: target.name, inc: target.inc, from: ctx.self.name })]
@@ -63,16 +71,17 @@ export const onProbeTimer = (ctx: NodeContext, token: number): void => {
   const ping: Ping = { t: T.ping, seq, to: target.name };
   ctx.send(target.addr, ping, extra);
   ctx.schedule(ctx.awareness.scale(ctx.config.probeTimeoutMs), { kind: "probe-timeout", seq });
-};
-
-/** A suspect whose suspicion ran out, to probe before anything else. */
-const nextRecheck = (ctx: NodeContext): Member | null => {
-  for (const name of ctx.rechecks) {
-    ctx.rechecks.delete(name);
-    const m = ctx.members.get(name);
-    if (m?.status === "suspect") return m;
-  }
-  return null;
+  return {
+    seq,
+    target,
+    inc: target.inc,
+    kind,
+    acked: false,
+    ackInc: 0,
+    ackBoot: 0,
+    helpers: [],
+    nackFrom: new Set(),
+  };
 };
 
 /** A reaped member: gone from the table, its reports gone from whoRuns. */
@@ -83,9 +92,13 @@ const forget = (ctx: NodeContext, m: Member): void => {
   ctx.emit(event);
 };
 
+/** The probe (round or recheck) with this sequence number, if it is outstanding. */
+const probeBySeq = (ctx: NodeContext, seq: number): ProbeState | undefined =>
+  ctx.probe !== null && ctx.probe.seq === seq ? ctx.probe : ctx.rechecks.get(seq);
+
 export const onProbeTimeout = (ctx: NodeContext, seq: number): void => {
-  const p = ctx.probe;
-  if (p === null || p.seq !== seq || p.acked) return;
+  const p = probeBySeq(ctx, seq);
+  if (p === undefined || p.acked) return;
   const target = p.target;
   const self = ctx.self;
   const helpers = ctx.members.kRandom(
@@ -107,29 +120,43 @@ export const onProbeTimeout = (ctx: NodeContext, seq: number): void => {
 };
 
 /**
- * End of a probe: reward an ack, or suspect the target and adjust our health score. Lifeguard:
- * each helper that did not even nack is a sign the fault is on our side.
+ * Lifeguard's health delta for a probe that got no ack: each helper that did not even nack is a
+ * sign the fault is on our side (+1 if no helper could be asked).
  */
-const finishProbe = (ctx: NodeContext): void => {
+export const unansweredProbeHealth = (ctx: NodeContext, p: ProbeState): void => {
+  const expected = p.helpers.length;
+  ctx.awareness.applyDelta(expected > 0 ? expected - p.nackFrom.size : 1);
+};
+
+/** End of the round's probe: reward an ack, or suspect the target and adjust our health score. */
+const finishRoundProbe = (ctx: NodeContext): void => {
   const p = ctx.probe;
   ctx.probe = null;
   if (p === null) return;
   const target = p.target;
   if (p.acked) {
     ctx.awareness.applyDelta(-1);
-    const refuted = learnFromAck(ctx, target, p.ackInc, p.ackBoot);
-    if (p.recheck && !refuted && target.status === "suspect" && target.inc === p.inc)
-      extendSuspicion(ctx, target);
+    learnFromAck(ctx, target, p.ackInc, p.ackBoot);
     return;
   }
-  const expected = p.helpers.length;
-  ctx.awareness.applyDelta(expected > 0 ? expected - p.nackFrom.size : 1);
+  unansweredProbeHealth(ctx, p);
   if (isDeadOrLeft(target)) return;
-  if (p.recheck && target.status === "suspect" && target.inc === p.inc) {
-    declareDead(ctx, target);
-    return;
-  }
   suspectNode(ctx, { t: T.suspect, name: target.name, inc: p.inc, from: ctx.self.name });
+};
+
+/**
+ * A suspect answered its last-chance probe: settled at once. An incarnation above the suspected
+ * one is a refutation (alive); the same one means it is up but has not refuted yet (it just
+ * learned of the suspicion from our ping): give it time.
+ */
+const settleAnsweredRecheck = (ctx: NodeContext, p: ProbeState): void => {
+  ctx.rechecks.delete(p.seq);
+  ctx.awareness.applyDelta(-1);
+  const m = p.target;
+  if (learnFromAck(ctx, m, p.ackInc, p.ackBoot)) return;
+  const s = m.suspicion;
+  if (m.status === "suspect" && m.inc === p.inc && s?.recheck.phase === "running" && s.recheck.seq === p.seq)
+    extendSuspicion(ctx, m);
 };
 
 export const onPing = (ctx: NodeContext, from: Address, ping: Ping): void => {
@@ -146,17 +173,23 @@ export const onPingReq = (ctx: NodeContext, from: Address, req: PingReq): void =
   const seq = ctx.nextSeq();
   ctx.relays.set(seq, { origSeq: req.seq, requester: from, target: req.target, nack: req.nack });
   ctx.send(req.targetAddr, { t: T.ping, seq, to: req.target });
-  ctx.schedule(ctx.config.probeTimeoutMs, { kind: "relay-timeout", seq });
+  const timeout = ctx.config.probeTimeoutMs;
+  if (req.nack) ctx.schedule(Math.floor(RELAY_NACK_SHARE * timeout), { kind: "relay-nack", seq });
+  ctx.schedule(timeout, { kind: "relay-timeout", seq });
 };
 
-export const onRelayTimeout = (ctx: NodeContext, seq: number): void => {
+/** The target has not answered the relayed ping yet: tell the requester we tried. */
+export const onRelayNack = (ctx: NodeContext, seq: number): void => {
   const r = ctx.relays.get(seq);
-  if (r === undefined) return;
+  if (r === undefined || !r.nack) return;
+  r.nack = false;
+  const nack: Nack = { t: T.nack, seq: r.origSeq };
+  ctx.send(r.requester, nack);
+};
+
+/** Past the probe timeout a late ack is no use to the requester: forget the relay. */
+export const onRelayTimeout = (ctx: NodeContext, seq: number): void => {
   ctx.relays.delete(seq);
-  if (r.nack) {
-    const nack: Nack = { t: T.nack, seq: r.origSeq };
-    ctx.send(r.requester, nack);
-  }
 };
 
 export const onAck = (ctx: NodeContext, ack: Ack): void => {
@@ -166,19 +199,20 @@ export const onAck = (ctx: NodeContext, ack: Ack): void => {
     ctx.send(r.requester, { ...ack, seq: r.origSeq });
     return;
   }
-  const p = ctx.probe;
-  if (p !== null && p.seq === ack.seq && p.target.name === ack.from && (!p.acked || ack.inc > p.ackInc)) {
+  const p = probeBySeq(ctx, ack.seq);
+  if (p !== undefined && p.target.name === ack.from && (!p.acked || ack.inc > p.ackInc)) {
     p.acked = true;
     p.ackInc = ack.inc;
     p.ackBoot = ack.boot;
+    if (p.kind === "recheck") settleAnsweredRecheck(ctx, p);
     return;
   }
   ctx.stats.staleAcks++;
 };
 
 export const onNack = (ctx: NodeContext, from: Address, nack: Nack): void => {
-  const p = ctx.probe;
-  if (p !== null && p.seq === nack.seq && p.helpers.includes(from) && !p.nackFrom.has(from)) {
+  const p = probeBySeq(ctx, nack.seq);
+  if (p?.helpers.includes(from) && !p.nackFrom.has(from)) {
     p.nackFrom.add(from);
     return;
   }

@@ -1,13 +1,14 @@
 /**
- * Figures from the simulator, at 100 and 1,000 members, LAN defaults (memberlist's), one-way
- * delay 1-10 ms:
+ * Figures from the simulator, LAN defaults (memberlist's), one-way delay 1-10 ms:
  *
- * - crash -> every member marks it dead (median over several crashes),
+ * - crash -> every member marks it dead (median over several crashes, each member restarted and
+ *   the cluster converged again before the next: 20 crashes at up to 10 members, else 3),
  * - a state update -> every member holds it (median over several updates),
  * - bytes sent per member per second at rest (sealed UDP payloads and stream frames),
- * - false deaths and suspicions at 10% packet loss.
+ * - false deaths and suspicions at 10% packet loss (60 min at up to 10 members, 10 min at 100,
+ *   1 min at 1,000).
  *
- * Run: bun src/agent/gossip/sim-figures.ts [sizes...]   (default: 100 1000; a couple of minutes)
+ * Run: bun src/agent/gossip/sim-figures.ts [sizes...]   (default: 5 100 1000; about a minute)
  */
 import { fakeState } from "./fixtures.ts";
 import { bootCluster, countSeeing, median, membershipConverged, statesConverged } from "./sim-scenarios.ts";
@@ -34,7 +35,14 @@ const sentBytes = (sim: Simulation): { udp: number; stream: number } =>
     stream: 0,
   });
 
-export const measure = (size: number, seed: number): Figures => {
+export interface MeasureOptions {
+  /** Crashes measured (default 20 up to 10 members, else 3). */
+  crashes?: number;
+  /** Minutes at 10% loss (default 60 up to 10 members, 10 up to 999, else 1). */
+  lossMinutes?: number;
+}
+
+export const measure = (size: number, seed: number, options: MeasureOptions = {}): Figures => {
   const wall = performance.now();
   const phases: string[] = [];
   let mark = wall;
@@ -62,7 +70,7 @@ export const measure = (size: number, seed: number): Figures => {
   const smallUpdateMs: number[] = [];
   const largeUpdateMs: number[] = [];
   for (let k = 0; k < 3; k++) {
-    const who = 10 + k * 7;
+    const who = (10 + k * 7) % size;
     sim.setLocalState(who, fakeState(who * 1000, 2, { refs: 1, salt: 100 + k }));
     smallUpdateMs.push(sim.runUntil(() => statesConverged(sim), 60_000, 25));
     sim.setLocalState(who, fakeState(who * 1000, 40, { refs: 2, salt: 200 + k }));
@@ -71,36 +79,35 @@ export const measure = (size: number, seed: number): Figures => {
   }
 
   phase("updates");
-  // crashes, one at a time, each waited out
+  // crashes, one at a time, each waited out; the member then restarts and the cluster converges
   const crashToAllDeadMs: number[] = [];
-  for (let k = 0; k < 3; k++) {
-    const victim = 3 + k * 11;
+  const crashes = options.crashes ?? (size <= 10 ? 20 : 3);
+  for (let k = 0; k < crashes; k++) {
+    const victim = (3 + k * 11) % size;
     const name = sim.members[victim]?.name as string;
     sim.crash(victim);
     crashToAllDeadMs.push(
-      sim.runUntil(() => countSeeing(sim, name, "dead") === sim.live().length, 300_000, 100),
+      sim.runUntil(() => countSeeing(sim, name, "dead") === sim.live().length, 300_000, 50),
     );
-    sim.run(5_000);
+    sim.restart(victim, [sim.randomLiveAddress(victim) as string]);
+    sim.runUntil(() => membershipConverged(sim), 120_000, 250);
+    sim.run(3_000 + ((k * 733) % 2_000));
   }
 
   phase("crashes");
-  // 10% loss on a stable cluster
+  // 10% loss on a stable cluster: every member is up, so any death is a false one
   let lossSuspicions = 0;
   let lossFalseDeaths = 0;
-  const crashed = new Set(sim.members.filter((m) => m.crashed).map((m) => m.name));
-  let revivals = 0;
   sim.listener = (_observer, ev) => {
     if (ev.type === "member-suspect") lossSuspicions++;
-    if (ev.type === "member-dead" && !crashed.has(ev.member.name)) lossFalseDeaths++;
-    if (ev.type === "member-alive" && crashed.has(ev.member.name)) revivals++;
+    if (ev.type === "member-dead") lossFalseDeaths++;
   };
   sim.loss = 0.1;
-  const lossMinutes = size >= 1000 ? 1 : 10;
+  const lossMinutes = options.lossMinutes ?? (size <= 10 ? 60 : size >= 1000 ? 1 : 10);
   sim.run(lossMinutes * 60_000);
   sim.listener = null;
+  sim.loss = 0;
   phase("loss");
-  if (revivals > 0)
-    console.log(`  (${revivals} crashed members were seen alive again during the loss phase)`);
 
   return {
     size,
@@ -119,7 +126,10 @@ export const measure = (size: number, seed: number): Figures => {
 };
 
 const print = (f: Figures): void => {
-  const ms = (xs: number[]) => `median ${median(xs)} ms (${xs.join(", ")})`;
+  const ms = (xs: number[]) =>
+    xs.length > 5
+      ? `median ${median(xs)} ms (${Math.min(...xs)}-${Math.max(...xs)}, n=${xs.length})`
+      : `median ${median(xs)} ms (${xs.join(", ")})`;
   console.log(`--- ${f.size} members (simulated; wall ${(f.wallMs / 1000).toFixed(1)} s: ${f.phases})`);
   console.log(`  all start 20 ms apart -> converged:       ${f.convergeMs} ms after the last join`);
   console.log(`  crash -> dead at every member:            ${ms(f.crashToAllDeadMs)}`);
@@ -129,11 +139,11 @@ const print = (f: Figures): void => {
     `  sent per member at rest:                  ${f.restUdpBps.toFixed(0)} B/s UDP + ${f.restStreamBps.toFixed(0)} B/s push-pull`,
   );
   console.log(
-    `  10% loss for ${f.lossMinutes} min:                    ${f.lossSuspicions} suspicion events, ${f.lossFalseDeaths} false deaths`,
+    `  10% loss for ${`${f.lossMinutes} min:`.padEnd(27)}${f.lossSuspicions} suspicion events, ${f.lossFalseDeaths} false deaths`,
   );
 };
 
 if (import.meta.main) {
   const sizes = process.argv.slice(2).map(Number);
-  for (const size of sizes.length > 0 ? sizes : [100, 1000]) print(measure(size, 2024 + size));
+  for (const size of sizes.length > 0 ? sizes : [5, 100, 1000]) print(measure(size, 2024 + size));
 }

@@ -4,18 +4,30 @@
  */
 import { describe, expect, test } from "bun:test";
 import { suspicionTimeout } from "./scaling.ts";
-import { bootCluster, countSeeing, membershipConverged, statesConverged } from "./sim-scenarios.ts";
+import { bootCluster, countSeeing, median, membershipConverged, statesConverged } from "./sim-scenarios.ts";
 import { Simulation } from "./simulator.ts";
 
 describe("convergence", () => {
-  test.each([
-    [10, 11],
-    [100, 12],
-  ])("%d members: membership and app state converge", (size, seed) => {
-    const sim = bootCluster({ seed, size, hashesPerMember: 2, refsPerHash: 1 });
+  test("10 members: membership and app state converge", () => {
+    const sim = bootCluster({ seed: 11, size: 10, hashesPerMember: 2, refsPerHash: 1 });
     const took = sim.runUntil(() => membershipConverged(sim) && statesConverged(sim), 60_000);
     sim.check(() => expect(took).toBeGreaterThanOrEqual(0));
     sim.check(() => expect(took).toBeLessThan(10_000));
+  });
+
+  test("100 members: membership and app state converge (10 runs: each within 20 s, the median within 10 s)", () => {
+    // Over 100 seeds the median is 5 to 6 s, and one run in five or so takes 10 to 17 s: one
+    // member missed every gossip of another's alive and waits for a push-pull with someone who
+    // knows it. One seed alone says little about the bound.
+    const took: number[] = [];
+    for (let seed = 12; seed < 22; seed++) {
+      const sim = bootCluster({ seed, size: 100, hashesPerMember: 2, refsPerHash: 1 });
+      const ms = sim.runUntil(() => membershipConverged(sim) && statesConverged(sim), 60_000);
+      sim.check(() => expect(ms).toBeGreaterThanOrEqual(0));
+      sim.check(() => expect(ms).toBeLessThan(20_000));
+      took.push(ms);
+    }
+    expect(median(took)).toBeLessThan(10_000);
   });
 
   test("1,000 members: membership and app state converge", () => {

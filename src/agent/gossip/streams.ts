@@ -91,13 +91,22 @@ export const streamFailed = (ctx: NodeContext, token: number): void => {
   else if (pending.kind === "push-pull" && pending.join) ctx.emit({ type: "join-failed", seed: pending.to });
 };
 
-/** Push-pull with each seed (memberlist Join). Results arrive as joined / join-failed events. */
+/**
+ * Push-pull with each seed (memberlist Join). Results arrive as joined / join-failed events. The
+ * seeds are remembered: tried again while we know no one else, and by reconnect (reconnect.ts).
+ */
 export const joinSeeds = (ctx: NodeContext, seeds: readonly Address[]): number => {
+  for (const seed of seeds) if (seed !== ctx.self.addr) ctx.seeds.add(seed);
+  return joinAddresses(ctx, seeds);
+};
+
+/** A join push-pull with each address (but our own). */
+export const joinAddresses = (ctx: NodeContext, addresses: Iterable<Address>): number => {
   let opened = 0;
-  for (const seed of new Set(seeds)) {
-    if (seed === ctx.self.addr) continue;
+  for (const to of new Set(addresses)) {
+    if (to === ctx.self.addr) continue;
     const request = encodePushPull(ctx, buildPushPull(ctx, true, null));
-    openStream(ctx, { kind: "push-pull", to: seed, join: true }, request);
+    openStream(ctx, { kind: "push-pull", to, join: true }, request);
     opened++;
   }
   return opened;

@@ -25,6 +25,15 @@ export const remainingSuspicionTime = (
 };
 
 /**
+ * Where the last-chance probe of a suspect stands (recheck.ts): not sent yet, under way (its
+ * sequence number and when its window ends), or unanswered.
+ */
+export type Recheck =
+  | { phase: "due" }
+  | { phase: "running"; seq: number; endsAt: number }
+  | { phase: "unanswered" };
+
+/**
  * The state of one suspicion: who has confirmed it and when it started. Pure data; the core turns
  * `deadline()` into a timer carrying `token`, and a confirmation that moves the deadline issues a
  * new token so the earlier timer arrives stale and is ignored.
@@ -32,8 +41,9 @@ export const remainingSuspicionTime = (
 export class Suspicion {
   private n = 0;
   private readonly confirmations = new Set<string>();
-  /** The member was given its last-chance probe (membership.ts onSuspicionTimer). */
-  rechecked = false;
+  recheck: Recheck = { phase: "due" };
+  /** No death before this (set when the member answered a recheck without refuting yet). */
+  notBefore = 0;
 
   constructor(
     /** The incarnation the suspicion is about. */
@@ -67,6 +77,7 @@ export class Suspicion {
 
   /** Absolute time at which the member is declared dead. */
   deadline(): number {
-    return this.startedAt + remainingSuspicionTime(this.n, this.k, 0, this.minMs, this.maxMs);
+    const due = this.startedAt + remainingSuspicionTime(this.n, this.k, 0, this.minMs, this.maxMs);
+    return Math.max(due, this.notBefore);
   }
 }

@@ -87,6 +87,12 @@ export const requestStream = (o: StreamRequest): void => {
     socket: {
       binaryType: "uint8array",
       open: (s) => {
+        // Connected after the timeout (a SYN retransmitted past a partition): the request is
+        // stale and nobody waits for its reply, so it is not sent.
+        if (settled) {
+          s.terminate();
+          return;
+        }
         sock = s;
         o.open.add(s);
         pending = new PendingWrite(frame(o.request));

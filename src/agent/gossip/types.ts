@@ -107,7 +107,9 @@ export type Timer =
   | { kind: "push-pull"; token: number }
   | { kind: "push-pull-once" }
   | { kind: "suspicion"; name: string; token: number }
+  | { kind: "relay-nack"; seq: number }
   | { kind: "relay-timeout"; seq: number }
+  | { kind: "reconnect"; token: number }
   | { kind: "publish-state"; token: number }
   | { kind: "stream-timeout"; token: number };
 

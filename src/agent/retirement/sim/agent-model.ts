@@ -3,7 +3,8 @@
  * the alias history; hold leases, through the real `Holds` on the real `StateStore`), what it
  * keeps in memory (in-flight counts, the planner, its gossip view) and the loops of daemon.ts that
  * matter to retirement: publish the local report, run the retirer (planner + effects), watch units
- * and scale idle services to zero, rejoin while alone. Crash and restart behave as the real agent:
+ * and scale idle services to zero, join the seeds (cluster.ts; retrying them and reconnecting are
+ * the gossip core's, so the model runs the real code). Crash and restart behave as the real agent:
  * deployments, alias history and hold leases survive (the services keep running under systemd),
  * in-flight requests, the planner's memory and the gossip view do not; at restart reconcile adopts
  * what runs (a draining hash comes back as ready or idle), re-checks the readiness of what was
@@ -458,13 +459,6 @@ export class AgentModel {
 
   // ---- membership ------------------------------------------------------------------------------
 
-  /** cluster.ts join: again every few seconds while no other member is known. */
-  rejoinIfAlone(): void {
-    if (!this.up) return;
-    const others = this.node.members().filter((m) => m.name !== this.name && m.state !== "left");
-    if (others.length === 0) this.node.join(this.config.seeds(), this.now);
-  }
-
   crash(): void {
     this.sim.crash(this.index);
     this.forget();
@@ -495,7 +489,8 @@ export class AgentModel {
 
   /**
    * A new process: a fresh gossip node (later boot id) that restores the alias table from the
-   * history, reconcile (adopt what systemd runs), a fresh planner, publish, then join the seeds.
+   * history, reconcile (adopt what systemd runs), a fresh planner, publish, then join the seeds
+   * (cluster.ts join: the core retries them while alone and reconnects from then on).
    */
   restart(): void {
     this.stopping = false;

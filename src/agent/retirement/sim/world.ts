@@ -1,8 +1,8 @@
 /**
  * The simulated cluster: the gossip simulator's members, each with an agent model, on one
- * virtual clock. The agents' loops (publish every 250 ms, retirer every second, unit watch and
- * rejoin every 2 s, as daemon.ts) and the workload's jobs run from one queue merged with the
- * simulator's: a run is a pure function of its seed.
+ * virtual clock. The agents' loops (publish every 250 ms, retirer every second, unit watch every
+ * 2 s, as daemon.ts; rejoining and reconnecting are the gossip core's) and the workload's jobs run
+ * from one queue merged with the simulator's: a run is a pure function of its seed.
  */
 import type { RetentionPolicy } from "../../aliases/alias-service.ts";
 import { EventHeap } from "../../gossip/event-heap.ts";
@@ -92,10 +92,7 @@ export class World {
       this.every(RETIRE_MS, () => {
         if (agent.retirementTick() !== null) this.afterTick(agent);
       });
-      this.every(UNIT_WATCH_MS, () => {
-        agent.watchUnits();
-        agent.rejoinIfAlone();
-      });
+      this.every(UNIT_WATCH_MS, () => agent.watchUnits());
     }
   }
 
