@@ -62,13 +62,13 @@ export async function startAgent(config: Config, version: string, log = defaultL
   const systemctl = new Systemctl();
   const nix = new Nix(config.gcRootDir);
   const inflight = new InFlight();
+  let publishSoon = () => {};
   // Holds outlive the process: a restarted agent starts from the leases its predecessor granted.
-  const holds = new Holds({ journal: store });
+  const holds = new Holds({ journal: store, onCountChange: () => publishSoon() });
   const holdTokens = HoldTokens.open(config.stateDir);
   const gate = new StopGate();
   let routes: AgentRouteTable | undefined;
   let scaler: IdleScaler | undefined;
-  let publishSoon = () => {};
   const onChange = (d: Deployment) => {
     routes?.update(d);
     if (LIVE_STATES.has(d.state)) scaler?.register(d.hash, d.manifest.idleStopSec);

@@ -148,3 +148,20 @@ describe("Holds kept in the agent's database", () => {
     close();
   });
 });
+
+describe("Holds: count changes", () => {
+  test("acquire and release report the hash (a renewal changes no count, an expiry is the sweep's)", () => {
+    const clock = new FakeClock();
+    const changed: string[] = [];
+    const holds = new Holds({ clock, onCountChange: (hash) => changed.push(hash) });
+    const a = holds.acquire(HASH_A, 10);
+    const b = holds.acquire(HASH_B, 1);
+    holds.renew(a.id);
+    holds.release(a.id);
+    clock.advance(2000);
+    holds.sweep();
+    expect(holds.activeCount(HASH_B)).toBe(0);
+    expect(changed).toEqual([HASH_A, HASH_B, HASH_A]);
+    expect(b.hash).toBe(HASH_B);
+  });
+});

@@ -31,6 +31,11 @@ export interface HoldJournal {
 
 export interface HoldsOptions {
   clock?: Clock;
+  /**
+   * Called when a hash's count of holds changed by an acquire or a release (not by an expiry,
+   * which is found by sweep()): the agent publishes its report at once, not at its next tick.
+   */
+  onCountChange?: (hash: string) => void;
   /** keeps holds across restarts; the constructor restores what it holds */
   journal?: HoldJournal;
   /** longest lease one acquire or renew may ask for */
@@ -49,6 +54,7 @@ export class Holds {
   private readonly maxPerHash: number;
   private readonly newId: () => string;
   private readonly journal: HoldJournal | undefined;
+  private readonly onCountChange: ((hash: string) => void) | undefined;
 
   constructor(options: HoldsOptions = {}) {
     this.clock = options.clock ?? systemClock;
@@ -56,6 +62,7 @@ export class Holds {
     this.maxPerHash = options.maxPerHash ?? 1024;
     this.newId = options.newId ?? (() => crypto.randomUUID());
     this.journal = options.journal;
+    this.onCountChange = options.onCountChange;
     this.restore();
   }
 
@@ -86,6 +93,7 @@ export class Holds {
     const hold: Hold = { id: this.newId(), hash, ttlSec: ttl, createdAt: now, expiresAt: now + ttl * 1000 };
     this.journal?.saveHold(hold);
     this.byId.set(hold.id, hold);
+    this.onCountChange?.(hash);
     return { ...hold };
   }
 
@@ -104,6 +112,7 @@ export class Holds {
     this.journal?.removeHolds([id]);
     this.byId.delete(id);
     this.ended(hold.hash, this.clock.now());
+    this.onCountChange?.(hold.hash);
   }
 
   get(id: string): Hold {
