@@ -149,7 +149,7 @@ export class GossipCluster implements Cluster {
     const node = this.adapter.node;
     return node
       .whoRuns(hash)
-      .filter((r) => r.member.name !== this.self)
+      .filter((r) => r.member.name !== this.self && r.report.state !== "retired")
       .flatMap((r) => {
         const ingress = node.memberState(r.member.name)?.ingress;
         return ingress ? [{ member: r.member.name, ingress, report: r.report }] : [];

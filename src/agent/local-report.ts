@@ -11,9 +11,23 @@ export interface LoadSource {
 
 export const NO_LOAD: LoadSource = { inFlight: () => 0, holds: () => 0 };
 
-/** Deployments this host reports to its peers: everything but retired ones. */
-export function reportable(d: Deployment): boolean {
-  return d.state !== "retired";
+/** How long, and how many, hashes the retirer retired here stay in the report. */
+export const RECENTLY_RETIRED_MS = 10 * 60_000;
+export const RECENTLY_RETIRED_MAX = 32;
+
+/**
+ * Deployments this host reports to its peers: everything but retired ones, except the last few
+ * the retirer retired in the last 10 minutes. Those tell a member that missed the alias (down or
+ * cut off while it pointed there, with a concurrent write from its side winning afterwards, so no
+ * alias record names the hash) that its copy was wanted once, so it retires too. Reports in state
+ * retired are not routed to (cluster.ts whoRuns) and block nothing (the planner's RUNNING).
+ */
+export function reportedRows(rows: readonly Deployment[], now: number): Deployment[] {
+  const retired = rows
+    .filter((d) => d.state === "retired" && !d.retiredByHand && now - d.updatedAt < RECENTLY_RETIRED_MS)
+    .sort((a, b) => b.updatedAt - a.updatedAt)
+    .slice(0, RECENTLY_RETIRED_MAX);
+  return [...rows.filter((d) => d.state !== "retired"), ...retired];
 }
 
 /**
@@ -26,10 +40,10 @@ export function localReport(
   store: StateStore,
   load: LoadSource,
   activations: readonly PendingActivation[] = [],
+  now = Date.now(),
 ): HashReport[] {
-  const rows = store.list();
   const report = new Map<string, HashReport>();
-  for (const d of rows.filter(reportable))
+  for (const d of reportedRows(store.list(), now))
     report.set(d.hash, {
       hash: d.hash,
       state: d.state,

@@ -309,6 +309,25 @@ describe("retirement planner: a hash never wanted here", () => {
   });
 });
 
+describe("retirement planner: a hash another member reports retired", () => {
+  test("a copy deployed here before that report was first seen is wanted once; one deployed after is kept", () => {
+    const p = new RetirementPlanner({ quietMs: 0 });
+    const members = [member("a", []), member("b", [report(FE1, [BE1], { state: "retired" })])];
+    const before = { ...local(FE1), everWanted: false, since: 50 };
+    const r = p.step({ now: 100, members, roots: [], local: [before] });
+    expect(r.actions).toEqual([{ kind: "wanted", hash: FE1, reason: "retired on b, so wanted once there" }]);
+    // deployed by hand after b's report was first seen (at 100): a new deployment, kept
+    const after = { ...local(FE1), everWanted: false, since: 150 };
+    expect(p.step({ now: 200, members, roots: [], local: [after] }).actions).toEqual([]);
+    // a retired report is not a running dependent: it blocks nothing
+    const be = local(BE1, "draining");
+    const q = new RetirementPlanner({ quietMs: 0 });
+    expect(q.step({ now: 0, members, roots: [], local: [be] }).actions).toEqual([
+      { kind: "retire", hash: BE1, reason: "quiet on every member for 0 ms" },
+    ]);
+  });
+});
+
 describe("retirement planner: an earlier target of an alias", () => {
   const former = [{ hash: FE1, reason: "an earlier target of alias prod", until: 100 }];
   const members = [member("a", [report(FE1, [BE1]), report(BE1, [])])];

@@ -161,6 +161,11 @@ export class RetirementPlanner {
   private readonly deadSince = new Map<string, number>();
   /** when each member that left was first seen gone (forgotten leftGraceMs later, unless back) */
   private readonly leftSince = new Map<string, number>();
+  /**
+   * When this planner first saw a member report each hash retired: only a copy deployed here
+   * before then missed its alias; one deployed after (by hand, say to roll back to it) is new.
+   */
+  private readonly retiredSeen = new Map<string, number>();
 
   constructor(private readonly config: PlannerConfig) {}
 
@@ -211,6 +216,12 @@ export class RetirementPlanner {
       actions.push({ kind: "revive", hash, reason: `wanted again after it retired here: ${why}` });
     }
 
+    const reportedRetired = new Set<string>();
+    for (const m of input.members)
+      for (const r of m.hashes) if (r.state === "retired") reportedRetired.add(r.hash);
+    for (const hash of reportedRetired)
+      if (!this.retiredSeen.has(hash)) this.retiredSeen.set(hash, input.now);
+    for (const hash of this.retiredSeen.keys()) if (!reportedRetired.has(hash)) this.retiredSeen.delete(hash);
     const formerlyWanted = input.formerRoots?.length
       ? formerTargets(input.formerRoots, input.members, input.retired ?? [])
       : undefined;
@@ -235,11 +246,11 @@ export class RetirementPlanner {
           });
           continue;
         }
-        const elsewhere = drainingOn(hash, input.members);
+        const elsewhere = wantedOnceOn(hash, input.members, local.since, this.retiredSeen);
         const former = formerlyWanted ? formerlyWanted(hash, local.since) : undefined;
         const reason =
           elsewhere !== undefined
-            ? `draining on ${elsewhere}, so wanted once there`
+            ? `${elsewhere}, so wanted once there`
             : former !== undefined
               ? `${former}, deployed here before the alias moved on`
               : undefined;
@@ -330,10 +341,23 @@ function formerTargets(
   };
 }
 
-/** A member that reports `hash` draining (only a hash once wanted there drains), or undefined. */
-function drainingOn(hash: string, members: readonly MemberView[]): string | undefined {
+/**
+ * "draining on <member>" or "retired on <member>" when a member reports `hash` so (only a hash once
+ * wanted there drains, and a member reports the hashes its retirer retired for a while), or
+ * undefined.
+ */
+function wantedOnceOn(
+  hash: string,
+  members: readonly MemberView[],
+  since: number | undefined,
+  retiredSeen: ReadonlyMap<string, number>,
+): string | undefined {
+  const seen = retiredSeen.get(hash);
+  const deployedBefore = since !== undefined && seen !== undefined && since < seen;
   for (const m of members)
-    for (const r of m.hashes) if (r.hash === hash && r.state === "draining") return m.name;
+    for (const r of m.hashes)
+      if (r.hash === hash && (r.state === "draining" || (r.state === "retired" && deployedBefore)))
+        return `${r.state} on ${m.name}`;
   return undefined;
 }
 

@@ -17,6 +17,7 @@ import type { GossipNode } from "../../gossip/core.ts";
 import type { SimMember, Simulation } from "../../gossip/simulator.ts";
 import type { DeploymentState, HashReport, MemberAppState } from "../../gossip/types.ts";
 import { Holds } from "../../ingress/holds.ts";
+import { RECENTLY_RETIRED_MAX, RECENTLY_RETIRED_MS } from "../../local-report.ts";
 import { LIVE_STATES } from "../../state/deployment.ts";
 import { StateStore } from "../../state/store.ts";
 import { type Effect, effectOf } from "../effects.ts";
@@ -182,13 +183,24 @@ export class AgentModel {
   }
 
   /**
-   * local-report.ts: every deployment but retired ones, with the ingress's counters, and the
+   * local-report.ts: every deployment but retired ones (except the last RECENTLY_RETIRED_MAX the
+   * retirer retired in the last RECENTLY_RETIRED_MS), with the ingress's counters, and the
    * activations under way that have read their refs as "fetching".
    */
   report(): HashReport[] {
     const out = new Map<string, HashReport>();
+    const recent = new Set(
+      [...this.retiredAt]
+        .filter(
+          ([hash, at]) =>
+            this.deployments.get(hash)?.state === "retired" && this.now - at < RECENTLY_RETIRED_MS,
+        )
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, RECENTLY_RETIRED_MAX)
+        .map(([hash]) => hash),
+    );
     for (const d of this.deployments.values()) {
-      if (d.state === "retired") continue;
+      if (d.state === "retired" && !recent.has(d.hash)) continue;
       out.set(d.hash, {
         hash: d.hash,
         state: d.state,
