@@ -1,11 +1,8 @@
 import { beforeEach, describe, expect, test } from "bun:test";
-import type { Nix } from "../nix/nix.ts";
-import type { Systemctl } from "../systemd/systemctl.ts";
-import { Activator } from "./activator.ts";
+import { inertActivator } from "../../test/fakes/inert-activator.ts";
 import { AliasService } from "./aliases/alias-service.ts";
 import { LocalAliasBackend } from "./aliases/local-backend.ts";
 import { controlApi } from "./api.ts";
-import { parseConfig } from "./config.ts";
 import { parseManifest } from "./manifest.ts";
 import { StateStore } from "./state/store.ts";
 
@@ -30,14 +27,7 @@ beforeEach(() => {
     parseManifest({ schema: 1, name: "api", exec: ["/bin/true"], socket: { type: "unix" } }),
     "test",
   );
-  const activator = new Activator({
-    config: parseConfig({}),
-    socketDir: "/run/hashd/sockets",
-    store,
-    systemctl: {} as Systemctl,
-    nix: {} as Nix,
-    log: () => {},
-  });
+  const activator = inertActivator(store);
   asked = [];
   const journal = {
     journal: async (unit: string | string[], lines?: number, output?: string) => {

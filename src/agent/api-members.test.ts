@@ -1,10 +1,7 @@
 import { expect, test } from "bun:test";
+import { inertActivator } from "../../test/fakes/inert-activator.ts";
 import { membersText } from "../cli/members.ts";
-import type { Nix } from "../nix/nix.ts";
-import type { Systemctl } from "../systemd/systemctl.ts";
-import { Activator } from "./activator.ts";
 import { controlApi } from "./api.ts";
-import { parseConfig } from "./config.ts";
 import type { MemberAppState, MemberInfo } from "./gossip/types.ts";
 import { renderGossipMetrics } from "./gossip-metrics.ts";
 import { StateStore } from "./state/store.ts";
@@ -35,14 +32,7 @@ const cluster = {
 
 function api(withCluster: boolean) {
   const store = new StateStore(":memory:");
-  const activator = new Activator({
-    config: parseConfig({}),
-    socketDir: "/run/hashd/sockets",
-    store,
-    systemctl: {} as Systemctl,
-    nix: {} as Nix,
-    log: () => {},
-  });
+  const activator = inertActivator(store);
   return controlApi({ store, activator, version: "t", ...(withCluster ? { cluster } : {}) }, () => {});
 }
 

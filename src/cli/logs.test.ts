@@ -2,15 +2,12 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Activator } from "../agent/activator.ts";
+import { inertActivator } from "../../test/fakes/inert-activator.ts";
 import { AliasService } from "../agent/aliases/alias-service.ts";
 import { LocalAliasBackend } from "../agent/aliases/local-backend.ts";
 import { controlApi } from "../agent/api.ts";
-import { parseConfig } from "../agent/config.ts";
 import { parseManifest } from "../agent/manifest.ts";
 import { StateStore } from "../agent/state/store.ts";
-import type { Nix } from "../nix/nix.ts";
-import type { Systemctl } from "../systemd/systemctl.ts";
 import { main } from "./main.ts";
 import type { Stream, StreamEnd } from "./stream.ts";
 
@@ -38,14 +35,7 @@ beforeAll(() => {
     parseManifest({ schema: 1, name: "api", exec: ["/bin/true"], socket: { type: "port", port: 8000 } }),
     "t",
   );
-  const activator = new Activator({
-    config: parseConfig({}),
-    socketDir: "/run/hashd/sockets",
-    store,
-    systemctl: {} as Systemctl,
-    nix: {} as Nix,
-    log: () => {},
-  });
+  const activator = inertActivator(store);
   const aliases = new AliasService(new LocalAliasBackend("a"), store.db);
   aliases.set({ prod: H, api: P });
   const journal = {
