@@ -4,6 +4,17 @@ import type { Host } from "./harness.ts";
 
 export const CHROMIUM = "/usr/bin/chromium";
 
+/** Flags for a headless test browser: no sandbox (root), no GPU, QUIC or background traffic. */
+export const CHROMIUM_FLAGS: readonly string[] = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
 /**
  * Headless Debian Chromium (driven by playwright-core) inside a sandbox host's network namespace,
  * so that it reaches what the host serves on its own 127.0.0.1, as a person on that host would.
@@ -18,15 +29,7 @@ export async function browserOn(host: Host): Promise<{ browser: Browser; close()
   await Bun.$`chmod 755 ${wrapper}`;
   const browser = await chromium.launch({
     executablePath: wrapper,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
+    args: [...CHROMIUM_FLAGS],
   });
   return {
     browser,

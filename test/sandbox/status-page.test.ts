@@ -23,8 +23,8 @@ import {
   tickingClock,
 } from "../../src/agent/status/fixtures.ts";
 import { type StatusServer, startStatusServer, storeStatusSource } from "../../src/agent/status/index.ts";
+import { CHROMIUM, CHROMIUM_FLAGS } from "./browser.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
 const SCREENSHOT = process.env.HASHD_SCREENSHOT ?? join(import.meta.dir, "../output/status-page.png");
 const WEB3 = fakeHash("web-3");
 
@@ -44,13 +44,7 @@ async function startChromium(userDataDir: string): Promise<string> {
     [
       CHROMIUM,
       "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
+      ...CHROMIUM_FLAGS,
       `--user-data-dir=${userDataDir}`,
       "--remote-debugging-address=127.0.0.1",
       "--remote-debugging-port=0",
