@@ -29,7 +29,13 @@
  */
 import { parseArgs } from "node:util";
 import type { Subprocess } from "bun";
-import { hashd, holdAuth, installCluster, newClusterKey } from "../../test/sandbox/agent-host.ts";
+import {
+  hashd,
+  installCluster,
+  newClusterKey,
+  releaseHold,
+  takeHold,
+} from "../../test/sandbox/agent-host.ts";
 import { type Host, Sandbox } from "../../test/sandbox/harness.ts";
 import { serviceExpr } from "../../test/sandbox/service-closures.ts";
 import { bundleWatcher } from "./watch.ts";
@@ -304,26 +310,9 @@ try {
 
     t0 = Date.now();
     if (holdId === "") {
-      const out = await a.run([
-        ...control,
-        "/run/hashd/service.sock",
-        ...(await holdAuth(a, hash)),
-        "-H",
-        "content-type: application/json",
-        "-d",
-        JSON.stringify({ hash, ttlSec: 3600 }),
-        "http://agent/v1/holds",
-      ]);
-      holdId = (JSON.parse(out) as { id: string }).id;
+      holdId = await takeHold(a, hash, 3600);
     } else {
-      await a.run([
-        ...control,
-        "/run/hashd/service.sock",
-        ...(await holdAuth(a, hash)),
-        "-X",
-        "DELETE",
-        `http://agent/v1/holds/${holdId}`,
-      ]);
+      await releaseHold(a, hash, holdId);
       holdId = "";
     }
     const own = await until(

@@ -78,12 +78,47 @@ export async function unitProps(host: Host, unit: string, props: string[]): Prom
 }
 
 /**
- * curl arguments that authorize a holds API call for `hash` as its service would: the service's
- * token, read as root from the agent's token directory (src/agent/ingress/hold-tokens.ts).
+ * A holds API call made as the service of hash `as` makes it (docs/holds.md): curl on `host` through
+ * /run/hashd/service.sock, with that service's token read as root from the agent's token directory
+ * (src/agent/ingress/hold-tokens.ts). Returns the answer's status and body.
  */
-export async function holdAuth(host: Host, hash: string): Promise<string[]> {
-  const token = (await host.run(["cat", `/run/hashd/hold-tokens/${hash}`])).trim();
-  return ["-H", `authorization: Bearer ${token}`];
+export async function holdsApi(
+  host: Host,
+  as: string,
+  method: "GET" | "POST" | "DELETE",
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; body: string }> {
+  const token = (await host.run(["cat", `/run/hashd/hold-tokens/${as}`])).trim();
+  const r = await host.exec([
+    "curl",
+    "-sS",
+    "-w",
+    "\n%{http_code}",
+    "--unix-socket",
+    "/run/hashd/service.sock",
+    "-X",
+    method,
+    "-H",
+    `authorization: Bearer ${token}`,
+    ...(body === undefined ? [] : ["-H", "content-type: application/json", "-d", JSON.stringify(body)]),
+    `http://agent${path}`,
+  ]);
+  const lines = r.stdout.trimEnd().split("\n");
+  return { status: Number(lines.pop()), body: lines.join("\n") };
+}
+
+/** Takes a hold on `hash` as its service; returns the hold's id (throws unless 201). */
+export async function takeHold(host: Host, hash: string, ttlSec: number): Promise<string> {
+  const r = await holdsApi(host, hash, "POST", "/v1/holds", { hash, ttlSec });
+  if (r.status !== 201) throw new Error(`${host.name}: hold on ${hash} refused: ${r.status} ${r.body}`);
+  return (JSON.parse(r.body) as { id: string }).id;
+}
+
+/** Releases hold `id` on `hash` as its service (throws unless 204). */
+export async function releaseHold(host: Host, hash: string, id: string): Promise<void> {
+  const r = await holdsApi(host, hash, "DELETE", `/v1/holds/${id}`);
+  if (r.status !== 204) throw new Error(`${host.name}: release of hold ${id} refused: ${r.status} ${r.body}`);
 }
 
 /** GET through a unix socket inside the host (curl is not assumed; python3 is). */

@@ -12,9 +12,10 @@ import {
   GOSSIP_PORT,
   hashd,
   hashdJson,
-  holdAuth,
   installCluster,
   newClusterKey,
+  releaseHold,
+  takeHold,
   waitFor,
 } from "./agent-host.ts";
 import { type BlastReport, bundleGossipTool, type Captured } from "./gossip-tool.ts";
@@ -153,36 +154,8 @@ async function curlIngress(h: Host, hostHeader: string, path = "/") {
 }
 
 /** A hold on `hash` through b's service API: raises the hold count b reports (a new state version). */
-async function hold(): Promise<string> {
-  const out = await b.run([
-    "curl",
-    "-sS",
-    "--fail",
-    "--unix-socket",
-    "/run/hashd/service.sock",
-    ...(await holdAuth(b, hash)),
-    "-H",
-    "content-type: application/json",
-    "-d",
-    JSON.stringify({ hash, ttlSec: 3600 }),
-    "http://agent/v1/holds",
-  ]);
-  return (JSON.parse(out) as { id: string }).id;
-}
-
-async function release(id: string): Promise<void> {
-  await b.run([
-    "curl",
-    "-sS",
-    "--fail",
-    "-X",
-    "DELETE",
-    "--unix-socket",
-    "/run/hashd/service.sock",
-    ...(await holdAuth(b, hash)),
-    `http://agent/v1/holds/${id}`,
-  ]);
-}
+const hold = (): Promise<string> => takeHold(b, hash, 3600);
+const release = (id: string): Promise<void> => releaseHold(b, hash, id);
 
 /** Waits until every host holds b's report of `hash` with `holds` holds; returns b's version. */
 async function waitForHolds(observers: Host[], holds: number, timeoutMs = 30_000) {

@@ -5,7 +5,7 @@
  * hold, the hold renews under its old id, and v1 retires only once the hold is released.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { hashd, hashdJson, holdAuth, installAgent, waitFor } from "./agent-host.ts";
+import { hashd, hashdJson, holdsApi, installAgent, waitFor } from "./agent-host.ts";
 import { type Host, Sandbox } from "./harness.ts";
 import { serviceExpr } from "./service-closures.ts";
 
@@ -45,24 +45,9 @@ afterAll(async () => {
   await sb?.destroy();
 });
 
-/**
- * The service API as v1's service calls it (curl on the host, through /run/hashd/service.sock, with
- * v1's token).
- */
-async function holdsApi(args: string[]): Promise<{ status: number; body: string }> {
-  const r = await a.exec([
-    "curl",
-    "-sS",
-    "-w",
-    "\n%{http_code}",
-    "--unix-socket",
-    "/run/hashd/service.sock",
-    ...(await holdAuth(a, v1)),
-    ...args,
-  ]);
-  const lines = r.stdout.trimEnd().split("\n");
-  return { status: Number(lines.pop()), body: lines.join("\n") };
-}
+/** The holds API as v1's service calls it. */
+const v1Holds = (method: "GET" | "POST" | "DELETE", path: string, body?: unknown) =>
+  holdsApi(a, v1, method, path, body);
 
 async function shown(hash: string): Promise<{ state: string; events: Event[] }> {
   const r = await hashdJson<{ deployment: { state: string }; events: Event[] }>(a, ["show", hash]);
@@ -73,15 +58,7 @@ describe("holds survive an agent restart", () => {
   test("kill -9 of the agent: the hold is restored, keeps its hash from retiring, renews, and releases", async () => {
     await hashdJson(a, ["alias", "set", `app=${v1}`]);
     await waitFor("v1 marked wanted", async () => (await shown(v1)).events.some((e) => e.kind === "wanted"));
-    const acquired = await holdsApi([
-      "-X",
-      "POST",
-      "-H",
-      "content-type: application/json",
-      "-d",
-      JSON.stringify({ hash: v1, ttlSec: 60 }),
-      "http://agent/v1/holds",
-    ]);
+    const acquired = await v1Holds("POST", "/v1/holds", { hash: v1, ttlSec: 60 });
     expect(acquired.status).toBe(201);
     const hold = JSON.parse(acquired.body) as HoldView;
 
@@ -110,7 +87,7 @@ describe("holds survive an agent restart", () => {
     });
 
     // the restarted agent holds the same lease (its journal in the database) ...
-    const listed = await holdsApi([`http://agent/v1/holds?hash=${v1}`]);
+    const listed = await v1Holds("GET", `/v1/holds?hash=${v1}`);
     expect(listed.status).toBe(200);
     expect((JSON.parse(listed.body) as { holds: HoldView[] }).holds.map((h) => h.id)).toEqual([hold.id]);
     // ... and it keeps v1 from retiring, well past the 1 s quiet period
@@ -123,10 +100,10 @@ describe("holds survive an agent restart", () => {
     ).toBe(true);
 
     // the job renews under its old id, then releases: v1 retires
-    const renewed = await holdsApi(["-X", "POST", `http://agent/v1/holds/${hold.id}/renew`]);
+    const renewed = await v1Holds("POST", `/v1/holds/${hold.id}/renew`);
     expect(renewed.status).toBe(200);
     expect(Date.parse((JSON.parse(renewed.body) as HoldView).expiresAt)).toBeGreaterThan(Date.now());
-    expect((await holdsApi(["-X", "DELETE", `http://agent/v1/holds/${hold.id}`])).status).toBe(204);
+    expect((await v1Holds("DELETE", `/v1/holds/${hold.id}`)).status).toBe(204);
     await waitFor(
       "v1 retired once the hold is released",
       async () => (await shown(v1)).state === "retired",

@@ -3,7 +3,7 @@
  * (ingress on 127.0.0.1:8480, zone "test"), services built with nix inside the host.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { hashdJson, installAgent, unitProps, waitFor } from "./agent-host.ts";
+import { hashdJson, holdsApi, installAgent, unitProps, waitFor } from "./agent-host.ts";
 import { type Host, Sandbox } from "./harness.ts";
 import { serviceExpr, type TestService } from "./service-closures.ts";
 
@@ -165,20 +165,9 @@ describe("ingress on a real host", () => {
     expect(metric(await metrics(), "hashd_holds", `hash="${sleepy}"`)).toBe(1);
     // a held hash is not scaled to zero although nothing is in flight (idleStopSec is 1)
     await Bun.sleep(1500);
-    const token = (await a.run(["cat", `/run/hashd/hold-tokens/${sleepy}`])).trim();
-    const renewed = JSON.parse(
-      await a.run([
-        "curl",
-        "-sS",
-        "--unix-socket",
-        "/run/hashd/service.sock",
-        "-H",
-        `authorization: Bearer ${token}`,
-        "-X",
-        "POST",
-        `http://agent/v1/holds/${hold.id}/renew`,
-      ]),
-    ) as { expiresAt: string };
+    const renewal = await holdsApi(a, sleepy, "POST", `/v1/holds/${hold.id}/renew`);
+    expect(renewal.status).toBe(200);
+    const renewed = JSON.parse(renewal.body) as { expiresAt: string };
     expect(Date.parse(renewed.expiresAt)).toBeGreaterThan(Date.parse(hold.expiresAt));
     await Bun.sleep(1500);
     expect((await unitProps(a, `hashd-${sleepy}.service`, ["ActiveState"])).ActiveState).toBe("active");
@@ -198,22 +187,9 @@ describe("ingress on a real host", () => {
     // on the host the bind mount's target is an empty file, the tokens a root-only directory
     expect(await a.run(["cat", "/run/hashd/hold-token"])).toBe("");
     expect((await a.run(["stat", "-c", "%a %U", "/run/hashd/hold-tokens"])).trim()).toBe("700 root");
-    const attempt = await a.exec([
-      "curl",
-      "-sS",
-      "--unix-socket",
-      "/run/hashd/service.sock",
-      "-H",
-      "content-type: application/json",
-      "-H",
-      `authorization: Bearer ${fastToken}`,
-      "-d",
-      JSON.stringify({ hash: sleepy, ttlSec: 60 }),
-      "-w",
-      "\n%{http_code}",
-      "http://agent/v1/holds",
-    ]);
-    expect(attempt.stdout.trim().split("\n").at(-1)).toBe("403");
+    // fast's service asks for a hold on sleepy's hash
+    const attempt = await holdsApi(a, fast, "POST", "/v1/holds", { hash: sleepy, ttlSec: 60 });
+    expect(attempt.status).toBe(403);
     expect(metric(await metrics(), "hashd_holds", `hash="${sleepy}"`)).toBe(0);
   });
 

@@ -5,7 +5,15 @@
  * Then the same upgrade done pit-stop, for comparison.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { hashdJson, holdAuth, installCluster, installNixLib, unitProps, waitFor } from "./agent-host.ts";
+import {
+  hashdJson,
+  installCluster,
+  installNixLib,
+  releaseHold,
+  takeHold,
+  unitProps,
+  waitFor,
+} from "./agent-host.ts";
 import { type Host, Sandbox } from "./harness.ts";
 import { LOAD_GENERATOR_TS, type LoadSummary } from "./load-generator.ts";
 
@@ -108,20 +116,7 @@ describe("blue-green by hash with top-down retirement", () => {
     await Bun.sleep(1000);
 
     // a hold taken on v1's backend before the final switch keeps it (and only it) running
-    const hold = JSON.parse(
-      await a.run([
-        "curl",
-        "-sS",
-        "--unix-socket",
-        "/run/hashd/service.sock",
-        ...(await holdAuth(a, hashOf(v1.backend))),
-        "-H",
-        "content-type: application/json",
-        "-d",
-        JSON.stringify({ hash: hashOf(v1.backend), ttlSec: 60 }),
-        "http://agent/v1/holds",
-      ]),
-    ) as { id: string };
+    const holdId = await takeHold(a, hashOf(v1.backend), 60);
     await hashdJson(a, ["alias", "set", `prod=${hashOf(v2.frontend)}`]);
     for (const h of hosts)
       await waitFor(`prod on v2 again on ${h.name}`, async () => (await route(h)).includes('"version": "2"'));
@@ -137,16 +132,7 @@ describe("blue-green by hash with top-down retirement", () => {
     expect(await state(a, hashOf(v1.backend))).toBe("draining");
     const kept = await events(a, hashOf(v1.backend));
     expect(kept.some((e) => e.kind === "kept" && e.message.includes("hold"))).toBe(true);
-    await a.run([
-      "curl",
-      "-sS",
-      "-X",
-      "DELETE",
-      "--unix-socket",
-      "/run/hashd/service.sock",
-      ...(await holdAuth(a, hashOf(v1.backend))),
-      `http://agent/v1/holds/${hold.id}`,
-    ]);
+    await releaseHold(a, hashOf(v1.backend), holdId);
     for (const h of hosts)
       await waitFor(
         `v1 backend retired on ${h.name}`,
