@@ -21,12 +21,11 @@ const renewBody = z.object({ ttlSec: z.number().optional() }).strict();
 
 export function holdsApp(holds: Holds, tokens: HoldTokens): Hono {
   const app = new Hono();
-  const authorize = (hash: string, authorization: string | undefined) => tokens.check(hash, authorization);
   // renew and release name a hold by id (random, known only to its taker); the token must be the
   // hold's hash's all the same, so a leaked id alone releases nothing
   const ownHold = (id: string, authorization: string | undefined): Hold => {
     const hold = holds.get(id);
-    authorize(hold.hash, authorization);
+    tokens.check(hold.hash, authorization);
     return hold;
   };
 
@@ -34,7 +33,7 @@ export function holdsApp(holds: Holds, tokens: HoldTokens): Hono {
     const body = acquireBody.safeParse(await readJson(c.req.raw));
     if (!body.success) throw bodyError(body.error, '{"hash": "<store hash>", "ttlSec": <seconds>}');
     const hash = parseStoreHash(body.data.hash);
-    authorize(hash, c.req.header("authorization"));
+    tokens.check(hash, c.req.header("authorization"));
     return c.json(view(holds.acquire(hash, body.data.ttlSec)), 201);
   });
 
@@ -55,7 +54,7 @@ export function holdsApp(holds: Holds, tokens: HoldTokens): Hono {
   app.get("/v1/holds", (c) => {
     const hash = c.req.query("hash");
     if (hash === undefined) throw new HashdError("bad_request", "list holds with ?hash=<your hash>");
-    authorize(parseStoreHash(hash), c.req.header("authorization"));
+    tokens.check(parseStoreHash(hash), c.req.header("authorization"));
     return c.json({ holds: holds.list(hash).map(view) });
   });
 

@@ -311,11 +311,19 @@ export function wantedIn(
   members: readonly MemberView[],
   retired: readonly RetiredHash[] = [],
 ): Map<string, string> {
+  return wantedHashes(roots, refsIn(members, retired));
+}
+
+/** hash -> the service hashes it references, as members report them and retired rows keep them. */
+function refsIn(
+  members: readonly MemberView[],
+  retired: readonly RetiredHash[],
+): (hash: string) => readonly string[] {
   const refs = new Map<string, readonly string[]>();
   for (const m of members)
     for (const r of m.hashes) if (r.refs.length && !refs.has(r.hash)) refs.set(r.hash, r.refs);
   for (const r of retired) if (r.refs.length && !refs.has(r.hash)) refs.set(r.hash, r.refs);
-  return wantedHashes(roots, (h) => refs.get(h) ?? []);
+  return (h) => refs.get(h) ?? [];
 }
 
 /**
@@ -327,10 +335,8 @@ function formerTargets(
   members: readonly MemberView[],
   retired: readonly RetiredHash[],
 ): (hash: string, since: number | undefined) => string | undefined {
-  const reached = formerRoots.map((root) => ({
-    until: root.until,
-    wanted: wantedIn([root], members, retired),
-  }));
+  const refs = refsIn(members, retired);
+  const reached = formerRoots.map((root) => ({ until: root.until, wanted: wantedHashes([root], refs) }));
   return (hash, since) => {
     if (since === undefined) return undefined;
     for (const { until, wanted } of reached) {
