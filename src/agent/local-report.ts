@@ -23,11 +23,19 @@ export const RECENTLY_RETIRED_MAX = 32;
  * retired are not routed to (cluster.ts whoRuns) and block nothing (the planner's RUNNING).
  */
 export function reportedRows(rows: readonly Deployment[], now: number): Deployment[] {
-  const retired = rows
-    .filter((d) => d.state === "retired" && !d.retiredByHand && now - d.updatedAt < RECENTLY_RETIRED_MS)
-    .sort((a, b) => b.updatedAt - a.updatedAt)
+  const byRetirer = rows.filter((d) => d.state === "retired" && !d.retiredByHand);
+  return [
+    ...rows.filter((d) => d.state !== "retired"),
+    ...recentlyRetired(byRetirer, (d) => d.updatedAt, now),
+  ];
+}
+
+/** Of hashes the retirer retired, those still reported: the newest RECENTLY_RETIRED_MAX of the window. */
+export function recentlyRetired<T>(retired: readonly T[], retiredAt: (t: T) => number, now: number): T[] {
+  return retired
+    .filter((t) => now - retiredAt(t) < RECENTLY_RETIRED_MS)
+    .sort((a, b) => retiredAt(b) - retiredAt(a))
     .slice(0, RECENTLY_RETIRED_MAX);
-  return [...rows.filter((d) => d.state !== "retired"), ...retired];
 }
 
 /**

@@ -17,7 +17,7 @@ import type { GossipNode } from "../../gossip/core.ts";
 import type { SimMember, Simulation } from "../../gossip/simulator.ts";
 import type { DeploymentState, HashReport, MemberAppState } from "../../gossip/types.ts";
 import { Holds } from "../../ingress/holds.ts";
-import { RECENTLY_RETIRED_MAX, RECENTLY_RETIRED_MS } from "../../local-report.ts";
+import { recentlyRetired } from "../../local-report.ts";
 import { LIVE_STATES } from "../../state/deployment.ts";
 import { StateStore } from "../../state/store.ts";
 import { type Effect, effectOf } from "../effects.ts";
@@ -189,16 +189,8 @@ export class AgentModel {
    */
   report(): HashReport[] {
     const out = new Map<string, HashReport>();
-    const recent = new Set(
-      [...this.retiredAt]
-        .filter(
-          ([hash, at]) =>
-            this.deployments.get(hash)?.state === "retired" && this.now - at < RECENTLY_RETIRED_MS,
-        )
-        .sort((a, b) => b[1] - a[1])
-        .slice(0, RECENTLY_RETIRED_MAX)
-        .map(([hash]) => hash),
-    );
+    const retired = [...this.retiredAt].filter(([hash]) => this.deployments.get(hash)?.state === "retired");
+    const recent = new Set(recentlyRetired(retired, ([, at]) => at, this.now).map(([hash]) => hash));
     for (const d of this.deployments.values()) {
       if (d.state === "retired" && !recent.has(d.hash)) continue;
       out.set(d.hash, {
