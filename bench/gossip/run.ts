@@ -6,8 +6,8 @@
  *   bun bench/gossip/run.ts [--trials 10] [--link-trials 3] [--updates 10] [--rest-sec 60]
  *                           [--loss-min 3] [--interval 50] [--sim] [--sim-sizes 5,100,1000]
  *
- * Needs /usr/bin/serf (apt-get install serf, then `systemctl disable serf` so that hosts booted from
- * the machine's root do not start it) and /usr/sbin/nft (apt-get install nftables): the kernel here
+ * Needs /usr/bin/serf (apt-get install serf; the sandbox masks Debian's serf.service on every host)
+ * and /usr/sbin/nft (apt-get install nftables): the kernel here
  * has no sch_netem, so loss is an nftables rule (numgen random) dropping 10% of each host's
  * outgoing packets on eth0, which is what `tc qdisc add dev eth0 root netem loss 10%` would do.
  *
@@ -67,7 +67,7 @@ const SYSTEMS: System[] = ["hashd", "serf"];
 const DEAD: Record<System, string> = { hashd: "dead", serf: "failed" };
 
 for (const [path, install] of [
-  [SERF, "apt-get install serf && systemctl disable serf"],
+  [SERF, "apt-get install serf"],
   ["/usr/sbin/nft", "apt-get install nftables"],
 ]) {
   if (!(await Bun.file(path as string).exists())) {

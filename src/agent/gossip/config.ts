@@ -13,6 +13,15 @@ export interface GossipConfig {
   retransmitMult: number;
   gossipIntervalMs: number;
   gossipNodes: number;
+  /**
+   * Not memberlist's: news (a broadcast queued, ours or relayed) goes out in an extra gossip round
+   * this long after it is queued, instead of waiting up to a whole gossip interval; 0 disables.
+   * The retransmit limit still bounds how often each broadcast is sent, so this moves sends earlier
+   * without adding any; at rest nothing is queued and nothing changes.
+   */
+  eagerGossipMs: number;
+  /** Extra rounds come no sooner than this after the previous round of either kind. */
+  eagerGossipGapMs: number;
   pushPullIntervalMs: number;
   awarenessMaxMultiplier: number;
   /** After a join, push-pull again with a random member about 1x and 5x this long later (0: never). */
@@ -58,6 +67,8 @@ export const DEFAULT_CONFIG: Readonly<GossipConfig> = Object.freeze({
   retransmitMult: 4,
   gossipIntervalMs: 200,
   gossipNodes: 3,
+  eagerGossipMs: 5,
+  eagerGossipGapMs: 50,
   pushPullIntervalMs: 30_000,
   awarenessMaxMultiplier: 8,
   gossipToTheDeadMs: 30_000,

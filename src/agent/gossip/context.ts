@@ -116,6 +116,9 @@ export class NodeContext {
   probeToken = 0;
   reconnectToken = 0;
   gossipToken = 0;
+  /** When the last gossip round (regular or eager) ran, and whether an eager one is scheduled. */
+  lastGossipAt = Number.NEGATIVE_INFINITY;
+  eagerGossipPending = false;
   pushPullToken = 0;
   publishToken = 0;
   private seq: number;
@@ -182,6 +185,12 @@ export class NodeContext {
     this.queue.enqueue(key, bytes);
     const cap = Math.max(this.config.maxQueueDepth, 2 * this.members.size);
     if (this.queue.size > cap) this.stats.broadcastsPruned += this.queue.prune(cap);
+    const eager = this.config.eagerGossipMs;
+    if (eager > 0 && !this.eagerGossipPending) {
+      this.eagerGossipPending = true;
+      const gapLeft = this.lastGossipAt + this.config.eagerGossipGapMs - this.now;
+      this.schedule(Math.max(eager, gapLeft), { kind: "gossip-eager" });
+    }
   }
 
   /**

@@ -333,6 +333,31 @@ describe("GossipNode: app state", () => {
     expect(whole.every((m) => m.t === T.alive && m.state?.version.seq === 1)).toBe(true);
   });
 
+  test("news goes out in an extra round a few ms after it is queued, no sooner than the gap after the last round", () => {
+    const { node, rt } = setup(3);
+    const eagerTimers = () => rt.timers.filter((t) => t.timer.kind === "gossip-eager");
+    node.setLocalState(fakeState(42, 1), T0 + 1);
+    expect(eagerTimers()).toEqual([{ afterMs: 5, timer: { kind: "gossip-eager" } }]);
+    node.handleTimer({ kind: "gossip-eager" }, T0 + 6);
+    const ours = rt.sent.filter((s) => s.messages.some((m) => m.t === T.alive && m.name === "me"));
+    expect(ours.length).toBe(3); // gossipNodes
+    // news relayed 14 ms after that round: the extra round waits until 50 ms after it
+    rt.clear();
+    node.handlePacket(addr(9), packet({ t: T.alive, name: "n9", addr: addr(9), inc: 1, boot: 1 }), T0 + 20);
+    expect(eagerTimers().at(-1)?.afterMs).toBe(36);
+    // more news before it runs is carried by the same round
+    node.handlePacket(addr(8), packet({ t: T.alive, name: "n8", addr: addr(8), inc: 1, boot: 1 }), T0 + 30);
+    expect(eagerTimers().length).toBe(2);
+    node.handleTimer({ kind: "gossip-eager" }, T0 + 56);
+    const relayed = new Set(rt.sent.flatMap((s) => s.messages).map((m) => (m.t === T.alive ? m.name : "")));
+    expect(relayed.has("n8") && relayed.has("n9")).toBe(true);
+    // with the extra round disabled, news waits for the regular round (memberlist's way)
+    const off = setup(3, { eagerGossipMs: 0 });
+    off.node.setLocalState(fakeState(42, 1), T0 + 1);
+    expect(off.rt.timers.some((t) => t.timer.kind === "gossip-eager")).toBe(false);
+    expect(off.rt.sent.length).toBe(0);
+  });
+
   test("a version of its own state it never made (a previous process) moves its boot past it", () => {
     const { node } = setup(1);
     node.setLocalState(fakeState(42, 1), T0);

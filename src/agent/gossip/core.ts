@@ -24,7 +24,7 @@ import { onProbeTimeout, onProbeTimer, onRelayNack, onRelayTimeout } from "./pro
 import { broadcastAliases } from "./push-pull.ts";
 import { onSuspicionTimer } from "./recheck.ts";
 import { armReconnect, onReconnectTimer } from "./reconnect.ts";
-import { runGossipRound, runPushPullRound } from "./rounds.ts";
+import { runEagerGossipRound, runGossipRound, runPushPullRound } from "./rounds.ts";
 import { SeenCache } from "./seen-cache.ts";
 import { onPublishTimer, setLocalState } from "./state-sync.ts";
 import { answerStream, joinSeeds, streamFailed, streamReplied } from "./streams.ts";
@@ -119,6 +119,9 @@ export class GossipNode {
         return;
       case "gossip":
         runGossipRound(ctx, timer.token);
+        return;
+      case "gossip-eager":
+        runEagerGossipRound(ctx);
         return;
       case "push-pull":
         runPushPullRound(ctx, timer.token);

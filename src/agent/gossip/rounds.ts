@@ -2,7 +2,9 @@
  * The two periodic rounds besides probing (memberlist state.go gossip / pushPull):
  *
  * - gossip, every GossipInterval: pending broadcasts to GossipNodes random members, dead ones
- *   included for GossipToTheDeadTime so a member wrongly declared dead hears it and refutes;
+ *   included for GossipToTheDeadTime so a member wrongly declared dead hears it and refutes; and,
+ *   not memberlist's, an extra round soon after news is queued (config eagerGossipMs), so each hop
+ *   of an infection costs a few milliseconds instead of half a gossip interval on average;
  * - push-pull, every PushPullInterval stretched with the cluster size: a full state exchange with
  *   one random live member.
  *
@@ -19,6 +21,7 @@ export const runGossipRound = (ctx: NodeContext, token: number, reschedule = tru
   if (token !== ctx.gossipToken) return;
   if (reschedule) ctx.schedule(ctx.config.gossipIntervalMs, { kind: "gossip", token });
   if (ctx.queue.size === 0) return;
+  ctx.lastGossipAt = ctx.now;
   const self = ctx.self;
   const now = ctx.now;
   const deadWindow = ctx.config.gossipToTheDeadMs;
@@ -30,6 +33,11 @@ export const runGossipRound = (ctx: NodeContext, token: number, reschedule = tru
   for (const t of targets) {
     if (!ctx.send(t.addr, null)) return;
   }
+};
+
+export const runEagerGossipRound = (ctx: NodeContext): void => {
+  ctx.eagerGossipPending = false;
+  runGossipRound(ctx, ctx.gossipToken, false);
 };
 
 export const runPushPullRound = (ctx: NodeContext, token: number, once = false): void => {

@@ -5,8 +5,8 @@
  *   the cluster converged again before the next: 20 crashes at up to 10 members, else 3),
  * - a state update -> every member holds it (median over several updates),
  * - bytes sent per member per second at rest (sealed UDP payloads and stream frames),
- * - false deaths and suspicions at 10% packet loss (60 min at up to 10 members, 10 min at 100,
- *   1 min at 1,000).
+ * - false deaths, suspicions and UDP bytes sent at 10% packet loss (60 min at up to 10 members,
+ *   10 min at 100, 1 min at 1,000).
  *
  * Run: bun src/agent/gossip/sim-figures.ts [sizes...]   (default: 5 100 1000; about a minute)
  */
@@ -23,6 +23,8 @@ interface Figures {
   restUdpBps: number;
   restStreamBps: number;
   lossMinutes: number;
+  /** UDP bytes per member per second during the loss run: the churn of suspicions and refutations. */
+  lossUdpBps: number;
   lossSuspicions: number;
   lossFalseDeaths: number;
   wallMs: number;
@@ -104,7 +106,9 @@ export const measure = (size: number, seed: number, options: MeasureOptions = {}
   };
   sim.loss = 0.1;
   const lossMinutes = options.lossMinutes ?? (size <= 10 ? 60 : size >= 1000 ? 1 : 10);
+  const loss0 = sentBytes(sim);
   sim.run(lossMinutes * 60_000);
+  const lossUdpBps = (sentBytes(sim).udp - loss0.udp) / size / (lossMinutes * 60);
   sim.listener = null;
   sim.loss = 0;
   phase("loss");
@@ -118,6 +122,7 @@ export const measure = (size: number, seed: number, options: MeasureOptions = {}
     restUdpBps: perMemberSecond(rest1.udp - rest0.udp),
     restStreamBps: perMemberSecond(rest1.stream - rest0.stream),
     lossMinutes,
+    lossUdpBps,
     lossSuspicions,
     lossFalseDeaths,
     wallMs: performance.now() - wall,
@@ -139,7 +144,7 @@ const print = (f: Figures): void => {
     `  sent per member at rest:                  ${f.restUdpBps.toFixed(0)} B/s UDP + ${f.restStreamBps.toFixed(0)} B/s push-pull`,
   );
   console.log(
-    `  10% loss for ${`${f.lossMinutes} min:`.padEnd(27)}${f.lossSuspicions} suspicion events, ${f.lossFalseDeaths} false deaths`,
+    `  10% loss for ${`${f.lossMinutes} min:`.padEnd(27)}${f.lossSuspicions} suspicion events, ${f.lossFalseDeaths} false deaths, ${f.lossUdpBps.toFixed(0)} B/s UDP sent per member`,
   );
 };
 

@@ -104,6 +104,7 @@ export type Timer =
   | { kind: "probe"; token: number }
   | { kind: "probe-timeout"; seq: number }
   | { kind: "gossip"; token: number }
+  | { kind: "gossip-eager" }
   | { kind: "push-pull"; token: number }
   | { kind: "push-pull-once" }
   | { kind: "suspicion"; name: string; token: number }
