@@ -10,7 +10,9 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
-packages=(systemd nix-bin openssh-server openssh-client iproute2 util-linux python3 curl ca-certificates
+# nix-setup-systemd: the nix-daemon units and the nixbld group and users that every sandbox host's
+# nix-daemon uses (both seen through the host's overlay root)
+packages=(systemd nix-bin nix-setup-systemd openssh-server openssh-client iproute2 util-linux python3 curl ca-certificates
   nginx wrk hyperfine serf nftables chromium)
 missing=()
 for p in "${packages[@]}"; do

@@ -238,7 +238,7 @@ export function preflight(overrides: PreflightOverrides = {}): Record<string, st
     if (!new RegExp(`\\s${f}$`, "m").test(filesystems)) problems.push(`kernel lacks the ${f} file system`);
   }
   if (!/^nixbld:/m.test(readText("/etc/group") ?? ""))
-    problems.push("group nixbld is missing (nix-bin creates it)");
+    problems.push("group nixbld is missing (Debian package nix-setup-systemd creates it; scripts/setup.sh installs it)");
   if (problems.length) throw new Error(`hashd sandbox refuses to boot:\n  - ${problems.join("\n  - ")}`);
   return tools;
 }
