@@ -20,8 +20,10 @@
  *     the kill until the last of the four others shows it dead (hashd) / failed (serf).
  * (b) update -> every member: a Serf user event (`serf event -coalesce=false`) vs a hashd state
  *     change (a hold taken or released on host a changes a's report: a new state version), both
- *     from the moment the origin's own view has it until the last other member's view has it.
- *     Also a hashd alias write (a cluster-wide record, the closest thing to a user event).
+ *     from the start of the command on host a that makes it (its client's start-up included) until
+ *     the last other member's view has it. Also a hashd alias write (a cluster-wide record, the
+ *     closest thing to a user event). hashd's views are polled every --interval ms, Serf's user
+ *     events pushed: about half an interval of bias against hashd.
  * (c) bytes sent per member per second at rest: eth0 tx_bytes of every host over --rest-sec with
  *     one system running, minus the same with neither running.
  * (d) false deaths at 10% loss over --loss-min minutes, both systems running.
@@ -221,6 +223,7 @@ try {
   const detect = async (victim: Host, t0: number, timeoutMs = 90_000) => {
     const survivors = hosts.filter((h) => h !== victim);
     const out = {} as Record<System, number>;
+    const detail = {} as Record<System, string>;
     await Promise.all(
       SYSTEMS.map(async (s) => {
         const times = await until(
@@ -238,9 +241,21 @@ try {
           timeoutMs,
         );
         out[s] = Math.max(...times) - t0;
+        detail[s] = survivors.map((h, i) => `${h.name} ${(times[i] as number) - t0}`).join(", ");
       }),
     );
-    return out;
+    // hashd's views also show suspicion: when the first survivor suspected the victim
+    const suspects = survivors
+      .map(
+        (h) =>
+          watch(h, "hashd").first(
+            t0,
+            (e) => e.kind === "member" && e.name === victim.name && e.state === "suspect",
+          )?.t,
+      )
+      .filter((t): t is number => t !== undefined);
+    const firstSuspect = suspects.length > 0 ? `first suspected at ${Math.min(...suspects) - t0}; ` : "";
+    return { ...out, detail: `hashd ${firstSuspect}dead at ${detail.hashd}; serf failed at ${detail.serf}` };
   };
   const crash: Record<System, number[]> = { hashd: [], serf: [] };
   for (let k = 0; k < TRIALS; k++) {
@@ -254,6 +269,7 @@ try {
     const r = await detect(victim, t0);
     for (const s of SYSTEMS) crash[s].push(r[s]);
     log(`crash ${k + 1}/${TRIALS} (${victim.name}, kill -9): hashd ${r.hashd} ms, serf ${r.serf} ms`);
+    log(`  ${r.detail}`);
     await victim.run(["systemctl", "start", "hashd.service"]);
     startSerf(victim);
     await converge(`both systems see ${victim.name} back`);
@@ -265,7 +281,7 @@ try {
     const victim = hosts[4 - (k % 4)] as Host;
     const t0 = Date.now();
     await victim.setLinkUp(false);
-    let r: Record<System, number>;
+    let r: Awaited<ReturnType<typeof detect>>;
     try {
       r = await detect(victim, t0);
     } finally {
@@ -273,6 +289,7 @@ try {
     }
     for (const s of SYSTEMS) link[s].push(r[s]);
     log(`link down ${k + 1}/${LINK_TRIALS} (${victim.name}): hashd ${r.hashd} ms, serf ${r.serf} ms`);
+    log(`  ${r.detail}`);
     const healStart = Date.now();
     await converge(`both systems heal after ${victim.name}'s link came back`, 180_000);
     log(`  healed in ${Date.now() - healStart} ms`);
@@ -284,13 +301,12 @@ try {
     const times = await until(
       what,
       () => {
-        const ts = hosts.map((h) => watch(h, s).first(t0, pred)?.t);
+        const ts = hosts.slice(1).map((h) => watch(h, s).first(t0, pred)?.t);
         return ts.every((t) => t !== undefined) ? (ts as number[]) : undefined;
       },
       60_000,
     );
-    const origin = times[0] as number;
-    return Math.max(...times.slice(1)) - origin;
+    return Math.max(...times) - t0;
   };
   const update: Record<"serf" | "state" | "alias", number[]> = { serf: [], state: [], alias: [] };
   const control = ["curl", "-sS", "--fail", "--unix-socket"];
