@@ -227,7 +227,7 @@ export function preflight(overrides: PreflightOverrides = {}): Record<string, st
   if (missing.length) {
     problems.push(
       `missing required tools: ${missing.join(", ")} ` +
-        "(Debian: apt-get install iproute2 util-linux openssh-server openssh-client nix-bin systemd)",
+        "(Debian: apt-get install iproute2 util-linux openssh-server openssh-client nix-bin nix-setup-systemd systemd)",
     );
   }
   if (!fs.existsSync("/lib/systemd/systemd"))
@@ -237,8 +237,11 @@ export function preflight(overrides: PreflightOverrides = {}): Record<string, st
   for (const f of ["overlay", "tmpfs"]) {
     if (!new RegExp(`\\s${f}$`, "m").test(filesystems)) problems.push(`kernel lacks the ${f} file system`);
   }
+  // Debian's nix-setup-systemd brings both (scripts/setup.sh installs it)
   if (!/^nixbld:/m.test(readText("/etc/group") ?? ""))
-    problems.push("group nixbld is missing (Debian package nix-setup-systemd creates it; scripts/setup.sh installs it)");
+    problems.push("group nixbld is missing (apt-get install nix-setup-systemd)");
+  if (!fs.existsSync("/lib/systemd/system/nix-daemon.socket"))
+    problems.push("nix-daemon.socket is missing (apt-get install nix-setup-systemd)");
   if (problems.length) throw new Error(`hashd sandbox refuses to boot:\n  - ${problems.join("\n  - ")}`);
   return tools;
 }
