@@ -60,6 +60,8 @@ const UPDATES = Number(values.updates);
 const REST_SEC = Number(values["rest-sec"]);
 const LOSS_MIN = Number(values["loss-min"]);
 const INTERVAL = Number(values.interval);
+/** A crash detected slower than this prints each survivor's journal lines about the victim. */
+const SLOW_DETECTION_MS = 7500;
 
 const SERF = "/usr/bin/serf";
 const SERF_PORT = 7947;
@@ -255,7 +257,34 @@ try {
       )
       .filter((t): t is number => t !== undefined);
     const firstSuspect = suspects.length > 0 ? `first suspected at ${Math.min(...suspects) - t0}; ` : "";
-    return { ...out, detail: `hashd ${firstSuspect}dead at ${detail.hashd}; serf failed at ${detail.serf}` };
+    let journal = "";
+    if (out.hashd > SLOW_DETECTION_MS) {
+      // a slow one: what each survivor's agent logged about the victim (gossip: <name> ... lines)
+      const lines = await Promise.all(
+        survivors.map(async (h) => {
+          const r = await h.exec([
+            "journalctl",
+            "-u",
+            "hashd.service",
+            "--no-pager",
+            "-o",
+            "short-iso-precise",
+            `--since=@${(t0 / 1000).toFixed(3)}`,
+            `--grep=gossip: ${victim.name} `,
+          ]);
+          return r.stdout
+            .trim()
+            .split("\n")
+            .map((l) => `    ${h.name}: ${l}`)
+            .join("\n");
+        }),
+      );
+      journal = `\n${lines.join("\n")}`;
+    }
+    return {
+      ...out,
+      detail: `hashd ${firstSuspect}dead at ${detail.hashd}; serf failed at ${detail.serf}${journal}`,
+    };
   };
   const crash: Record<System, number[]> = { hashd: [], serf: [] };
   for (let k = 0; k < TRIALS; k++) {

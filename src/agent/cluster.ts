@@ -68,6 +68,25 @@ export class SoloCluster implements Cluster {
   async stop(): Promise<void> {}
 }
 
+/**
+ * A journal line for each change of a member's status, as Serf logs its member events: what an
+ * operator reads after the fact to see when this host suspected or declared a peer, and at which
+ * incarnation.
+ */
+export const membershipLogLine = (e: GossipEvent): string | null => {
+  if (e.type === "joined") return `gossip: joined through ${e.seed} (${e.members} members)`;
+  if (e.type === "name-conflict") return `gossip: another member claims the name ${e.name} from ${e.address}`;
+  if (
+    e.type !== "member-alive" &&
+    e.type !== "member-suspect" &&
+    e.type !== "member-dead" &&
+    e.type !== "member-left"
+  )
+    return null;
+  const m = e.member;
+  return `gossip: ${m.name} (${m.address}) ${e.type.slice("member-".length)}, incarnation ${m.incarnation}`;
+};
+
 export class GossipCluster implements Cluster {
   private constructor(
     private readonly adapter: UdpGossipAdapter,
@@ -101,7 +120,11 @@ export class GossipCluster implements Cluster {
       bindHost: g.address,
       port: g.port,
       advertiseHost: g.advertise ?? (g.address === "0.0.0.0" ? firstAddress() : g.address),
-      onEvent,
+      onEvent: (e) => {
+        const line = membershipLogLine(e);
+        if (line !== null) log(line);
+        onEvent(e);
+      },
     });
     adapter.node.restoreAliases(restored, Date.now());
     log(`gossip: ${name} at ${adapter.address}`);

@@ -525,6 +525,19 @@ describe("gossip between five real agents", () => {
     const detectMs = Date.now() - crashedAt;
     console.log(`crash of e seen dead by all four others after ${detectMs} ms (polled through the CLI)`);
     expect(detectMs).toBeLessThan(30_000);
+    // each survivor's journal says when it found e dead, and at which incarnation
+    const journal = await a.run([
+      "journalctl",
+      "-u",
+      "hashd.service",
+      "--no-pager",
+      "-o",
+      "cat",
+      "--grep=gossip: e ",
+    ]);
+    expect(journal).toMatch(
+      new RegExp(`gossip: e \\(10\\.231\\.0\\.\\d+:7946\\) dead, incarnation ${incarnationBefore}`),
+    );
     // the others' view of each other is untouched
     for (const h of survivors) {
       const v = await view(h);
