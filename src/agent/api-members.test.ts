@@ -89,6 +89,7 @@ test("gossip metrics: members by state, per-member gauges, traffic and drop coun
     refutations: 0,
     streamsOpened: 1,
     streamFailures: 0,
+    refusedPings: 0,
     broadcastsPruned: 0,
     oversized: 5,
     unopened: 6,

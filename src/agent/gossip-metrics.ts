@@ -73,6 +73,11 @@ export function renderGossipMetrics(v: GossipMetricsView): string {
       s.streamsOpened,
     ],
     ["hashd_gossip_stream_failures_total", "Streams that failed or timed out.", s.streamFailures],
+    [
+      "hashd_gossip_refused_pings_total",
+      "Fallback pings refused by the target's host (its agent not running): suspected at once.",
+      s.refusedPings,
+    ],
     ["hashd_gossip_streams_served_total", "Stream requests answered.", s.streamsServed],
     ["hashd_gossip_socket_errors_total", "Send failures and ICMP errors on the UDP socket.", s.socketErrors],
     [

@@ -39,6 +39,7 @@ export const newStats = (): GossipStats => ({
   refutations: 0,
   streamsOpened: 0,
   streamFailures: 0,
+  refusedPings: 0,
   broadcastsPruned: 0,
 });
 

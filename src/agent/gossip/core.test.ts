@@ -118,6 +118,36 @@ describe("GossipNode: failure detection", () => {
     node.handleTimer(rt.lastTimer("probe"), T0 + 2000);
     expect(node.healthScore).toBe(0);
   });
+
+  test("a refused fallback ping (nothing listens) suspects at once; a timed-out one waits for the probe's end", () => {
+    for (const refused of [true, false]) {
+      const { rt, node } = setup(3);
+      node.handleTimer(rt.lastTimer("probe"), T0 + 1000);
+      const ping = rt.sent.find((s) => s.messages[0]?.t === T.ping)?.messages[0] as { to: string };
+      node.handleTimer(rt.lastTimer("probe-timeout"), T0 + 1500);
+      const fallback = rt.streams.at(-1) as { token: number };
+      node.handleStreamFailure(fallback.token, T0 + 1502, refused);
+      expect(node.memberStatus(ping.to)).toBe(refused ? "suspect" : "alive");
+      expect(node.stats().refusedPings).toBe(refused ? 1 : 0);
+      node.handleTimer(rt.lastTimer("probe"), T0 + 2000);
+      expect(node.memberStatus(ping.to)).toBe("suspect");
+      expect(rt.events.filter((e) => e.type === "member-suspect").length).toBe(1);
+    }
+  });
+
+  test("a refused fallback ping after an ack changes nothing", () => {
+    const { rt, node } = setup(1);
+    node.handleTimer(rt.lastTimer("probe"), T0 + 1000);
+    const ping = rt.sent.find((s) => s.messages[0]?.t === T.ping)?.messages[0] as { seq: number; to: string };
+    node.handleTimer(rt.lastTimer("probe-timeout"), T0 + 1500);
+    node.handlePacket(
+      addr(1),
+      packet({ t: T.ack, seq: ping.seq, from: ping.to, inc: 10, boot: 10 }),
+      T0 + 1501,
+    );
+    node.handleStreamFailure((rt.streams.at(-1) as { token: number }).token, T0 + 1502, true);
+    expect(node.memberStatus(ping.to)).toBe("alive");
+  });
 });
 
 describe("GossipNode: membership", () => {

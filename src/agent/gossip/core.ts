@@ -153,10 +153,13 @@ export class GossipNode {
     streamReplied(this.ctx, token, reply);
   }
 
-  /** A stream we opened could not connect, was cut, or timed out in the adapter. */
-  handleStreamFailure(token: number, now: number): void {
+  /**
+   * A stream we opened could not connect, was cut, or timed out in the adapter. `refused`: the
+   * connect was answered with a reset, so the peer's host is up but nothing listens on its port.
+   */
+  handleStreamFailure(token: number, now: number, refused = false): void {
     this.ctx.now = now;
-    streamFailed(this.ctx, token);
+    streamFailed(this.ctx, token, refused);
   }
 
   // ---- commands -----------------------------------------------------------------------------

@@ -120,6 +120,23 @@ export const onProbeTimeout = (ctx: NodeContext, seq: number): void => {
 };
 
 /**
+ * Not memberlist's: the fallback ping's connect was refused, so the target's host is up and
+ * nothing listens on its gossip port: its agent is not running (crashed, killed, stopped). The
+ * round's probe then raises its suspicion at once instead of at the end of the probe interval,
+ * about half a probe interval sooner. The suspicion still runs its whole course (the timeout,
+ * confirmations, the recheck) before any death, and a member that is in fact up refutes it as
+ * any other; the health score is still settled when the probe ends.
+ */
+export const onPingRefused = (ctx: NodeContext, seq: number): void => {
+  const p = ctx.probe;
+  if (p === null || p.seq !== seq || p.acked || p.kind !== "round") return;
+  const target = p.target;
+  if (target.status !== "alive" || target.inc !== p.inc) return;
+  ctx.stats.refusedPings++;
+  suspectNode(ctx, { t: T.suspect, name: target.name, inc: p.inc, from: ctx.self.name });
+};
+
+/**
  * Lifeguard's health delta for a probe that got no ack: each helper that did not even nack is a
  * sign the fault is on our side (+1 if no helper could be asked).
  */

@@ -61,6 +61,8 @@ type SimEvent =
       gen: number;
       token: number;
       bytes: Uint8Array | null;
+      /** a failed connect answered with a reset: the host is up, its agent is not (crashed) */
+      refused?: boolean;
     };
 
 type Unscheduled = SimEvent extends infer E ? (E extends SimEvent ? Omit<E, "at" | "seq"> : never) : never;
@@ -298,19 +300,21 @@ export class Simulation {
       case "stream-req": {
         const requester = this.members[e.from] as SimMember;
         let reply: Uint8Array | null = null;
-        if (!sm.crashed && this.canReach(e.from, e.to))
-          reply = sm.node.handleStreamRequest(e.bytes, this.now);
+        const reachable = this.canReach(e.from, e.to);
+        if (!sm.crashed && reachable) reply = sm.node.handleStreamRequest(e.bytes, this.now);
         if (reply !== null) sm.streamBytesSent += reply.length + SEAL_OVERHEAD + 4;
-        // The reply (or, for a failed connection, the reset) takes one more trip.
+        // The reply (or, for a failed connection, the reset) takes one more trip. A crashed
+        // member's host is up and refuses the connection, as a real one with its agent killed.
+        const refused = sm.crashed && reachable;
         this.push(
-          { kind: "stream-res", to: requester.index, gen: e.gen, token: e.token, bytes: reply },
+          { kind: "stream-res", to: requester.index, gen: e.gen, token: e.token, bytes: reply, refused },
           this.streamDelay(1),
         );
         return;
       }
       case "stream-res":
         if (sm.crashed || sm.gen !== e.gen) return;
-        if (e.bytes === null) sm.node.handleStreamFailure(e.token, this.now);
+        if (e.bytes === null) sm.node.handleStreamFailure(e.token, this.now, e.refused === true);
         else sm.node.handleStreamResponse(e.token, e.bytes, this.now);
         return;
     }

@@ -8,7 +8,7 @@ import { decodeStream } from "./codec-stream.ts";
 import type { NodeContext } from "./context.ts";
 import { T } from "./messages.ts";
 import { randomInt } from "./prng.ts";
-import { onAck } from "./probe.ts";
+import { onAck, onPingRefused } from "./probe.ts";
 import { buildPushPull, encodePushPull, mergePushPull } from "./push-pull.ts";
 import { fetchDone, heldStates, openStream } from "./state-sync.ts";
 import type { Address } from "./types.ts";
@@ -82,12 +82,13 @@ const joined = (ctx: NodeContext, seed: Address): void => {
 };
 
 /** A stream we opened could not connect, was cut, or timed out. */
-export const streamFailed = (ctx: NodeContext, token: number): void => {
+export const streamFailed = (ctx: NodeContext, token: number, refused = false): void => {
   const pending = ctx.streams.get(token);
   if (pending === undefined) return;
   ctx.streams.delete(token);
   ctx.stats.streamFailures++;
-  if (pending.kind === "fetch") fetchDone(ctx, pending.names, null);
+  if (pending.kind === "ping" && refused) onPingRefused(ctx, pending.seq);
+  else if (pending.kind === "fetch") fetchDone(ctx, pending.names, null);
   else if (pending.kind === "push-pull" && pending.join) ctx.emit({ type: "join-failed", seed: pending.to });
 };
 

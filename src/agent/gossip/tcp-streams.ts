@@ -57,8 +57,11 @@ export interface StreamRequest {
   timeoutMs: number;
   /** The reply payload; return false if it is unacceptable (counts as a failure). */
   onReply(reply: Uint8Array): boolean;
-  /** Connection refused or cut, bad frame, timeout: called at most once, never with onReply. */
-  onFail(): void;
+  /**
+   * Connection refused or cut, bad frame, timeout: called at most once, never with onReply.
+   * `refused`: the peer's host answered the connect with a reset (nothing listens on the port).
+   */
+  onFail(refused: boolean): void;
   /** Open client sockets, so the adapter can cut them when it stops. */
   open: Set<Socket<unknown>>;
 }
@@ -75,11 +78,13 @@ export const requestStream = (o: StreamRequest): void => {
     if (sock !== null) o.open.delete(sock);
     return true;
   };
-  const fail = () => {
+  const fail = (refused = false) => {
     if (!settle()) return;
     sock?.terminate();
-    o.onFail();
+    o.onFail(refused);
   };
+  const failConnect = (error: unknown) =>
+    fail((error as { code?: string } | undefined)?.code === "ECONNREFUSED");
   const timer = setTimeout(fail, o.timeoutMs);
   Bun.connect<unknown>({
     hostname: o.host,
@@ -114,11 +119,11 @@ export const requestStream = (o: StreamRequest): void => {
           return o.onReply(r.payload);
         })();
         s.end();
-        if (!ok) o.onFail();
+        if (!ok) o.onFail(false);
       },
       close: () => fail(),
       error: () => fail(),
-      connectError: () => fail(),
+      connectError: (_s, error) => failConnect(error),
     },
-  }).catch(() => fail());
+  }).catch(failConnect);
 };

@@ -151,6 +151,8 @@ export interface GossipStats {
   refutations: number;
   streamsOpened: number;
   streamFailures: number;
+  /** Fallback pings refused (nothing listening): the probe suspected its target at once. */
+  refusedPings: number;
   /** Broadcasts dropped from a full queue before reaching their retransmit limit. */
   broadcastsPruned: number;
 }

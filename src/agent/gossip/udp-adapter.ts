@@ -266,7 +266,7 @@ export class UdpGossipAdapter {
         this.guard(() => this.node.handleStreamResponse(token, plain, Date.now()));
         return true;
       },
-      onFail: () => this.guard(() => this.node.handleStreamFailure(token, Date.now())),
+      onFail: (refused) => this.guard(() => this.node.handleStreamFailure(token, Date.now(), refused)),
     });
   }
 }
