@@ -3,7 +3,7 @@
  * same five sandbox hosts, in the same run, both with memberlist's LAN defaults (probe 1 s, timeout
  * 500 ms, suspicion multiplier 4, gossip 200 ms to 3, push-pull 30 s) and AES-GCM with a 32-byte key.
  *
- *   bun bench/gossip/run.ts [--trials 10] [--link-trials 3] [--updates 10] [--rest-sec 60]
+ *   bun bench/gossip/run.ts [--trials 10] [--link-trials 3] [--link-settle-sec 40] [--updates 10] [--rest-sec 60]
  *                           [--loss-min 3] [--interval 50] [--sim] [--sim-sizes 5,100,1000]
  *
  * Needs /usr/bin/serf (apt-get install serf; the sandbox masks Debian's serf.service on every host)
@@ -46,6 +46,7 @@ const { values } = parseArgs({
   options: {
     trials: { type: "string", default: "10" },
     "link-trials": { type: "string", default: "3" },
+    "link-settle-sec": { type: "string", default: "40" },
     updates: { type: "string", default: "10" },
     "rest-sec": { type: "string", default: "60" },
     "loss-min": { type: "string", default: "3" },
@@ -56,6 +57,7 @@ const { values } = parseArgs({
 });
 const TRIALS = Number(values.trials);
 const LINK_TRIALS = Number(values["link-trials"]);
+const LINK_SETTLE_SEC = Number(values["link-settle-sec"]);
 const UPDATES = Number(values.updates);
 const REST_SEC = Number(values["rest-sec"]);
 const LOSS_MIN = Number(values["loss-min"]);
@@ -305,6 +307,16 @@ try {
     await sleep(3000);
   }
 
+  const healthScore = async (h: Host): Promise<number> => {
+    const metrics = await h.run([
+      "curl",
+      "-sS",
+      "--unix-socket",
+      "/run/hashd/control.sock",
+      "http://agent/metrics",
+    ]);
+    return Number(/^hashd_gossip_health_score (\d+)/m.exec(metrics)?.[1] ?? Number.NaN);
+  };
   const link: Record<System, number[]> = { hashd: [], serf: [] };
   for (let k = 0; k < LINK_TRIALS; k++) {
     const victim = hosts[4 - (k % 4)] as Host;
@@ -321,8 +333,20 @@ try {
     log(`  ${r.detail}`);
     const healStart = Date.now();
     await converge(`both systems heal after ${victim.name}'s link came back`, 180_000);
-    log(`  healed in ${Date.now() - healStart} ms`);
-    await sleep(3000);
+    const healed = Date.now();
+    // The host that was cut off comes back with its Lifeguard health score raised (every probe it
+    // made while cut off failed), so it probes slowly for up to ~35 s (score 7 -> 0 at one step per
+    // successful probe, each probe interval stretched by the score), in both systems alike. A cut
+    // made meanwhile would measure that, not detection: wait until hashd's scores are all 0 and
+    // --link-settle-sec have passed since the heal (Serf's score falls by the same rule).
+    let settled = false;
+    while (!settled && Date.now() - healed < 120_000) {
+      const scores = await Promise.all(hosts.map(healthScore));
+      settled = scores.every((x) => x === 0);
+      if (!settled) await sleep(1000);
+    }
+    log(`  healed in ${healed - healStart} ms, hashd health scores 0 after ${Date.now() - healed} ms`);
+    await sleep(Math.max(3000, LINK_SETTLE_SEC * 1000 - (Date.now() - healed)));
   }
 
   // ---- (b) update -> every member --------------------------------------------------------------------

@@ -2,7 +2,10 @@
  * Figures from the simulator, LAN defaults (memberlist's), one-way delay 1-10 ms:
  *
  * - crash -> every member marks it dead (median over several crashes, each member restarted and
- *   the cluster converged again before the next: 20 crashes at up to 10 members, else 3),
+ *   the cluster converged again before the next: 20 crashes at up to 10 members, else 3; a
+ *   crashed member's host refuses connections),
+ * - a member cut off (partition of one) -> every other member marks it dead (as many, each healed
+ *   and every health score back to 0 before the next),
  * - a state update -> every member holds it (median over several updates),
  * - bytes sent per member per second at rest (sealed UDP payloads and stream frames),
  * - false deaths, suspicions and UDP bytes sent at 10% packet loss (60 min at up to 10 members,
@@ -18,6 +21,7 @@ interface Figures {
   size: number;
   convergeMs: number;
   crashToAllDeadMs: number[];
+  cutToAllDeadMs: number[];
   smallUpdateMs: number[];
   largeUpdateMs: number[];
   restUdpBps: number;
@@ -97,6 +101,24 @@ export const measure = (size: number, seed: number, options: MeasureOptions = {}
   }
 
   phase("crashes");
+  // a member cut off (a partition of one): its host is up but unreachable, so nothing refuses a
+  // connection. Each cut starts once every member's health score is back to 0: a member just
+  // healed from a cut probes slowly for a while (Lifeguard), which is not what this measures.
+  const cutToAllDeadMs: number[] = [];
+  const healthy = () => sim.members.every((m) => m.node.healthScore === 0);
+  for (let k = 0; k < crashes; k++) {
+    const victim = (5 + k * 13) % size;
+    const name = sim.members[victim]?.name as string;
+    const others = sim.members.map((m) => m.index).filter((i) => i !== victim);
+    sim.partition([others, [victim]]);
+    cutToAllDeadMs.push(
+      sim.runUntil(() => others.every((i) => sim.members[i]?.node.memberStatus(name) === "dead"), 300_000, 50),
+    );
+    sim.heal();
+    sim.runUntil(() => membershipConverged(sim) && healthy(), 300_000, 250);
+    sim.run(1_000 + ((k * 733) % 2_000));
+  }
+  phase("cuts");
   // 10% loss on a stable cluster: every member is up, so any death is a false one
   let lossSuspicions = 0;
   let lossFalseDeaths = 0;
@@ -117,6 +139,7 @@ export const measure = (size: number, seed: number, options: MeasureOptions = {}
     size,
     convergeMs,
     crashToAllDeadMs,
+    cutToAllDeadMs,
     smallUpdateMs,
     largeUpdateMs,
     restUdpBps: perMemberSecond(rest1.udp - rest0.udp),
@@ -138,6 +161,7 @@ const print = (f: Figures): void => {
   console.log(`--- ${f.size} members (simulated; wall ${(f.wallMs / 1000).toFixed(1)} s: ${f.phases})`);
   console.log(`  all start 20 ms apart -> converged:       ${f.convergeMs} ms after the last join`);
   console.log(`  crash -> dead at every member:            ${ms(f.crashToAllDeadMs)}`);
+  console.log(`  cut off -> dead at every other member:    ${ms(f.cutToAllDeadMs)}`);
   console.log(`  small state update -> every member:       ${ms(f.smallUpdateMs)}`);
   console.log(`  ~3 KB state update -> every member:       ${ms(f.largeUpdateMs)}`);
   console.log(
