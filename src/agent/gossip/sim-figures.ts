@@ -112,7 +112,11 @@ export const measure = (size: number, seed: number, options: MeasureOptions = {}
     const others = sim.members.map((m) => m.index).filter((i) => i !== victim);
     sim.partition([others, [victim]]);
     cutToAllDeadMs.push(
-      sim.runUntil(() => others.every((i) => sim.members[i]?.node.memberStatus(name) === "dead"), 300_000, 50),
+      sim.runUntil(
+        () => others.every((i) => sim.members[i]?.node.memberStatus(name) === "dead"),
+        300_000,
+        50,
+      ),
     );
     sim.heal();
     sim.runUntil(() => membershipConverged(sim) && healthy(), 300_000, 250);
