@@ -1,17 +1,10 @@
 import { describe, expect, test } from "bun:test";
 import { membershipLogLine } from "./cluster.ts";
+import { fakeMemberInfo } from "./gossip/fixtures.ts";
 import type { MemberInfo } from "./gossip/types.ts";
 
-const member = (state: MemberInfo["state"]): MemberInfo => ({
-  name: "b",
-  address: "10.0.0.2:7946",
-  state,
-  incarnation: 1700000000123,
-  boot: 1700000000123,
-  lastContact: 0,
-  stateChangedAt: 0,
-  stateVersion: null,
-});
+const member = (state: MemberInfo["state"]): MemberInfo =>
+  fakeMemberInfo("b", state, "10.0.0.2:7946", 1700000000123);
 
 describe("membershipLogLine", () => {
   test("one line per status change, naming the member, its address and incarnation", () => {

@@ -2,7 +2,7 @@
  * Test and benchmark fixtures: valid store hashes and app states of a chosen size. Not used by
  * the agent.
  */
-import type { DeploymentState, HashReport, MemberAppState } from "./types.ts";
+import type { DeploymentState, HashReport, MemberAppState, MemberInfo } from "./types.ts";
 
 const NIX32 = "0123456789abcdfghijklmnpqrsvwxyz";
 
@@ -36,3 +36,20 @@ export const fakeState = (
   }
   return options.ingress === undefined ? { hashes } : { hashes, ingress: options.ingress };
 };
+
+/** One member as the core's events and members() show it; its boot is its incarnation. */
+export const fakeMemberInfo = (
+  name: string,
+  state: MemberInfo["state"],
+  address = `${name}:7946`,
+  incarnation = 1,
+): MemberInfo => ({
+  name,
+  address,
+  state,
+  incarnation,
+  boot: incarnation,
+  lastContact: 0,
+  stateChangedAt: 0,
+  stateVersion: null,
+});

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import type { AliasRecord, MemberAppState, MemberInfo } from "../gossip/types.ts";
+import { fakeMemberInfo } from "../gossip/fixtures.ts";
+import type { AliasRecord, MemberAppState } from "../gossip/types.ts";
 import { StateStore } from "../state/store.ts";
 import { fakeHash } from "./fixtures.ts";
 import { AliasHistory, gossipProviders } from "./gossip-providers.ts";
@@ -12,16 +13,6 @@ const rec = (name: string, hash: string | null, wall: number, origin = "n1"): Al
   hlc: { wall, logical: 0 },
   origin,
   previous: [],
-});
-const member = (name: string, state: MemberInfo["state"]): MemberInfo => ({
-  name,
-  address: `${name}:7946`,
-  state,
-  incarnation: 1,
-  boot: 1,
-  lastContact: 0,
-  stateChangedAt: 0,
-  stateVersion: null,
 });
 
 describe("AliasHistory", () => {
@@ -55,7 +46,11 @@ describe("gossipProviders", () => {
     };
     const node = {
       name: "n1",
-      members: () => [member("n1", "alive"), member("n2", "suspect"), member("n3", "dead")],
+      members: () => [
+        fakeMemberInfo("n1", "alive"),
+        fakeMemberInfo("n2", "suspect"),
+        fakeMemberInfo("n3", "dead"),
+      ],
       memberState: (name: string) => states[name] ?? null,
       aliases: () => [rec("prod", A, 10)],
     };
