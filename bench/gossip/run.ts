@@ -223,6 +223,9 @@ try {
   log("both clusters converged");
   await sleep(5000);
 
+  /** curl argv for the agent's control socket (the socket path and URL follow). */
+  const control = ["curl", "-sS", "--fail", "--unix-socket"];
+
   // ---- (a) crash -> dead everywhere ----------------------------------------------------------------
   const detect = async (victim: Host, t0: number, timeoutMs = 90_000) => {
     const survivors = hosts.filter((h) => h !== victim);
@@ -308,13 +311,7 @@ try {
   }
 
   const healthScore = async (h: Host): Promise<number> => {
-    const metrics = await h.run([
-      "curl",
-      "-sS",
-      "--unix-socket",
-      "/run/hashd/control.sock",
-      "http://agent/metrics",
-    ]);
+    const metrics = await h.run([...control, "/run/hashd/control.sock", "http://agent/metrics"]);
     return Number(/^hashd_gossip_health_score (\d+)/m.exec(metrics)?.[1] ?? Number.NaN);
   };
   const link: Record<System, number[]> = { hashd: [], serf: [] };
@@ -362,7 +359,6 @@ try {
     return Math.max(...times) - t0;
   };
   const update: Record<"serf" | "state" | "alias", number[]> = { serf: [], state: [], alias: [] };
-  const control = ["curl", "-sS", "--fail", "--unix-socket"];
   let holdId = "";
   for (let k = 0; k < UPDATES; k++) {
     let t0 = Date.now();

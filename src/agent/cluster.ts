@@ -76,13 +76,7 @@ export class SoloCluster implements Cluster {
 export const membershipLogLine = (e: GossipEvent): string | null => {
   if (e.type === "joined") return `gossip: joined through ${e.seed} (${e.members} members)`;
   if (e.type === "name-conflict") return `gossip: another member claims the name ${e.name} from ${e.address}`;
-  if (
-    e.type !== "member-alive" &&
-    e.type !== "member-suspect" &&
-    e.type !== "member-dead" &&
-    e.type !== "member-left"
-  )
-    return null;
+  if (!("member" in e) || e.type === "member-reaped") return null;
   const m = e.member;
   return `gossip: ${m.name} (${m.address}) ${e.type.slice("member-".length)}, incarnation ${m.incarnation}`;
 };
