@@ -9,12 +9,17 @@
  * The direct path uses the same nginx process's TCP listener: a TCP front (socat) would add its
  * own hop and per-connection fork, and the service's TCP and unix listeners run the same code.
  *
- * Then the same at 64 connections paced (each connection waits a random 0 to 2 x --pace-ms after every
- * response): one
- * offered load below saturation on every path, for the latency a proxy adds when the cores are not
- * the bottleneck (at saturation, three processes on two cores queue for CPU and p99 measures that).
+ * Then the same at 64 connections paced (each connection waits a random 0 to 2 x pace ms after every
+ * response), once per --pace-ms value: offered loads below saturation, the same on every path, for
+ * the latency a proxy adds when the cores are not the bottleneck (at saturation, three processes on
+ * two cores queue for CPU and p99 measures that). At 2 ms the single-threaded proxies are still
+ * busy most of the time (~25k requests/s); at 10 ms (~6k/s) they are mostly idle.
  *
- *   bun bench/ingress/run.ts [--seconds 5] [--rounds 3] [--pace-ms 2] [--idle 10000] [--skip-idle] [--skip-bulk]
+ * The Bun proxies run with JavaScriptCore's collection log on (BUN_JSC_logGC=1, a few lines per
+ * collection), and "GCs per 100k" counts their garbage collections per 100,000 requests: each is a
+ * pause of about a millisecond here that the requests of that moment wait out.
+ *
+ *   bun bench/ingress/run.ts [--seconds 5] [--rounds 3] [--pace-ms 2,10] [--idle 10000] [--skip-idle] [--skip-bulk]
  * With 2 shared cores a single 10 s cell can be off by 3x when a neighbour is busy: the targets are
  * interleaved over rounds and each figure is the median, and "proxy CPU µs/req" (the proxy
  * process's own CPU time per request) is printed as the steadier comparison.
@@ -39,7 +44,9 @@ const option = (name: string, fallback: number) => {
 const seconds = option("seconds", 5);
 const rounds = option("rounds", 3);
 const idleCount = option("idle", 10_000);
-const paceMs = option("pace-ms", 2);
+const paceIndex = argv.indexOf("--pace-ms");
+const paces = (paceIndex >= 0 ? (argv[paceIndex + 1] ?? "") : "2,10").split(",").map(Number);
+if (paces.some((pace) => !(pace > 0))) throw new Error("--pace-ms takes milliseconds, e.g. 2,10");
 
 const dir = mkdtempSync(join(tmpdir(), "hashd-bench-"));
 chmodSync(dir, 0o755); // nginx workers run as an unprivileged user when started by root
@@ -55,12 +62,16 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function startBun(
-  kind: "hashd" | "fetch",
-  port: number,
-): Promise<Subprocess<"ignore", "pipe", "inherit">> {
+/** the collection log of a Bun proxy (its stderr) */
+const gcLog = (kind: string) => join(dir, `${kind}-gc.log`);
+
+async function startBun(kind: "hashd" | "fetch", port: number): Promise<Subprocess> {
   const args = ["bun", join(import.meta.dir, "serve.ts"), kind, String(port), socketPath, HASH];
-  const proc = Bun.spawn(args, { stdout: "pipe", stderr: "inherit" });
+  const proc = Bun.spawn(args, {
+    stdout: "pipe",
+    stderr: Bun.file(gcLog(kind)),
+    env: { ...process.env, BUN_JSC_logGC: "1" },
+  });
   children.push(proc);
   const reader = proc.stdout.getReader();
   const { value } = await reader.read();
@@ -69,12 +80,18 @@ async function startBun(
   return proc;
 }
 
-/** Saturating loads (wrk as fast as it can) and one paced load below saturation. */
+/** Saturating loads (wrk as fast as it can) and paced loads below saturation. */
 const loads = [
-  { label: "1", connections: 1, paced: false },
-  { label: "64", connections: 64, paced: false },
-  { label: `64 paced ~${paceMs} ms`, connections: 64, paced: true },
+  { label: "1", connections: 1, paceMs: 0 },
+  { label: "64", connections: 64, paceMs: 0 },
+  ...paces.map((paceMs) => ({ label: `64 paced ~${paceMs} ms`, connections: 64, paceMs })),
 ];
+
+async function collections(target: Target): Promise<number> {
+  if (target.name !== "hashd" && target.name !== "fetch") return Number.NaN;
+  const log = await Bun.file(gcLog(target.name)).text();
+  return log.split(": START ").length - 1;
+}
 
 interface Target {
   name: "direct" | "hashd" | "nginx" | "fetch";
@@ -121,20 +138,25 @@ async function main(): Promise<void> {
     `wrk -t1, ${seconds} s per cell, ${rounds} round(s), response body ${BODY.length} bytes, Host ${HOST}\n`,
   );
 
-  const pacedPath = join(dir, "paced.lua");
-  writeFileSync(pacedPath, pacedScript(paceMs));
-  const results = new Map<string, (WrkResult & { cpuUs: number })[]>();
+  const results = new Map<string, Row[]>();
   for (const load of loads) {
+    let script: string | undefined;
+    if (load.paceMs > 0) {
+      script = join(dir, `paced-${load.paceMs}.lua`);
+      writeFileSync(script, pacedScript(load.paceMs));
+    }
     for (let round = 0; round < rounds; round++) {
       for (const target of targets) {
         const url = `http://127.0.0.1:${target.port}/`;
-        const script = load.paced ? pacedPath : undefined;
         await wrk(url, load.connections, 1, HOST, script); // warm the pools
         const cpuBefore = target.pid ? await cpuSeconds(target.pid) : 0;
+        const gcBefore = await collections(target);
         const result = await wrk(url, load.connections, seconds, HOST, script);
         const cpu = target.pid ? (await cpuSeconds(target.pid)) - cpuBefore : Number.NaN;
+        const gcs = ((await collections(target)) - gcBefore) * (100_000 / result.requests);
         const key = `${load.label}/${target.name}`;
-        results.set(key, [...(results.get(key) ?? []), { ...result, cpuUs: (cpu * 1e6) / result.requests }]);
+        const row = { ...result, cpuUs: (cpu * 1e6) / result.requests, gcs };
+        results.set(key, [...(results.get(key) ?? []), row]);
         if (result.errors > 0 || result.non2xx > 0) {
           console.log(`!! ${key}: ${result.errors} socket errors, ${result.non2xx} non-2xx responses`);
         }
@@ -192,14 +214,15 @@ async function main(): Promise<void> {
   }
 }
 
-function printTable(results: Map<string, (WrkResult & { cpuUs: number })[]>): void {
-  type Row = WrkResult & { cpuUs: number };
+type Row = WrkResult & { cpuUs: number; gcs: number };
+
+function printTable(results: Map<string, Row[]>): void {
   const all = (key: string, pick: (r: Row) => number) => (results.get(key) ?? []).map(pick);
   const med = (key: string, pick: (r: Row) => number) => median(all(key, pick));
   console.log(
-    "| conns | path | req/s (median) | req/s range | p50 | p90 | p99 | proxy CPU µs/req | req/s vs nginx | p50 / p99 added over direct |",
+    "| conns | path | req/s (median) | req/s range | p50 | p90 | p99 | proxy CPU µs/req | GCs per 100k | req/s vs nginx | p50 / p99 added over direct |",
   );
-  console.log("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+  console.log("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
   for (const { label } of loads) {
     const nginxRps = med(`${label}/nginx`, (r) => r.rps);
     const direct50 = med(`${label}/direct`, (r) => r.p50us);
@@ -210,11 +233,13 @@ function printTable(results: Map<string, (WrkResult & { cpuUs: number })[]>): vo
       const p50 = med(key, (r) => r.p50us);
       const p99 = med(key, (r) => r.p99us);
       const cpu = med(key, (r) => r.cpuUs);
+      const gcs = med(key, (r) => r.gcs);
       const vs = name === "direct" ? "" : `${(median(rps) / nginxRps).toFixed(2)}x`;
       const added = name === "direct" ? "" : `${us(p50 - direct50)} / ${us(p99 - direct99)}`;
       console.log(
         `| ${label} | ${name} | ${Math.round(median(rps))} | ${Math.round(Math.min(...rps))}–${Math.round(Math.max(...rps))} | ` +
-          `${us(p50)} | ${us(med(key, (r) => r.p90us))} | ${us(p99)} | ${Number.isNaN(cpu) ? "" : cpu.toFixed(1)} | ${vs} | ${added} |`,
+          `${us(p50)} | ${us(med(key, (r) => r.p90us))} | ${us(p99)} | ${Number.isNaN(cpu) ? "" : cpu.toFixed(1)} | ` +
+          `${Number.isNaN(gcs) ? "" : gcs.toFixed(0)} | ${vs} | ${added} |`,
       );
     }
   }

@@ -1,9 +1,10 @@
 import { describe, expect, test } from "bun:test";
 import { BodyFraming } from "./body-framing.ts";
 import { ChunkedScanner } from "./chunked.ts";
-import { HttpParseError, parseRequestHead } from "./http1-head.ts";
+import { HttpParseError, parseRequestHead, type RequestHead } from "./http1-head.ts";
 import { parseResponseHead } from "./response-head.ts";
-import { upstreamRequestHead } from "./upstream-head.ts";
+import { Scratch } from "./scratch.ts";
+import { type ForwardTo, writeUpstreamRequestHead } from "./upstream-head.ts";
 
 const head = (lines: string[]) => lines.join("\r\n");
 
@@ -107,7 +108,13 @@ describe("parseRequestHead", () => {
   });
 });
 
-describe("upstreamRequestHead", () => {
+function upstreamRequestHead(head: RequestHead, to: ForwardTo): string {
+  const out = new Scratch();
+  writeUpstreamRequestHead(out, head, to);
+  return out.toString();
+}
+
+describe("writeUpstreamRequestHead", () => {
   const parse = (lines: string[]) => parseRequestHead(head(lines));
   test("sets X-Forwarded-* and replaces what the client claimed", () => {
     const req = parse([

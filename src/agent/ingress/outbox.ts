@@ -30,6 +30,20 @@ export class Outbox {
     return false;
   }
 
+  /**
+   * Like send, for bytes in a buffer that is reused once this returns (the Scratch): what the
+   * socket does not take at once is copied into the queue.
+   */
+  sendCopy(socket: Socket<unknown>, buf: Buffer, length: number): boolean {
+    if (length === 0) return this.queue.length === 0;
+    const written = this.queue.length > 0 ? 0 : socket.write(buf, 0, length);
+    if (written === length) return true;
+    const rest = Buffer.from(buf.subarray(Math.max(written, 0), length));
+    this.queue.push(rest);
+    this.bytes += rest.length;
+    return false;
+  }
+
   /** Called on drain: writes what is queued; true when the queue is empty. */
   flush(socket: Socket<unknown>): boolean {
     while (this.queue.length > 0) {

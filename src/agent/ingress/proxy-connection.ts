@@ -6,7 +6,8 @@ import { Outbox } from "./outbox.ts";
 import { type ProxyContext, SWEEP_MS } from "./proxy-context.ts";
 import { parseResponseHead, type ResponseHead } from "./response-head.ts";
 import { notLiveMessage, routeTarget } from "./route.ts";
-import { insertLine, plainResponse, upstreamRequestHead } from "./upstream-head.ts";
+import { scratch } from "./scratch.ts";
+import { type ForwardTo, plainResponse, writeUpstreamRequestHead, writeWithLine } from "./upstream-head.ts";
 import type { UpstreamConn, UpstreamOwner, UpstreamTarget } from "./upstream-pool.ts";
 
 enum Phase {
@@ -72,7 +73,8 @@ export class ProxyConnection implements UpstreamOwner {
   private entry: InFlightEntry | null = null;
   private target: UpstreamTarget | null = null;
   private up: UpstreamConn | null = null;
-  private upHead: Buffer | null = null;
+  /** how the head sent upstream is built (at each attach: a retry on a new connection sends it again) */
+  private forward: ForwardTo | null = null;
   private reqBody: BodyFraming | null = null;
   private retryable = false;
   /** part of a response head that is still incomplete */
@@ -237,16 +239,13 @@ export class ProxyConnection implements UpstreamOwner {
     this.viaPeer = hop !== undefined;
     this.clientAddress ??= this.socket.remoteAddress;
     const { clientAddress } = this;
-    this.upHead = Buffer.from(
-      upstreamRequestHead(head, {
-        path: routing.path,
-        prefix: routing.prefix,
-        clientAddress,
-        hop,
-        defaultHost: head.host === undefined ? `${hash}.${ctx.config.zone}` : undefined,
-      }),
-      "latin1",
-    );
+    this.forward = {
+      path: routing.path,
+      prefix: routing.prefix,
+      clientAddress,
+      hop,
+      defaultHost: head.host === undefined ? `${hash}.${ctx.config.zone}` : undefined,
+    };
     this.target = ctx.targetFor(route);
     this.phase = Phase.Waiting;
     this.setDeadline(Deadline.Upstream, ctx.config.upstreamTimeoutSec);
@@ -311,15 +310,16 @@ export class ProxyConnection implements UpstreamOwner {
     this.up = conn;
     this.phase = Phase.Exchange;
     this.resBody = null;
-    let first: Uint8Array = this.upHead as Buffer;
+    let body: Buffer | null = null;
     if (!this.reqDone && this.buf !== null) {
       const chunk = this.buf;
       this.buf = null;
-      const body = this.splitBody(chunk);
+      body = this.splitBody(chunk);
       if (body === null) return;
-      if (body.length > 0) first = Buffer.concat([first, body]);
     }
-    conn.send(first);
+    writeUpstreamRequestHead(scratch.reset(), this.head as RequestHead, this.forward as ForwardTo);
+    if (body !== null) scratch.bytes(body, 0, body.length); // head and first body bytes in one write
+    conn.sendScratch(scratch);
     this.updateReading();
   }
 
@@ -409,7 +409,7 @@ export class ProxyConnection implements UpstreamOwner {
       }
       this.phase = Phase.Tunnel;
       this.resStarted = true;
-      this.sendClient(this.viaPeer ? buf : insertLine(buf, buf.length, this.ctx.hashLine(this.hash)));
+      this.sendResponseHead(buf, buf.length);
       const early = this.buf; // bytes the client sent before it saw the 101
       this.buf = null;
       if (early !== null) conn.send(early);
@@ -429,9 +429,7 @@ export class ProxyConnection implements UpstreamOwner {
       if (stop < 0) return;
     }
     this.resStarted = true;
-    this.sendClient(
-      this.viaPeer ? buf.subarray(0, stop) : insertLine(buf, stop, this.ctx.hashLine(this.hash)),
-    );
+    this.sendResponseHead(buf, stop);
     if (body.done) this.finishResponse();
   }
 
@@ -523,7 +521,7 @@ export class ProxyConnection implements UpstreamOwner {
   private resetExchange(): void {
     this.head = null;
     this.target = null;
-    this.upHead = null;
+    this.forward = null;
     this.reqBody = null;
     this.resBody = null;
     this.resBuf = null;
@@ -532,8 +530,22 @@ export class ProxyConnection implements UpstreamOwner {
 
   // ---- helpers ----
 
+  /** buf[0, stop): the service's response head (and what follows it) with the x-hashd-hash line added */
+  private sendResponseHead(buf: Buffer, stop: number): void {
+    if (this.viaPeer) {
+      this.sendClient(stop === buf.length ? buf : buf.subarray(0, stop)); // the peer's ingress added it
+      return;
+    }
+    writeWithLine(scratch.reset(), buf, stop, this.ctx.hashLine(this.hash));
+    if (!this.out.sendCopy(this.socket, scratch.buf, scratch.length)) this.clientBacklogged();
+  }
+
   private sendClient(data: Uint8Array): void {
-    if (this.out.send(this.socket, data)) return;
+    if (!this.out.send(this.socket, data)) this.clientBacklogged();
+  }
+
+  /** The client has not taken everything: pause what feeds it, and cut it if it stays stalled. */
+  private clientBacklogged(): void {
     if (this.deadlineKind === Deadline.None)
       this.setDeadline(Deadline.Stalled, this.ctx.config.idleTimeoutSec);
     this.updateReading();

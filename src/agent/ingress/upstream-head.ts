@@ -1,4 +1,5 @@
 import type { RequestHead } from "./http1-head.ts";
+import type { Scratch } from "./scratch.ts";
 
 export interface ForwardTo {
   /** path and query the service sees (the /h/<hash> prefix already stripped) */
@@ -14,7 +15,7 @@ export interface ForwardTo {
 }
 
 /**
- * The request head sent upstream. Hop-by-hop headers were dropped by the parser; the X-Forwarded-*
+ * Writes the request head sent upstream. Hop-by-hop headers were dropped by the parser; the X-Forwarded-*
  * set is rebuilt here so a client can't pose as another host or prefix. A peer ingress's
  * X-Forwarded-Host and -Proto (marked by the hop header) are kept: they describe the original
  * client, and the peer already replaced what that client sent. X-Forwarded-For is appended to, as
@@ -24,21 +25,41 @@ export interface ForwardTo {
  * the same rules, and carries the hash resolved here so that an alias switch between the two hops
  * can't change the version it reaches.
  */
-export function upstreamRequestHead(head: RequestHead, to: ForwardTo): string {
-  const target = to.hop ? head.target : to.path;
-  let out = `${head.method} ${target} HTTP/1.${head.minor}\r\n${head.passthrough}`;
-  if (head.host === undefined && to.defaultHost !== undefined) out += `host: ${to.defaultHost}\r\n`;
-  const forwardedFor = head.forwardedFor ? `${head.forwardedFor}, ${to.clientAddress}` : to.clientAddress;
-  out += `x-forwarded-for: ${forwardedFor}\r\n`;
+export function writeUpstreamRequestHead(out: Scratch, head: RequestHead, to: ForwardTo): void {
+  out.text(head.method);
+  out.text(" ");
+  out.text(to.hop ? head.target : to.path);
+  out.text(head.minor === 1 ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n");
+  out.text(head.passthrough);
+  if (head.host === undefined && to.defaultHost !== undefined) field(out, "host: ", to.defaultHost);
+  out.text("x-forwarded-for: ");
+  if (head.forwardedFor) {
+    out.text(head.forwardedFor);
+    out.text(", ");
+  }
+  out.text(to.clientAddress);
+  out.text("\r\n");
   const fromPeer = head.hop !== undefined;
   const forwardedHost = (fromPeer && head.forwardedHost) || head.host;
-  if (forwardedHost) out += `x-forwarded-host: ${forwardedHost}\r\n`;
-  out += `x-forwarded-proto: ${(fromPeer && head.forwardedProto) || "http"}\r\n`;
-  if (to.prefix !== undefined && to.hop === undefined) out += `x-forwarded-prefix: ${to.prefix}\r\n`;
-  if (to.hop !== undefined) out += `x-hashd-hop: ${to.hop.member}\r\nx-hashd-hash: ${to.hop.hash}\r\n`;
-  if (head.upgrade !== undefined) out += `connection: upgrade\r\nupgrade: ${head.upgrade}\r\n`;
-  else if (head.minor === 0) out += "connection: close\r\n";
-  return `${out}\r\n`;
+  if (forwardedHost) field(out, "x-forwarded-host: ", forwardedHost);
+  field(out, "x-forwarded-proto: ", (fromPeer && head.forwardedProto) || "http");
+  if (to.prefix !== undefined && to.hop === undefined) field(out, "x-forwarded-prefix: ", to.prefix);
+  if (to.hop !== undefined) {
+    field(out, "x-hashd-hop: ", to.hop.member);
+    field(out, "x-hashd-hash: ", to.hop.hash);
+  }
+  if (head.upgrade !== undefined) {
+    out.text("connection: upgrade\r\n");
+    field(out, "upgrade: ", head.upgrade);
+  } else if (head.minor === 0) out.text("connection: close\r\n");
+  out.text("\r\n");
+}
+
+/** A header line written piece by piece: concatenating would allocate the string this avoids. */
+function field(out: Scratch, nameColonSpace: string, value: string): void {
+  out.text(nameColonSpace);
+  out.text(value);
+  out.text("\r\n");
 }
 
 const REASONS: Record<number, string> = {
@@ -72,12 +93,10 @@ export function plainResponse(
   return Buffer.concat([Buffer.from(`${head}\r\n`, "latin1"), body]);
 }
 
-/** buf[0, stop) with a header line inserted after the status line, in one buffer for one write. */
-export function insertLine(buf: Buffer, stop: number, line: Buffer): Buffer {
+/** buf[0, stop) with a header line inserted after the status line, built in out for one write. */
+export function writeWithLine(out: Scratch, buf: Buffer, stop: number, line: Buffer): void {
   const statusEnd = buf.indexOf(13) + 2;
-  const out = Buffer.allocUnsafe(stop + line.length);
-  buf.copy(out, 0, 0, statusEnd);
-  line.copy(out, statusEnd);
-  buf.copy(out, statusEnd + line.length, statusEnd, stop);
-  return out;
+  out.bytes(buf, 0, statusEnd);
+  out.bytes(line, 0, line.length);
+  out.bytes(buf, statusEnd, stop);
 }

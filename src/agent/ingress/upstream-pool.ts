@@ -1,5 +1,6 @@
 import type { Socket, SocketHandler } from "bun";
 import { Outbox } from "./outbox.ts";
+import type { Scratch } from "./scratch.ts";
 
 /** Where a route's service listens: its systemd socket (local) or a peer's ingress (remote). */
 export interface UpstreamTarget {
@@ -35,6 +36,11 @@ export class UpstreamConn {
 
   send(data: Uint8Array): boolean {
     return this.out.send(this.socket, data);
+  }
+
+  /** Sends what the scratch buffer holds now (copying what the socket does not take at once). */
+  sendScratch(built: Scratch): boolean {
+    return this.out.sendCopy(this.socket, built.buf, built.length);
   }
 
   setReading(on: boolean): void {
