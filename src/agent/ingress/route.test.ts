@@ -55,6 +55,8 @@ describe("routeTarget", () => {
     ["unknown alias", "staging.localhost", "/", 404, /no alias named staging/],
     ["short hash in host (taken as alias)", `${HASH_A.slice(1)}.localhost`, "/", 404, /no alias/],
     ["foreign host", "example.com", "/", 421, /not in zone localhost/],
+    ["host ending in the zone without its dot", "notlocalhost", "/", 421, /not in zone localhost/],
+    ["empty label before the zone", ".localhost", "/", 400, /malformed name in Host/],
     ["bare zone", "localhost:8080", "/", 404, /hashd ingress of localhost/],
     ["short hash in path", "localhost", `/h/${HASH_A.slice(1)}/`, 400, /malformed hash in path/],
     ["long hash in path", "localhost", `/h/${HASH_A}0/`, 400, /malformed hash in path/],

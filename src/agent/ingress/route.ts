@@ -34,7 +34,7 @@ export type Routing =
   | { ok: false; status: 400 | 404 | 421; message: string }
   | { ok: false; status: 308; message: string; location: string };
 
-const HOST_SYNTAX = /^[a-z0-9.-]{1,253}(:[0-9]{1,5})?$/;
+const HOST_SYNTAX = /^[a-z0-9.-]{1,253}(?::[0-9]{1,5})?$/;
 /**
  * A `.` or `..` segment, plain or percent-encoded, also with Tomcat-style `;params`. Refused rather
  * than normalized: the ingress routes by path prefix and the service parses the path again; if the
@@ -132,8 +132,9 @@ export function parseHost(raw: string | undefined, zone: string): ParsedHost {
   if (colon >= 0) host = host.slice(0, colon);
   if (host.endsWith(".")) host = host.slice(0, -1);
   if (host === zone) return { kind: "zone" };
-  if (!host.endsWith(`.${zone}`)) return { kind: "foreign", name: host };
-  const label = host.slice(0, host.length - zone.length - 1);
+  const dot = host.length - zone.length - 1; // where ".<zone>" starts, tested without building it
+  if (dot < 0 || host.charCodeAt(dot) !== 46 || !host.endsWith(zone)) return { kind: "foreign", name: host };
+  const label = host.slice(0, dot);
   if (label.includes("."))
     return { kind: "bad", message: `host ${host} has more than one label before ${zone}` };
   return { kind: "label", label };
