@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import type { UnixSocketListener } from "bun";
 import { type Ingress, startIngress } from "./server.ts";
-import { get, HASH_A, MapRoutes, rawExchange, tempDir } from "./test-support.ts";
+import { complete, get, HASH_A, MapRoutes, rawConversation, rawExchange, tempDir } from "./test-support.ts";
 
 // A service that answers the first request on each connection (keep-alive, its body the head it
 // received) and closes the connection when a second one comes: the race where a service drops an
@@ -51,32 +51,17 @@ afterAll(async () => {
   dir.remove();
 });
 
-/** Two requests on one client connection, the second sent once the first is answered. */
+/** Two requests on one client connection, the second sent once the first is answered; returns the second's answer. */
 async function twoRequests(second: string): Promise<string> {
-  const first = get("/one", `${HASH_A}.localhost`);
-  let sentSecond = false;
-  let raw = "";
-  const { promise, resolve } = Promise.withResolvers<void>();
-  const socket = await Bun.connect({
-    hostname: "127.0.0.1",
-    port: ingress.port,
-    socket: {
-      data(s, data) {
-        raw += Buffer.from(data).toString("latin1");
-        if (!sentSecond && raw.includes("GET /one")) {
-          sentSecond = true;
-          raw = "";
-          s.write(second);
-        } else if (sentSecond && /\r\n\r\n/.test(raw)) setTimeout(resolve, 100);
-      },
-      close: () => resolve(),
-    },
+  let secondFrom = -1;
+  const raw = await rawConversation(ingress.port, get("/one", `${HASH_A}.localhost`), (received, write) => {
+    if (secondFrom < 0 && complete(received)) {
+      secondFrom = received.length;
+      write(second);
+    }
+    return secondFrom >= 0 && complete(received.slice(secondFrom));
   });
-  socket.write(first);
-  setTimeout(resolve, 3000);
-  await promise;
-  socket.end();
-  return raw;
+  return raw.slice(secondFrom);
 }
 
 describe("a pooled connection the service closed", () => {

@@ -8,6 +8,7 @@ import {
   HASH_B,
   HASH_C,
   MapRoutes,
+  rawConversation,
   rawExchange,
   rawRequest,
   startUpstream,
@@ -166,26 +167,18 @@ describe("HTTP/1.1 details", () => {
   });
 
   test("Expect: 100-continue passes the interim response through", async () => {
-    const body = "0123456789";
-    const chunks: string[] = [];
-    const { promise, resolve } = Promise.withResolvers<void>();
-    const socket = await Bun.connect({
-      hostname: "127.0.0.1",
-      port: ingress.port,
-      socket: {
-        data(s, data) {
-          const text = Buffer.from(data).toString();
-          chunks.push(text);
-          if (text.startsWith("HTTP/1.1 100")) s.write(body);
-        },
-        close: () => resolve(),
-      },
-    });
-    socket.write(
+    let sent = false;
+    const all = await rawConversation(
+      ingress.port,
       `POST /h/${HASH_A}/e HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 10\r\nConnection: close\r\n\r\n`,
+      (received, write) => {
+        if (!sent && received.startsWith("HTTP/1.1 100")) {
+          sent = true;
+          write("0123456789");
+        }
+        return false; // until the service's answer closes the connection
+      },
     );
-    await promise;
-    const all = chunks.join("");
     expect(all).toStartWith("HTTP/1.1 100 Continue\r\n");
     expect(all).toContain('"body":"0123456789"');
   });

@@ -67,33 +67,40 @@ export async function rawExchange(
   wait = 1000,
   done: (received: string) => boolean = () => false,
 ): Promise<string> {
-  const chunks: Buffer[] = [];
+  return rawConversation(port, bytes, (received) => done(received), wait);
+}
+
+/**
+ * A raw TCP exchange that answers as it goes: writes `first`, then calls `reply` with everything
+ * received so far after each read; `reply` may write more, and returns true once it has what it
+ * needs. Resolves with all received when reply says so, the server closes, or `wait` ms pass.
+ */
+export async function rawConversation(
+  port: number,
+  first: string | Uint8Array,
+  reply: (received: string, write: (bytes: string) => void) => boolean | undefined,
+  wait = 3000,
+): Promise<string> {
+  let received = "";
   const { promise, resolve } = Promise.withResolvers<void>();
   const socket = await Bun.connect({
     hostname: "127.0.0.1",
     port,
     socket: {
-      data(_s, data) {
-        chunks.push(Buffer.from(data));
-        if (done(Buffer.concat(chunks).toString("latin1"))) resolve();
+      data(s, data) {
+        received += Buffer.from(data).toString("latin1");
+        if (reply(received, (bytes) => s.write(bytes))) resolve();
       },
-      close() {
-        resolve();
-      },
-      error() {
-        resolve();
-      },
+      close: () => resolve(),
+      error: () => resolve(),
     },
   });
-  socket.write(bytes);
-  const timer = setTimeout(() => {
-    socket.end();
-    resolve();
-  }, wait);
+  socket.write(first);
+  const timer = setTimeout(resolve, wait);
   await promise;
   clearTimeout(timer);
   socket.end();
-  return Buffer.concat(chunks).toString("latin1");
+  return received;
 }
 
 /** One request over raw TCP; parses the first response. */
@@ -105,7 +112,7 @@ export async function rawRequest(port: number, bytes: string, wait = 1000): Prom
 }
 
 /** A whole response with a Content-Length body has arrived. */
-function complete(raw: string): boolean {
+export function complete(raw: string): boolean {
   const split = raw.indexOf("\r\n\r\n");
   const length = /\r\ncontent-length: *(\d+)/i.exec(raw.slice(0, split));
   return split >= 0 && length !== null && raw.length - split - 4 >= Number(length[1]);
