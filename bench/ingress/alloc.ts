@@ -18,6 +18,7 @@ import { ProxyConnection } from "../../src/agent/ingress/proxy-connection.ts";
 import { IngressStats, type ProxyContext, routeCaches } from "../../src/agent/ingress/proxy-context.ts";
 import { StopGate } from "../../src/agent/ingress/stop-gate.ts";
 import { UpstreamConn, UpstreamPool } from "../../src/agent/ingress/upstream-pool.ts";
+import { bytesAllocatedIn, collectionsIn, gcLogEnv } from "./gc-log.ts";
 
 const HASH = "0123456789abcdfghijklmnpqrsvwxyz";
 const argv = process.argv.slice(2);
@@ -74,7 +75,7 @@ function runLoop(n: number): void {
 
 async function measure(): Promise<void> {
   const child = Bun.spawn(["bun", import.meta.path, "--child", "--requests", String(requests)], {
-    env: { ...process.env, BUN_JSC_logGC: "1" },
+    env: gcLogEnv(),
     stdout: "pipe",
     stderr: "pipe",
   });
@@ -83,10 +84,8 @@ async function measure(): Promise<void> {
     new Response(child.stderr).text(),
   ]);
   if ((await child.exited) !== 0) throw new Error(`the loop failed:\n${log.slice(-2000)}`);
-  let bytes = 0;
-  let collections = 0;
-  for (const match of log.matchAll(/bytes allocated this cycle: (\d+)/g)) bytes += Number(match[1]);
-  for (const _ of log.matchAll(/: START /g)) collections++;
+  const bytes = bytesAllocatedIn(log);
+  const collections = collectionsIn(log);
   const { usPerRequest } = JSON.parse(out) as { usPerRequest: number };
   console.log(`${requests} requests through one ProxyConnection (no sockets)`);
   console.log(`allocated per request: ${Math.round(bytes / requests)} bytes (counted over full cycles only)`);

@@ -28,6 +28,7 @@ import { chmodSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from "nod
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import { collectionsIn, gcLogEnv } from "./gc-log.ts";
 import { idleConnections } from "./idle.ts";
 import { type Nginx, proxyConfig, startNginx, upstreamConfig } from "./nginx.ts";
 import { cpuSeconds, pacedScript, rssBytes, type WrkResult, wrk } from "./wrk.ts";
@@ -70,7 +71,7 @@ async function startBun(kind: "hashd" | "fetch", port: number): Promise<Subproce
   const proc = Bun.spawn(args, {
     stdout: "pipe",
     stderr: Bun.file(gcLog(kind)),
-    env: { ...process.env, BUN_JSC_logGC: "1" },
+    env: gcLogEnv(),
   });
   children.push(proc);
   const reader = proc.stdout.getReader();
@@ -89,8 +90,7 @@ const loads = [
 
 async function collections(target: Target): Promise<number> {
   if (target.name !== "hashd" && target.name !== "fetch") return Number.NaN;
-  const log = await Bun.file(gcLog(target.name)).text();
-  return log.split(": START ").length - 1;
+  return collectionsIn(await Bun.file(gcLog(target.name)).text());
 }
 
 interface Target {
