@@ -47,6 +47,7 @@ function runLoop(n: number): void {
     pool,
     log: () => {},
     stats: new IngressStats(),
+    hopAuth: undefined,
     now: Date.now(),
     ...routeCaches(),
   };

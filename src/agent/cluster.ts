@@ -31,6 +31,8 @@ export interface Cluster {
   /** other members (alive or suspect) that run a hash and publish an ingress */
   whoRuns(hash: string): RemoteRunner[];
   publish(state: MemberAppState): void;
+  /** subkeys of the cluster keys (Keyring.derive); none for a cluster of one, which trusts no peer */
+  derivedKeys(info: string): Buffer[];
   stop(): Promise<void>;
 }
 
@@ -65,6 +67,10 @@ export class SoloCluster implements Cluster {
     this.state = state;
   }
 
+  derivedKeys(): Buffer[] {
+    return [];
+  }
+
   async stop(): Promise<void> {}
 }
 
@@ -85,7 +91,12 @@ export class GossipCluster implements Cluster {
   private constructor(
     private readonly adapter: UdpGossipAdapter,
     readonly self: string,
+    private readonly keyring: Keyring,
   ) {}
+
+  derivedKeys(info: string): Buffer[] {
+    return this.keyring.derive(info);
+  }
 
   static async start(
     config: Config,
@@ -122,7 +133,7 @@ export class GossipCluster implements Cluster {
     });
     adapter.node.restoreAliases(restored, Date.now());
     log(`gossip: ${name} at ${adapter.address}`);
-    return new GossipCluster(adapter, name);
+    return new GossipCluster(adapter, name, keyring);
   }
 
   /**

@@ -11,8 +11,10 @@ import { type Cluster, firstAddress, GossipCluster, SoloCluster } from "./cluste
 import { type Config, pathsOf } from "./config.ts";
 import type { GossipEvent } from "./gossip/types.ts";
 import {
+  HOP_KEY_INFO,
   Holds,
   HoldTokens,
+  HopAuth,
   holdsApp,
   IdleScaler,
   InFlight,
@@ -116,6 +118,7 @@ export async function startAgent(config: Config, version: string, log = defaultL
     aliases: { resolveAlias: (name) => aliases?.resolve(name) },
     inflight,
     gate,
+    hopAuth: HopAuth.create(cluster.derivedKeys(HOP_KEY_INFO)),
   });
   scaler = new IdleScaler({
     inflight,

@@ -14,7 +14,7 @@
  * Replays are handled by the core (versioned state, outstanding sequence numbers; see probe.ts
  * and state-sync.ts). This is the only file that touches node:crypto.
  */
-import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from "node:crypto";
 
 export const SEAL_VERSION = 1;
 const NONCE_BYTES = 12;
@@ -81,6 +81,14 @@ export class Keyring {
 
   get size(): number {
     return this.keys.length;
+  }
+
+  /**
+   * One subkey per cluster key (HKDF-SHA256 under `info`), in the same order: for other uses of the
+   * cluster key (the ingress's hop proofs), so that no key ever serves two purposes.
+   */
+  derive(info: string): Buffer[] {
+    return this.keys.map((key) => Buffer.from(hkdfSync("sha256", key, new Uint8Array(0), info, KEY_BYTES)));
   }
 
   seal(plaintext: Uint8Array, label: string): Uint8Array {

@@ -8,7 +8,8 @@ enum State {
   DataCr,
   DataLf,
   TrailerStart,
-  TrailerLine,
+  TrailerName,
+  TrailerValue,
   TrailerLf,
   FinalLf,
   Done,
@@ -23,6 +24,13 @@ const MAX_CHUNK = 2 ** 48;
  * Finds where a chunked body ends (RFC 9112 7.1) without decoding it: the ingress passes the bytes
  * on as they are and only needs to know where the next message starts. Chunk data is skipped in
  * one step, so a large body costs one comparison per read, not per byte.
+ *
+ * Because the bytes are passed on, every line around the data must read the same to any parser:
+ * a chunk size is hex digits followed at once by `;` or CRLF (no whitespace, which parsers treat
+ * differently); extensions are `;name` or `;name=value` with tokens only (no whitespace, no quoted
+ * strings: Bun's own server refuses `;a="b c"`, and nothing sends extensions in practice); a trailer
+ * is `name:value` with a token name, a value of SP, HTAB, visible ASCII and obs-text, and no
+ * obs-fold. Anything else is refused, never passed on.
  */
 export class ChunkedScanner {
   private state = State.Size;
@@ -55,18 +63,20 @@ export class ChunkedScanner {
             this.size = this.size * 16 + digit;
             if (++this.digits > 12 || this.size > MAX_CHUNK)
               throw new HttpParseError(errorStatus, "chunk too large");
-          } else if (this.digits > 0 && (c === 59 /* ; */ || c === 32 || c === 9)) {
+          } else if (this.digits > 0 && c === 59 /* ; */) {
             this.state = State.Extension;
             this.lineBytes = 0;
           } else if (this.digits > 0 && c === 13) this.state = State.SizeLf;
           else throw new HttpParseError(errorStatus, "malformed chunk size");
           break;
         }
-        case State.Extension:
-          if (buf[i] === 13) this.state = State.SizeLf;
-          else if (buf[i] === 10 || ++this.lineBytes > MAX_LINE)
+        case State.Extension: {
+          const c = buf[i] as number;
+          if (c === 13) this.state = State.SizeLf;
+          else if (!(isTokenByte(c) || c === 59 || c === 61) || ++this.lineBytes > MAX_LINE)
             throw new HttpParseError(errorStatus, "malformed chunk extension");
           break;
+        }
         case State.SizeLf:
           if (buf[i] !== 10) throw new HttpParseError(errorStatus, "malformed chunk size line");
           this.dataBytes += this.size;
@@ -82,16 +92,29 @@ export class ChunkedScanner {
           if (buf[i] !== 10) throw new HttpParseError(errorStatus, "chunk data longer than its size");
           this.state = State.Size;
           break;
-        case State.TrailerStart:
-          if (buf[i] === 10) throw new HttpParseError(errorStatus, "malformed trailer");
-          this.state = buf[i] === 13 ? State.FinalLf : State.TrailerLine;
+        case State.TrailerStart: {
+          // a trailer line starts with its name: SP or HTAB here would be obs-fold
+          const c = buf[i] as number;
+          if (c === 13) this.state = State.FinalLf;
+          else if (isTokenByte(c)) this.state = State.TrailerName;
+          else throw new HttpParseError(errorStatus, "malformed trailer");
           if (++this.lineBytes > MAX_LINE) throw new HttpParseError(errorStatus, "trailer section too large");
           break;
-        case State.TrailerLine:
-          if (buf[i] === 13) this.state = State.TrailerLf;
-          else if (buf[i] === 10 || ++this.lineBytes > MAX_LINE)
+        }
+        case State.TrailerName: {
+          const c = buf[i] as number;
+          if (c === 58 /* : */) this.state = State.TrailerValue;
+          else if (!isTokenByte(c)) throw new HttpParseError(errorStatus, "malformed trailer name");
+          if (++this.lineBytes > MAX_LINE) throw new HttpParseError(errorStatus, "trailer section too large");
+          break;
+        }
+        case State.TrailerValue: {
+          const c = buf[i] as number;
+          if (c === 13) this.state = State.TrailerLf;
+          else if (!isFieldByte(c) || ++this.lineBytes > MAX_LINE)
             throw new HttpParseError(errorStatus, "malformed trailer");
           break;
+        }
         case State.TrailerLf:
           if (buf[i] !== 10) throw new HttpParseError(errorStatus, "malformed trailer");
           this.state = State.TrailerStart;
@@ -107,6 +130,20 @@ export class ChunkedScanner {
     }
     return -1;
   }
+}
+
+/** SP, HTAB, visible ASCII and obs-text: what a field value or chunk extension may hold */
+function isFieldByte(c: number): boolean {
+  return c === 9 || (c >= 32 && c !== 127);
+}
+
+/** tchar (RFC 9110 5.6.2) */
+const TOKEN_BYTES = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+  TOKEN_BYTES[c.charCodeAt(0)] = 1;
+
+function isTokenByte(c: number): boolean {
+  return TOKEN_BYTES[c] === 1;
 }
 
 function hexValue(c: number): number {

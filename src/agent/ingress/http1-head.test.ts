@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { BodyFraming } from "./body-framing.ts";
 import { ChunkedScanner } from "./chunked.ts";
-import { HttpParseError, parseRequestHead, type RequestHead } from "./http1-head.ts";
+import { HttpParseError, parseRequestHead, type RequestHead, trimOws } from "./http1-head.ts";
 import { parseResponseHead } from "./response-head.ts";
 import { Scratch } from "./scratch.ts";
 import { type ForwardTo, writeUpstreamRequestHead } from "./upstream-head.ts";
@@ -102,6 +102,38 @@ describe("parseRequestHead", () => {
     });
   }
 
+  test("framing headers are parsed, not passed on; Connection cannot name them or Host", () => {
+    const parsed = parseRequestHead(
+      head([
+        "POST / HTTP/1.1",
+        "Host: h",
+        "Connection: content-length, host, transfer-encoding",
+        "Content-Length:\t7 ",
+        "X-A: 1",
+      ]),
+    );
+    expect(parsed.contentLength).toBe(7);
+    expect(parsed.host).toBe("h");
+    expect(parsed.passthrough).toBe("Host: h\r\nX-A: 1\r\n");
+  });
+
+  test("only SP and HTAB are trimmed from values", () => {
+    expect(trimOws(" \t a b\t ")).toBe("a b");
+    expect(trimOws("\xa0chunked\xa0")).toBe("\xa0chunked\xa0");
+    expect(() => parseRequestHead(head(["POST / HTTP/1.1", "Host: h", "Content-Length: 5\x0b"]))).toThrow(
+      HttpParseError,
+    );
+  });
+
+  test("absolute-form: the authority becomes the Host, the target its path and query", () => {
+    const parsed = parseRequestHead(head(["GET HTTP://a.example:8080?q HTTP/1.1", "Host: other", "X: 1"]));
+    expect(parsed.target).toBe("/?q");
+    expect(parsed.host).toBe("a.example:8080");
+    expect(parsed.passthrough).toBe("X: 1\r\nhost: a.example:8080\r\n");
+    expect(() => parseRequestHead(head(["GET http://a.example/ HTTP/1.1"]))).toThrow(HttpParseError);
+    expect(() => parseRequestHead(head(["GET ftp://a.example/ HTTP/1.1", "Host: h"]))).not.toThrow();
+  });
+
   test("obs-text (bytes >= 0x80) in values passes through unchanged", () => {
     const text = Buffer.from("GET / HTTP/1.1\r\nHost: h\r\nX-Name: caf\xe9", "latin1").toString("latin1");
     expect(parseRequestHead(text).passthrough).toBe("Host: h\r\nX-Name: caf\xe9\r\n");
@@ -135,7 +167,7 @@ describe("writeUpstreamRequestHead", () => {
       path: "/a",
       prefix: "/h/x",
       clientAddress: "10.0.0.9",
-      hop: { member: "m1", hash: "x" },
+      hop: { member: "m1", hash: "x", proof: undefined },
     });
     expect(out).toStartWith("GET /h/x/a HTTP/1.1\r\n");
     expect(out).toContain("x-hashd-hop: m1\r\nx-hashd-hash: x\r\n");
@@ -152,6 +184,18 @@ describe("writeUpstreamRequestHead", () => {
     const out = upstreamRequestHead(req, { path: "/", prefix: undefined, clientAddress: "10.0.0.1" });
     expect(out).toContain("x-forwarded-host: orig\r\nx-forwarded-proto: https\r\n");
     expect(out).not.toContain("x-hashd-hop");
+  });
+  test("the framing header sent is the one the body was framed by", () => {
+    const to = { path: "/", prefix: undefined, clientAddress: "a" };
+    expect(upstreamRequestHead(parse(["POST / HTTP/1.1", "Host: h", "Content-Length: 005"]), to)).toContain(
+      "content-length: 5\r\n",
+    );
+    const chunked = upstreamRequestHead(
+      parse(["POST / HTTP/1.1", "Host: h", "Transfer-Encoding: chunked"]),
+      to,
+    );
+    expect(chunked).toContain("transfer-encoding: chunked\r\n");
+    expect(chunked).not.toContain("Transfer-Encoding");
   });
   test("upgrade and HTTP/1.0", () => {
     const ws = parse(["GET / HTTP/1.1", "Host: h", "Connection: upgrade", "Upgrade: websocket"]);

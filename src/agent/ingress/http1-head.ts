@@ -1,9 +1,11 @@
 /**
  * Strict HTTP/1.1 message-head parsing for the ingress (RFC 9112). The ingress forwards bodies as
- * bytes with their original framing, so it must agree exactly with the service on where a request
- * ends: anything ambiguous (both Content-Length and Transfer-Encoding, repeated lengths that differ,
- * codings other than chunked, obs-fold, whitespace before the colon, bare CR or LF) is refused
- * instead of guessed at. That is the request-smuggling defence (RFC 9112 6.3, 11.2).
+ * bytes, so it must agree exactly with the service on where a request ends: anything ambiguous
+ * (both Content-Length and Transfer-Encoding, repeated lengths that differ, codings other than
+ * chunked, obs-fold, whitespace before the colon, bare CR or LF, whitespace other than SP and HTAB
+ * around a value) is refused instead of guessed at, and the framing header sent upstream is written
+ * by the ingress from what it parsed, never passed on as received. That is the request-smuggling
+ * defence (RFC 9112 6.3, 11.2); docs/security.md lists each case and its test.
  */
 
 export class HttpParseError extends Error {
@@ -27,13 +29,18 @@ export interface RequestHead {
   keepAlive: boolean;
   /** the Upgrade header's value when Connection lists "upgrade" */
   upgrade: string | undefined;
-  /** x-hashd-hop: set by a peer ingress that forwarded this request */
+  /** x-hashd-hop: set by a peer ingress that forwarded this request (trusted only with a valid hopProof) */
   hop: string | undefined;
   hopHash: string | undefined;
+  /** x-hashd-hop-auth: the forwarding member's proof (hop-auth.ts) */
+  hopProof: string | undefined;
   forwardedFor: string | undefined;
   forwardedHost: string | undefined;
   forwardedProto: string | undefined;
-  /** the header lines to pass on, each ending in CRLF: all but hop-by-hop and x-forwarded-* / x-hashd-* */
+  /**
+   * the header lines to pass on, each ending in CRLF: all but hop-by-hop, x-forwarded-* / x-hashd-*,
+   * and the framing headers (Content-Length, Transfer-Encoding), which upstream-head.ts writes anew
+   */
   passthrough: string;
 }
 
@@ -42,7 +49,35 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
 const BAD_BYTES = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|[^\r]\n|^\n/;
 const DIGITS = /^[0-9]{1,15}$/;
-const IGNORED_CONNECTION_TOKENS = new Set(["close", "keep-alive", "upgrade", ""]);
+/**
+ * Connection tokens that never make a header hop-by-hop: the options the ingress acts on itself, and
+ * the headers that frame the message or name its target. A client that lists Content-Length there
+ * and sends a body would otherwise have the body forwarded without its length: smuggling.
+ */
+const IGNORED_CONNECTION_TOKENS = new Set([
+  "close",
+  "keep-alive",
+  "upgrade",
+  "",
+  "content-length",
+  "transfer-encoding",
+  "host",
+]);
+/** absolute-form (RFC 9112 3.2.2): scheme, then an authority without userinfo, then path and query */
+const ABSOLUTE_FORM = /^https?:\/\/([^/?#@]*)([/?].*)?$/i;
+
+/** RFC 9110 5.6.3: optional whitespace is SP and HTAB only (String.trim also strips U+00A0 and more). */
+export function trimOws(value: string): string {
+  let start = 0;
+  let end = value.length;
+  while (start < end && isOws(value.charCodeAt(start))) start++;
+  while (end > start && isOws(value.charCodeAt(end - 1))) end--;
+  return start === 0 && end === value.length ? value : value.slice(start, end);
+}
+
+function isOws(c: number): boolean {
+  return c === 32 || c === 9;
+}
 
 /** Parses a request head given as a latin1 string without its final CRLFCRLF. */
 export function parseRequestHead(head: string): RequestHead {
@@ -55,10 +90,22 @@ export function parseRequestHead(head: string): RequestHead {
   if (sp1 <= 0 || sp2 < 0 || line.indexOf(" ", sp2 + 1) >= 0)
     throw new HttpParseError(400, "malformed request line");
   const method = line.slice(0, sp1);
-  const target = line.slice(sp1 + 1, sp2);
+  let target = line.slice(sp1 + 1, sp2);
   const version = line.slice(sp2 + 1);
   if (!TOKEN.test(method) || method.length > 32) throw new HttpParseError(400, "malformed method");
   if (target.length === 0) throw new HttpParseError(400, "empty request-target");
+  if (line.includes("\t")) throw new HttpParseError(400, "tab in request line");
+  // absolute-form: its authority replaces the Host header (RFC 9112 3.2.2), the rest is the target
+  let authority: string | undefined;
+  if (target.charCodeAt(0) !== 47 /* / */) {
+    const absolute = ABSOLUTE_FORM.exec(target);
+    if (absolute !== null) {
+      authority = absolute[1] as string;
+      if (authority === "") throw new HttpParseError(400, "absolute-form request-target without a host");
+      const rest = absolute[2] ?? "/";
+      target = rest.charCodeAt(0) === 63 /* ? */ ? `/${rest}` : rest;
+    }
+  }
   let minor: 0 | 1;
   if (version === "HTTP/1.1") minor = 1;
   else if (version === "HTTP/1.0") minor = 0;
@@ -77,6 +124,7 @@ export function parseRequestHead(head: string): RequestHead {
     upgrade: undefined,
     hop: undefined,
     hopHash: undefined,
+    hopProof: undefined,
     forwardedFor: undefined,
     forwardedHost: undefined,
     forwardedProto: undefined,
@@ -85,6 +133,7 @@ export function parseRequestHead(head: string): RequestHead {
   let connection: string[] | undefined;
   let upgrade: string | undefined;
   let transferEncoding: string | undefined;
+  let hostSeen = false;
   // kept lines are copied in runs: most requests drop nothing, and then this is one slice
   let passthrough = "";
   let keepFrom = eol + 2;
@@ -102,18 +151,17 @@ export function parseRequestHead(head: string): RequestHead {
     const lower = name.toLowerCase();
     switch (lower) {
       case "host":
-        if (result.host !== undefined) throw new HttpParseError(400, "more than one Host header");
-        result.host = head.slice(colon + 1, end).trim();
-        keep = true;
+        if (hostSeen) throw new HttpParseError(400, "more than one Host header");
+        hostSeen = true;
+        result.host = authority ?? trimOws(head.slice(colon + 1, end));
+        keep = authority === undefined;
         break;
       case "content-length":
-        result.contentLength = mergeContentLength(result.contentLength, head.slice(colon + 1, end).trim());
-        keep = true;
+        result.contentLength = mergeContentLength(result.contentLength, head.slice(colon + 1, end));
         break;
       case "transfer-encoding": {
-        const value = head.slice(colon + 1, end).trim();
+        const value = trimOws(head.slice(colon + 1, end));
         transferEncoding = transferEncoding === undefined ? value : `${transferEncoding}, ${value}`;
-        keep = true;
         break;
       }
       case "connection":
@@ -122,28 +170,31 @@ export function parseRequestHead(head: string): RequestHead {
             .slice(colon + 1, end)
             .toLowerCase()
             .split(",")
-            .map((token) => token.trim()),
+            .map(trimOws),
         );
         break;
       case "upgrade":
-        upgrade = head.slice(colon + 1, end).trim();
+        upgrade = trimOws(head.slice(colon + 1, end));
         break;
       case "x-forwarded-for": {
-        const value = head.slice(colon + 1, end).trim();
+        const value = trimOws(head.slice(colon + 1, end));
         result.forwardedFor = result.forwardedFor === undefined ? value : `${result.forwardedFor}, ${value}`;
         break;
       }
       case "x-forwarded-host":
-        result.forwardedHost = head.slice(colon + 1, end).trim();
+        result.forwardedHost = trimOws(head.slice(colon + 1, end));
         break;
       case "x-forwarded-proto":
-        result.forwardedProto = head.slice(colon + 1, end).trim();
+        result.forwardedProto = trimOws(head.slice(colon + 1, end));
         break;
       case "x-hashd-hop":
-        result.hop = head.slice(colon + 1, end).trim();
+        result.hop = trimOws(head.slice(colon + 1, end));
         break;
       case "x-hashd-hash":
-        result.hopHash = head.slice(colon + 1, end).trim();
+        result.hopHash = trimOws(head.slice(colon + 1, end));
+        break;
+      case "x-hashd-hop-auth":
+        result.hopProof = trimOws(head.slice(colon + 1, end));
         break;
       case "keep-alive":
       case "proxy-connection":
@@ -160,6 +211,10 @@ export function parseRequestHead(head: string): RequestHead {
     pos = end + 2;
   }
   if (keepFrom < head.length) passthrough += `${head.slice(keepFrom)}\r\n`;
+  if (authority !== undefined) {
+    result.host = authority;
+    passthrough += `host: ${authority}\r\n`;
+  }
 
   if (transferEncoding !== undefined) {
     if (minor === 0) throw new HttpParseError(400, "Transfer-Encoding in an HTTP/1.0 request");
@@ -169,7 +224,7 @@ export function parseRequestHead(head: string): RequestHead {
     if (result.contentLength >= 0) throw new HttpParseError(400, "both Content-Length and Transfer-Encoding");
     result.chunked = true;
   }
-  if (minor === 1 && result.host === undefined) throw new HttpParseError(400, "missing Host header");
+  if (minor === 1 && !hostSeen) throw new HttpParseError(400, "missing Host header");
   if (connection !== undefined) {
     if (connection.includes("close")) result.keepAlive = false;
     else if (minor === 0 && connection.includes("keep-alive")) result.keepAlive = true;
@@ -185,7 +240,7 @@ function mergeContentLength(previous: number, value: string): number {
   // a list of identical values ("5, 5") is allowed (RFC 9110 8.6); anything else is refused
   let length = previous;
   for (const part of value.split(",")) {
-    const text = part.trim();
+    const text = trimOws(part);
     if (!DIGITS.test(text)) throw new HttpParseError(400, "malformed Content-Length");
     const parsed = Number(text);
     if (length >= 0 && parsed !== length) throw new HttpParseError(400, "conflicting Content-Length headers");

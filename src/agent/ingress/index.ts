@@ -5,7 +5,8 @@
  *   const inflight = new InFlight();
  *   const gate = new StopGate();
  *   const holds = new Holds();
- *   const ingress = startIngress({ config, routes, aliases, inflight, gate });
+ *   const hopAuth = HopAuth.create(cluster.derivedKeys(HOP_KEY_INFO));
+ *   const ingress = startIngress({ config, routes, aliases, inflight, gate, hopAuth });
  *   const scaler = new IdleScaler({
  *     inflight, holds, gate, control,
  *     beforeStop: (hash) => ingress.dropIdleUpstreams(hash),
@@ -23,6 +24,7 @@ export { INGRESS_DEFAULTS, ingressConfig } from "./config.ts";
 export { HoldTokens, holdTokenPaths, installHoldToken } from "./hold-tokens.ts";
 export { type Hold, Holds, type HoldsOptions } from "./holds.ts";
 export { holdsApp } from "./holds-app.ts";
+export { HOP_KEY_INFO, HopAuth } from "./hop-auth.ts";
 export { IdleScaler, type IdleScalerOptions, type ScalePhase } from "./idle-scaler.ts";
 export { InFlight, type InFlightEntry, type InFlightSnapshot } from "./inflight.ts";
 export { type MetricSources, PROMETHEUS_CONTENT_TYPE, renderMetrics } from "./metrics.ts";

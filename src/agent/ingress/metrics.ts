@@ -16,6 +16,8 @@ export interface IngressStatsView {
   connections: number;
   /** responses the ingress wrote itself (errors and redirects), by status */
   answered: ReadonlyMap<number, number>;
+  /** requests whose hop header no cluster key proved */
+  unprovenHops?: number;
 }
 
 export interface MetricSources {
@@ -75,6 +77,15 @@ export function renderMetrics(sources: MetricSources): string {
       "Responses written by the ingress itself (routing errors, timeouts, upstream failures), by status.",
       [...ingress.answered].map(([status, n]) => [{ status }, n]),
     );
+    if (ingress.unprovenHops !== undefined) {
+      family(
+        out,
+        "hashd_ingress_unproven_hops_total",
+        "counter",
+        "Requests with a peer hop header that no cluster key proved (routed as any client's).",
+        [[{}, ingress.unprovenHops]],
+      );
+    }
   }
   if (sources.idleStops !== undefined) {
     family(out, "hashd_idle_stops_total", "counter", "Services stopped for being idle.", [

@@ -7,7 +7,13 @@ import { type ProxyContext, SWEEP_MS } from "./proxy-context.ts";
 import { parseResponseHead, type ResponseHead } from "./response-head.ts";
 import { notLiveMessage, routeTarget } from "./route.ts";
 import { scratch } from "./scratch.ts";
-import { type ForwardTo, plainResponse, writeUpstreamRequestHead, writeWithLine } from "./upstream-head.ts";
+import {
+  type ForwardTo,
+  forwardedValues,
+  plainResponse,
+  writeUpstreamRequestHead,
+  writeWithLine,
+} from "./upstream-head.ts";
 import type { UpstreamConn, UpstreamOwner, UpstreamTarget } from "./upstream-pool.ts";
 
 enum Phase {
@@ -40,6 +46,11 @@ const CRLFCRLF = Buffer.from("\r\n\r\n");
 const MAX_RESPONSE_HEAD = 64 * 1024;
 /** Client bytes held while a request is routed or connected before the client is paused. */
 const PIPELINE_BUFFER = 64 * 1024;
+/**
+ * 1xx responses passed on per request. A service sends one 100 Continue and perhaps a few 103 Early
+ * Hints; a stream of them would keep a client waiting forever and grow the ingress's stack.
+ */
+const MAX_INTERIM_RESPONSES = 8;
 /** Methods that are safe to send again when a pooled connection turns out closed (RFC 9110 9.2.2). */
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
 
@@ -82,6 +93,8 @@ export class ProxyConnection implements UpstreamOwner {
   /** null until the response head has been read */
   private resBody: BodyFraming | null = null;
   private resStarted = false;
+  /** 1xx responses passed on for this request */
+  private interim = 0;
   private upReusable = false;
   private clientAddress: string | undefined;
   private viaPeer = false;
@@ -177,6 +190,12 @@ export class ProxyConnection implements UpstreamOwner {
         this.answer(431, `request head larger than ${max} bytes`, true);
         return;
       }
+      if (hasBareLf(buf)) {
+        // RFC 9112 2.2 allows a recipient to take a bare LF as a line end; this one refuses it (the
+        // head parser refuses bare LF too), at once rather than after the header timeout
+        this.answer(400, "bare LF in request head: lines end with CRLF", true);
+        return;
+      }
       if (buf.length === 2 && buf[0] === 13 && buf[1] === 10) this.buf = null; // RFC 9112 2.2: skip an empty line
       if (this.deadlineKind !== Deadline.Head)
         this.setDeadline(Deadline.Head, this.ctx.config.headerTimeoutSec);
@@ -204,6 +223,12 @@ export class ProxyConnection implements UpstreamOwner {
   private route(head: RequestHead): void {
     const { ctx } = this;
     this.head = head;
+    if (head.hop !== undefined && !this.hopProven(head)) {
+      // a client posing as a member: route it as any client, its forwarded headers rewritten
+      ctx.stats.unprovenHops++;
+      head.hop = undefined;
+      head.hopHash = undefined;
+    }
     const hasBody = head.contentLength > 0 || head.chunked;
     const hopHash = head.hop === undefined ? undefined : (head.hopHash ?? "");
     const routing = routeTarget(
@@ -235,10 +260,10 @@ export class ProxyConnection implements UpstreamOwner {
     this.hash = hash;
     this.reqBody = BodyFraming.forRequest(head);
     this.retryable = !hasBody && head.upgrade === undefined && IDEMPOTENT.has(head.method);
-    const hop = route.kind === "remote" ? { member: ctx.config.member, hash } : undefined;
-    this.viaPeer = hop !== undefined;
     this.clientAddress ??= this.socket.remoteAddress;
     const { clientAddress } = this;
+    const hop = route.kind === "remote" ? this.hopTo(head, hash, clientAddress) : undefined;
+    this.viaPeer = hop !== undefined;
     this.forward = {
       path: routing.path,
       prefix: routing.prefix,
@@ -253,6 +278,36 @@ export class ProxyConnection implements UpstreamOwner {
     const wait = route.kind === "local" ? ctx.gate.wait(hash) : undefined;
     if (wait === undefined) this.enter();
     else wait.then(() => this.safely(() => this.enter()));
+  }
+
+  private hopProven(head: RequestHead): boolean {
+    const auth = this.ctx.hopAuth;
+    if (auth === undefined) return false;
+    const fields = {
+      member: head.hop as string,
+      hash: head.hopHash ?? "",
+      method: head.method,
+      target: head.target,
+      forwardedFor: head.forwardedFor ?? "",
+      forwardedHost: head.forwardedHost ?? "",
+      forwardedProto: head.forwardedProto ?? "",
+    };
+    return auth.verify(head.hopProof, fields, Date.now());
+  }
+
+  /** The hop header for a peer, signed over what the peer will trust from it. */
+  private hopTo(head: RequestHead, hash: string, clientAddress: string): NonNullable<ForwardTo["hop"]> {
+    const { hopAuth, config } = this.ctx;
+    const member = config.member;
+    if (hopAuth === undefined) return { member, hash, proof: undefined };
+    const fields = {
+      member,
+      hash,
+      method: head.method,
+      target: head.target,
+      ...forwardedValues(head, clientAddress),
+    };
+    return { member, hash, proof: hopAuth.sign(fields, Date.now()) };
   }
 
   /** Counts the request and gets it a connection; runs in the same tick as the gate check. */
@@ -396,6 +451,15 @@ export class ProxyConnection implements UpstreamOwner {
     const head = this.head as RequestHead;
     if (res.status < 200 && res.status !== 101) {
       // interim response (100 Continue, 103 Early Hints): pass it on, the final one follows
+      if (++this.interim > MAX_INTERIM_RESPONSES) {
+        this.answer(
+          502,
+          `hash ${this.hash}: more than ${MAX_INTERIM_RESPONSES} interim responses`,
+          true,
+          this.hash,
+        );
+        return;
+      }
       this.sendClient(buf.subarray(0, bodyStart));
       if (bodyStart < buf.length) this.onUpstreamData(conn, buf.subarray(bodyStart));
       return;
@@ -526,6 +590,7 @@ export class ProxyConnection implements UpstreamOwner {
     this.resBody = null;
     this.resBuf = null;
     this.resStarted = false;
+    this.interim = 0;
   }
 
   // ---- helpers ----
@@ -645,4 +710,11 @@ export class ProxyConnection implements UpstreamOwner {
     // ctx.now lags by up to one sweep: add it, so a timeout is never early (and at most two sweeps late)
     this.deadline = this.ctx.now + seconds * 1000 + SWEEP_MS;
   }
+}
+
+/** A LF not preceded by CR, anywhere in buf. */
+function hasBareLf(buf: Buffer): boolean {
+  for (let i = buf.indexOf(10); i >= 0; i = buf.indexOf(10, i + 1))
+    if (i === 0 || buf[i - 1] !== 13) return true;
+  return false;
 }

@@ -1,3 +1,4 @@
+import type { HopAuth } from "./hop-auth.ts";
 import type { InFlight } from "./inflight.ts";
 import type { StopGate } from "./stop-gate.ts";
 import type { AliasResolver, IngressConfig, IngressLog, Route, RouteTable } from "./types.ts";
@@ -16,6 +17,8 @@ export interface ProxyContext {
   readonly pool: UpstreamPool;
   readonly log: IngressLog;
   readonly stats: IngressStats;
+  /** proves this member's hops to peers and checks theirs; undefined: no hop is trusted */
+  readonly hopAuth: HopAuth | undefined;
   /** coarse clock (ms), advanced by the server's sweep; deadlines are set from it without a syscall */
   now: number;
   targetFor(route: Exclude<Route, { kind: "none" }>): UpstreamTarget;
@@ -24,6 +27,8 @@ export interface ProxyContext {
 
 export class IngressStats {
   connections = 0;
+  /** requests with a hop header that no cluster key proved (clients posing as members) */
+  unprovenHops = 0;
   readonly answered = new Map<number, number>();
 
   countAnswer(status: number): void {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
+import { HopAuth } from "./hop-auth.ts";
 import { InFlight } from "./inflight.ts";
 import { type Ingress, startIngress } from "./server.ts";
 import {
@@ -266,11 +267,17 @@ describe("timeouts count silence, not transfer time", () => {
 describe("forwarding to a peer", () => {
   test("a remote route goes to the peer's ingress with the same Host; loops are refused", async () => {
     // member "far" serves HASH_A locally; member "near" only knows that "far" has it
-    const far = startIngress({ config: { port: 0, member: "far" }, routes, log: () => {} });
+    const hopAuth = new HopAuth([new Uint8Array(32).fill(7)]);
+    const far = startIngress({ config: { port: 0, member: "far" }, routes, hopAuth, log: () => {} });
     const nearRoutes = {
       resolveHash: (hash: string) => ({ kind: "remote" as const, hash, member: "far", baseUrl: far.url }),
     };
-    const near = startIngress({ config: { port: 0, member: "near" }, routes: nearRoutes, log: () => {} });
+    const near = startIngress({
+      config: { port: 0, member: "near" },
+      routes: nearRoutes,
+      hopAuth,
+      log: () => {},
+    });
     const byHost = await fetch(`${near.url}/x`, { headers: { host: `${HASH_A}.localhost` } });
     expect(byHost.headers.get("x-hashd-hash")).toBe(HASH_A);
     expect(await byHost.text()).toBe("a /x");
@@ -280,11 +287,33 @@ describe("forwarding to a peer", () => {
     const bad = startIngress({
       config: { port: 0, member: "bad" },
       routes: { resolveHash: (hash) => ({ kind: "remote", hash, member: "near", baseUrl: near.url }) },
+      hopAuth,
       log: () => {},
     });
     const twice = await fetch(`${bad.url}/h/${HASH_A}/`);
     expect(twice.status).toBe(502);
     expect(await twice.text()).toContain("forwarded here by bad but is not live on this member");
+    expect(far.stats().unprovenHops).toBe(0);
     for (const ing of [far, near, bad]) await ing.stop(0);
+  });
+
+  test("a member with another cluster key is not trusted: its hop is routed as a client's", async () => {
+    const far = startIngress({
+      config: { port: 0, member: "far" },
+      routes,
+      hopAuth: new HopAuth([new Uint8Array(32).fill(7)]),
+      log: () => {},
+    });
+    const stranger = startIngress({
+      config: { port: 0, member: "stranger" },
+      routes: { resolveHash: (hash) => ({ kind: "remote", hash, member: "far", baseUrl: far.url }) },
+      hopAuth: new HopAuth([new Uint8Array(32).fill(8)]),
+      log: () => {},
+    });
+    // answered all the same (far runs HASH_A and routes by Host), but the hop was not believed
+    const response = await fetch(`${stranger.url}/x`, { headers: { host: `${HASH_A}.localhost` } });
+    expect(await response.text()).toBe("a /x");
+    expect(far.stats().unprovenHops).toBe(1);
+    for (const ing of [far, stranger]) await ing.stop(0);
   });
 });

@@ -1,4 +1,4 @@
-import { HttpParseError } from "./http1-head.ts";
+import { HttpParseError, trimOws } from "./http1-head.ts";
 
 export interface ResponseHead {
   status: number;
@@ -106,7 +106,7 @@ function nameIs(buf: Uint8Array, pos: number, stop: number, name: Uint8Array): b
 function headerValue(buf: Uint8Array, from: number, to: number): string {
   let value = "";
   for (let i = from; i < to; i++) value += String.fromCharCode(buf[i] as number);
-  return value.trim();
+  return trimOws(value);
 }
 
 /** Whether a comma-separated header value holds a token (case-insensitive), read in place. */
@@ -141,7 +141,7 @@ function parseLength(buf: Uint8Array, from: number, to: number): number {
   if (digits > 0 && digits <= 15 && i === to) return value;
   let length = -1;
   for (const part of headerValue(buf, from, to).split(",")) {
-    const text = part.trim();
+    const text = trimOws(part);
     if (!/^[0-9]{1,15}$/.test(text)) throw new HttpParseError(502, "malformed Content-Length");
     const parsed = Number(text);
     if (length >= 0 && parsed !== length) throw new HttpParseError(502, "conflicting Content-Length");

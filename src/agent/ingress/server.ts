@@ -1,5 +1,6 @@
 import type { SocketHandler, TCPSocketListener } from "bun";
 import { ingressConfig } from "./config.ts";
+import type { HopAuth } from "./hop-auth.ts";
 import { InFlight } from "./inflight.ts";
 import type { IngressStatsView } from "./metrics.ts";
 import { ProxyConnection } from "./proxy-connection.ts";
@@ -22,6 +23,8 @@ export interface IngressOptions {
   inflight?: InFlight;
   gate?: StopGate;
   log?: IngressLog;
+  /** the cluster's hop proofs (hop-auth.ts); without it, hop headers from clients are ignored */
+  hopAuth?: HopAuth;
 }
 
 export interface Ingress {
@@ -60,6 +63,7 @@ export function startIngress(options: IngressOptions): Ingress {
     pool,
     log,
     stats,
+    hopAuth: options.hopAuth,
     now: Date.now(),
     ...routeCaches(),
   };
@@ -137,6 +141,7 @@ export function startIngress(options: IngressOptions): Ingress {
     stats: () => ({
       connections: stats.connections,
       answered: stats.answered,
+      unprovenHops: stats.unprovenHops,
       idleUpstreams: pool.idleCount(),
     }),
     dropIdleUpstreams(hash) {

@@ -8,18 +8,39 @@ export interface ForwardTo {
   prefix: string | undefined;
   /** the client's address as this ingress saw it */
   clientAddress: string;
-  /** set when forwarding to a peer's ingress: this member's name and the hash resolved here */
-  hop?: { member: string; hash: string };
+  /**
+   * set when forwarding to a peer's ingress: this member's name, the hash resolved here, and the
+   * proof (hop-auth.ts) over them and the forwarded headers, without which the peer ignores the hop
+   */
+  hop?: { member: string; hash: string; proof: string | undefined };
   /** Host to send when an HTTP/1.0 client sent none (the service's own name, <hash>.<zone>) */
   defaultHost?: string;
 }
 
 /**
+ * The X-Forwarded-* values sent upstream: X-Forwarded-For is appended to, as nginx's
+ * $proxy_add_x_forwarded_for does; Host and Proto are the client's, unless the request came from
+ * a member whose hop proof checked out (then the parser's `hop` is still set, and the peer already
+ * replaced what its client sent). The request head writer below writes the same values piece by
+ * piece; this string form is what a hop proof signs.
+ */
+export function forwardedValues(
+  head: RequestHead,
+  clientAddress: string,
+): { forwardedFor: string; forwardedHost: string; forwardedProto: string } {
+  const fromPeer = head.hop !== undefined;
+  return {
+    forwardedFor: head.forwardedFor ? `${head.forwardedFor}, ${clientAddress}` : clientAddress,
+    forwardedHost: ((fromPeer && head.forwardedHost) || head.host) ?? "",
+    forwardedProto: (fromPeer && head.forwardedProto) || "http",
+  };
+}
+
+/**
  * Writes the request head sent upstream. Hop-by-hop headers were dropped by the parser; the X-Forwarded-*
- * set is rebuilt here so a client can't pose as another host or prefix. A peer ingress's
- * X-Forwarded-Host and -Proto (marked by the hop header) are kept: they describe the original
- * client, and the peer already replaced what that client sent. X-Forwarded-For is appended to, as
- * nginx's $proxy_add_x_forwarded_for does.
+ * set is rebuilt here so a client can't pose as another host or prefix (forwardedValues). The
+ * framing header is written from what the parser framed the body by (Content-Length or chunked),
+ * never copied from the client, so the service always reads the body the ingress sends it.
  *
  * A request for a peer keeps its original target and Host so that the peer's ingress routes it by
  * the same rules, and carries the hash resolved here so that an alias switch between the two hops
@@ -31,6 +52,8 @@ export function writeUpstreamRequestHead(out: Scratch, head: RequestHead, to: Fo
   out.text(to.hop ? head.target : to.path);
   out.text(head.minor === 1 ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n");
   out.text(head.passthrough);
+  if (head.chunked) out.text("transfer-encoding: chunked\r\n");
+  else if (head.contentLength >= 0) field(out, "content-length: ", String(head.contentLength));
   if (head.host === undefined && to.defaultHost !== undefined) field(out, "host: ", to.defaultHost);
   out.text("x-forwarded-for: ");
   if (head.forwardedFor) {
@@ -47,6 +70,7 @@ export function writeUpstreamRequestHead(out: Scratch, head: RequestHead, to: Fo
   if (to.hop !== undefined) {
     field(out, "x-hashd-hop: ", to.hop.member);
     field(out, "x-hashd-hash: ", to.hop.hash);
+    if (to.hop.proof !== undefined) field(out, "x-hashd-hop-auth: ", to.hop.proof);
   }
   if (head.upgrade !== undefined) {
     out.text("connection: upgrade\r\n");
