@@ -280,6 +280,38 @@ describe("gossip between five real agents", () => {
     expect(headers.status).toBe(200);
     expect(headers.body).toContain("x-forwarded-for: 127.0.0.1");
     expect(headers.body).toContain(a.ip);
+    // a proved its hop with the cluster key, and b believed it
+    expect(metric(await metrics(b), "hashd_ingress_unproven_hops_total")).toBe(0);
+  });
+
+  test("a client that writes the peer hop headers itself is not believed", async () => {
+    const spoofed = await c.exec(
+      [
+        "curl",
+        "-sS",
+        "--max-time",
+        "30",
+        "-H",
+        `Host: ${hash}.test`,
+        "-H",
+        "X-Hashd-Hop: a",
+        "-H",
+        `X-Hashd-Hash: ${hash}`,
+        "-H",
+        "X-Hashd-Hop-Auth: 1800000000.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "-H",
+        "X-Forwarded-Host: victim.example",
+        "-H",
+        "X-Forwarded-Proto: https",
+        `http://${b.ip}:8480/echo-headers`,
+      ],
+      { timeoutMs: 40_000 },
+    );
+    expect(spoofed.stdout).toContain(`x-forwarded-host: ${hash}.test`);
+    expect(spoofed.stdout).toContain("x-forwarded-proto: http\n");
+    expect(spoofed.stdout).not.toContain("victim.example");
+    expect(spoofed.stdout).not.toContain("x-hashd-hop");
+    expect(metric(await metrics(b), "hashd_ingress_unproven_hops_total")).toBe(1);
   });
 
   test("forged, truncated, replayed and oversized datagrams are dropped without harm", async () => {

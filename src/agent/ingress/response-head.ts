@@ -59,7 +59,7 @@ export function parseResponseHead(buf: Uint8Array, end: number): ResponseHead {
   if (transferEncoding !== undefined) {
     if (result.contentLength >= 0) throw new HttpParseError(502, "both Content-Length and Transfer-Encoding");
     // RFC 9112 6.3: chunked must be the final coding, otherwise the body runs until the close
-    if (/(?:^|[\s,])chunked$/.test(transferEncoding)) result.chunked = true;
+    if (/(?:^|[ \t,])chunked$/.test(transferEncoding)) result.chunked = true;
     else result.close = true;
   }
   return result;
