@@ -1,6 +1,11 @@
 import { describe, expect, test } from "bun:test";
-import { membershipLogLine } from "./cluster.ts";
-import { fakeMemberInfo } from "./gossip/fixtures.ts";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { GossipCluster, membershipLogLine } from "./cluster.ts";
+import { configSchema } from "./config.ts";
+import { Keyring } from "./gossip/crypto.ts";
+import { fakeHash, fakeMemberInfo } from "./gossip/fixtures.ts";
 import type { MemberInfo } from "./gossip/types.ts";
 
 const member = (state: MemberInfo["state"]): MemberInfo =>
@@ -19,8 +24,55 @@ describe("membershipLogLine", () => {
     );
   });
 
+  test("a claim this member cannot outrank is said", () => {
+    expect(
+      membershipLogLine({
+        type: "incarnation-exhausted",
+        field: "incarnation",
+        claimed: 2 ** 52,
+        bound: 2 ** 52,
+      }),
+    ).toContain("not refuted");
+  });
+
   test("state and alias changes are not membership: no line", () => {
     expect(membershipLogLine({ type: "state-changed", name: "b", version: null })).toBeNull();
     expect(membershipLogLine({ type: "member-reaped", member: member("dead") })).toBeNull();
   });
+});
+
+describe("GossipCluster.whoRuns: routes only to an ingress the member could serve from", () => {
+  test("a peer advertising an ingress on a loopback port gets no route", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hashd-cluster-"));
+    const keyFile = join(dir, "key");
+    writeFileSync(keyFile, `${Keyring.generateKey()}\n`);
+    const config = (name: string) =>
+      configSchema.parse({ gossip: { address: "127.0.0.1", port: 0, keyFile, name } });
+    const [a, b] = await Promise.all(
+      ["a", "b"].map((n) =>
+        GossipCluster.start(
+          config(n),
+          [],
+          () => {},
+          () => {},
+        ),
+      ),
+    );
+    try {
+      const h = fakeHash(7);
+      // b says its ingress is 127.0.0.1:22: at a, that would be a's own port 22
+      b?.publish({
+        hashes: [{ hash: h, state: "ready", inFlight: 0, holds: 0, refs: [] }],
+        ingress: "127.0.0.1:22",
+      });
+      b?.join([a?.memberInfos().find((m) => m.name === "a")?.address as string]);
+      const deadline = Date.now() + 15_000;
+      while (a?.memberState("b")?.ingress !== "127.0.0.1:22" && Date.now() < deadline) await Bun.sleep(20);
+      expect(a?.memberState("b")?.ingress).toBe("127.0.0.1:22"); // the report arrived
+      expect(a?.whoRuns(h)).toEqual([]); // before: a route to http://127.0.0.1:22
+    } finally {
+      await Promise.all([a?.stop(), b?.stop()]);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
 });

@@ -82,6 +82,8 @@ export class SoloCluster implements Cluster {
 export const membershipLogLine = (e: GossipEvent): string | null => {
   if (e.type === "joined") return `gossip: joined through ${e.seed} (${e.members} members)`;
   if (e.type === "name-conflict") return `gossip: another member claims the name ${e.name} from ${e.address}`;
+  if (e.type === "incarnation-exhausted")
+    return `gossip: a message claimed ${e.field} ${e.claimed} for this member, at the bound ${e.bound}: not refuted (peers that took it see this member suspect, then dead, until they forget it)`;
   if (!("member" in e) || e.type === "member-reaped") return null;
   const m = e.member;
   return `gossip: ${m.name} (${m.address}) ${e.type.slice("member-".length)}, incarnation ${m.incarnation}`;
@@ -179,7 +181,8 @@ export class GossipCluster implements Cluster {
       .whoRuns(hash)
       .filter((r) => r.member.name !== this.self && r.report.state !== "retired")
       .flatMap((r) => {
-        const ingress = node.memberState(r.member.name)?.ingress;
+        // only an IP literal the member could serve from (gossip/addresses.ts), never a port of ours
+        const ingress = node.routableIngress(r.member.name);
         return ingress ? [{ member: r.member.name, ingress, report: r.report }] : [];
       });
   }

@@ -13,27 +13,48 @@ export const LIMITS = {
   hashesPerMember: 4096,
   refsPerHash: 256,
   aliasEntriesPerWrite: 64,
+  /** names in one state fetch */
+  namesPerFetch: 256,
   /** previous targets an alias record carries (retention keep-last counts up to this + 1) */
   previousPerAlias: 9,
+  /** in-flight and hold counts, probe sequence numbers, the HLC's logical part (hlc.ts carries) */
   counter: 0xffff_ffff,
+  /**
+   * Incarnations, boot ids, state versions (both parts) and HLC walls. They start at a wall clock
+   * in milliseconds (a boot id is Date.now() at start: about 2^40.7 in 2025, so 2^32 would not do)
+   * and an incarnation grows by one per refutation: 2^52 (year 144,683 as a clock) leaves about
+   * 4.5e15 refutations of room, more than any member makes, and sits a factor of two under the
+   * last safe integer, so `bound + 1` is still exact and every comparison near the bound is too.
+   * Refused above it when decoding; a member never raises its own past it (membership.ts refute,
+   * state-sync.ts bumpBoot): a value at the bound can only come from a replay of one or a key
+   * holder, and the member then says so (event "incarnation-exhausted") instead of overflowing.
+   */
+  clock: 2 ** 52,
 } as const;
 
 /** nix-base32: 0-9 and a-z without e, o, u, t; a store hash is 32 of them. */
 const STORE_HASH = /^[0-9a-df-np-sv-z]{32}$/;
-const ADDR = /^[^\s]{1,58}:[0-9]{1,5}$/;
+const ADDR = /^[^\s]{1,58}:([1-9][0-9]{0,4})$/;
 
 export const isUint = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
-const isCounter = (v: unknown): v is number => isUint(v) && v <= LIMITS.counter;
+/** uint32: in-flight and hold counts, probe sequence numbers, HLC logical counters. */
+export const isCounter = (v: unknown): v is number => isUint(v) && v <= LIMITS.counter;
+/** An incarnation, boot id, state version part or HLC wall: at most LIMITS.clock. */
+export const isClock = (v: unknown): v is number => isUint(v) && v <= LIMITS.clock;
 export const isName = (v: unknown): v is string =>
   typeof v === "string" && v.length > 0 && v.length <= LIMITS.nameChars;
-export const isAddr = (v: unknown): v is string =>
-  typeof v === "string" && v.length <= LIMITS.addrChars && ADDR.test(v);
+/** `host:port` with a port 1-65535 (gossip addresses; an ingress must also pass addresses.ts). */
+export const isAddr = (v: unknown): v is string => {
+  if (typeof v !== "string" || v.length > LIMITS.addrChars) return false;
+  const m = ADDR.exec(v);
+  return m !== null && Number(m[1]) <= 65535;
+};
 export const isStoreHash = (v: unknown): v is string => typeof v === "string" && STORE_HASH.test(v);
 export const isAliasName = (v: unknown): v is string =>
   typeof v === "string" && v.length > 0 && v.length <= LIMITS.aliasNameChars;
-/** A state version: boot and seq are uints and (0, 0) is reserved for "none". */
+/** A state version: boot and seq are at most LIMITS.clock and (0, 0) is reserved for "none". */
 export const isVersion = (boot: unknown, seq: unknown): boot is number =>
-  isUint(boot) && isUint(seq) && (boot > 0 || seq > 0);
+  isClock(boot) && isClock(seq) && (boot > 0 || seq > 0);
 
 export const encodeAppState = (s: MemberAppState): unknown[] => [
   s.hashes.map((h) => [h.hash, DEPLOYMENT_STATES.indexOf(h.state), h.inFlight, h.holds, h.refs]),
@@ -118,6 +139,6 @@ export const decodeAliasRecord = (v: unknown): AliasRecord | null => {
   if (!Array.isArray(v) || (v.length !== 5 && v.length !== 6)) return null;
   const [name, hash, wall, logical, origin, previous = []] = v;
   if (!isAliasName(name) || !(hash === null || isStoreHash(hash)) || !isPrevious(previous)) return null;
-  if (!isUint(wall) || !isUint(logical) || !isName(origin)) return null;
+  if (!isClock(wall) || !isCounter(logical) || !isName(origin)) return null;
   return { name, hash, hlc: { wall, logical }, origin, previous };
 };

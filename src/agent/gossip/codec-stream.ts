@@ -3,7 +3,15 @@
  * same defensive checks as packets: a full cluster state is large, so every entry is validated.
  */
 import { type Decoded, packetMessage, raw } from "./codec.ts";
-import { decodeAliasRecord, decodeAppState, isAddr, isName, isUint, isVersion } from "./codec-fields.ts";
+import {
+  decodeAliasRecord,
+  decodeAppState,
+  isAddr,
+  isClock,
+  isName,
+  isVersion,
+  LIMITS,
+} from "./codec-fields.ts";
 import { type FullState, type PushPullMember, STATUS_CODES, type StreamMessage, T } from "./messages.ts";
 
 /** Decode the one message of a stream frame. */
@@ -24,7 +32,13 @@ const streamMessage = (v: unknown): StreamMessage | null => {
   if (t === T.ping || t === T.ack) return packetMessage(v) as StreamMessage | null;
   if (t === T.fetch) {
     const names = v[1];
-    if (v.length !== 2 || !Array.isArray(names) || !names.every(isName)) return null;
+    if (
+      v.length !== 2 ||
+      !Array.isArray(names) ||
+      names.length > LIMITS.namesPerFetch ||
+      !names.every(isName)
+    )
+      return null;
     return { t, names: names as string[] };
   }
   if (t === T.states) {
@@ -55,7 +69,7 @@ const streamMessage = (v: unknown): StreamMessage | null => {
 const member = (v: unknown): PushPullMember | null => {
   if (!Array.isArray(v) || v.length !== 7) return null;
   const [name, addr, inc, code, boot, vBoot, vSeq] = v;
-  if (!isName(name) || !isAddr(addr) || !isUint(inc) || !isUint(boot) || !isUint(vBoot) || !isUint(vSeq))
+  if (!isName(name) || !isAddr(addr) || !isClock(inc) || !isClock(boot) || !isClock(vBoot) || !isClock(vSeq))
     return null;
   const status = typeof code === "number" ? STATUS_CODES[code] : undefined;
   if (status === undefined) return null;

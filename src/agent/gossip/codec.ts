@@ -13,26 +13,51 @@ import {
   encodeAliasRecord,
   encodeAppState,
   isAddr,
+  isClock,
+  isCounter,
   isName,
-  isUint,
   isVersion,
 } from "./codec-fields.ts";
 import { internStrings } from "./intern.ts";
 import { type FullState, type PacketMessage, STATUS_CODES, type StreamMessage, T } from "./messages.ts";
-import { splitArray } from "./msgpack-scan.ts";
+import { type ScanLimits, skipValue, splitArray } from "./msgpack-scan.ts";
 
 export type Decoded<T> = { ok: true; value: T } | { ok: false; error: string };
 
 const MAX_PACKET_MESSAGES = 512;
 const MAX_STREAM_ENTRIES = 65_536;
+const MAX_STRING_BYTES = 4096;
+/**
+ * Nesting the protocol needs: push-pull > states > state > app state > hashes > hash > refs
+ * (messages.ts). Deeper is refused.
+ */
+export const MAX_MESSAGE_DEPTH = 7;
+
+/**
+ * What one message of `bytes` bytes may hold (msgpack-scan.ts), for every decode path alike:
+ * packets, stream requests and stream replies. The object budget (arrays, strings, binaries) is
+ * 4,096 plus one per 6 bytes: real traffic is sparser (a large push-pull holds one per 13 bytes,
+ * measured with bench/gossip/push-pull-size.ts; a small message never needs 4,096), and it keeps
+ * what a hostile message of the largest size costs to decode within a few times a real one of
+ * that size (an empty array costs ~75 bytes of memory decoded, for 1 byte on the wire).
+ */
+export const scanLimits = (bytes: number): ScanLimits => ({
+  maxDepth: MAX_MESSAGE_DEPTH,
+  maxArray: MAX_STREAM_ENTRIES,
+  maxStr: MAX_STRING_BYTES,
+  maxObjects: 4096 + Math.floor(bytes / 6),
+});
+
+/** The same for every message of a packet (at most 1,400 bytes: the budget never binds). */
+const PACKET_LIMITS = scanLimits(0);
 
 const encoder = new Encoder({ ignoreUndefined: false });
 // rawStrings: strings arrive as byte views and are interned (intern.ts); a msgpack bin is then
 // indistinguishable from a string, which is harmless: it must still pass the same checks.
 const decoder = new Decoder({
   rawStrings: true,
-  maxStrLength: 4096,
-  maxBinLength: 4096,
+  maxStrLength: MAX_STRING_BYTES,
+  maxBinLength: MAX_STRING_BYTES,
   maxMapLength: 0,
   maxExtLength: 0,
   maxArrayLength: MAX_STREAM_ENTRIES,
@@ -133,10 +158,17 @@ export const assemblePacket = (parts: readonly Uint8Array[]): Uint8Array => {
   return out;
 };
 
+/**
+ * One message decoded to plain values, after the scan (msgpack-scan.ts) has checked it against
+ * `scanLimits`: nothing is allocated for a message that is malformed, truncated, too deep or
+ * declares more than its bytes hold.
+ */
 export const raw = (bytes: Uint8Array, maxBytes: number): Decoded<unknown> => {
   if (bytes.length > maxBytes)
     return { ok: false, error: `message of ${bytes.length} bytes exceeds ${maxBytes}` };
   if (bytes.length === 0) return { ok: false, error: "empty message" };
+  if (skipValue(bytes, 0, bytes.length <= 4096 ? PACKET_LIMITS : scanLimits(bytes.length)) !== bytes.length)
+    return { ok: false, error: "not one well-formed message within the limits" };
   let value: unknown;
   try {
     value = decoder.decode(bytes);
@@ -152,7 +184,7 @@ export const raw = (bytes: Uint8Array, maxBytes: number): Decoded<unknown> => {
 export const splitPacket = (bytes: Uint8Array, maxBytes: number): Decoded<number[]> => {
   if (bytes.length > maxBytes)
     return { ok: false, error: `packet of ${bytes.length} bytes exceeds ${maxBytes}` };
-  const offsets = splitArray(bytes, MAX_PACKET_MESSAGES);
+  const offsets = splitArray(bytes, MAX_PACKET_MESSAGES, PACKET_LIMITS);
   return offsets === null
     ? { ok: false, error: "packet is not an array of well-formed messages" }
     : { ok: true, value: offsets };
@@ -193,19 +225,19 @@ export const packetMessage = (v: unknown): PacketMessage | null => {
   const [t, a, b, c, d] = v;
   switch (t) {
     case T.ping:
-      return v.length === 3 && isUint(a) && isName(b) ? { t, seq: a, to: b } : null;
+      return v.length === 3 && isCounter(a) && isName(b) ? { t, seq: a, to: b } : null;
     case T.ack:
-      return v.length === 5 && isUint(a) && isName(b) && isUint(c) && isUint(d)
+      return v.length === 5 && isCounter(a) && isName(b) && isClock(c) && isClock(d)
         ? { t, seq: a, from: b, inc: c, boot: d }
         : null;
     case T.nack:
-      return v.length === 2 && isUint(a) ? { t, seq: a } : null;
+      return v.length === 2 && isCounter(a) ? { t, seq: a } : null;
     case T.pingReq:
-      return v.length === 5 && isUint(a) && isName(b) && isAddr(c) && typeof d === "boolean"
+      return v.length === 5 && isCounter(a) && isName(b) && isAddr(c) && typeof d === "boolean"
         ? { t, seq: a, target: b, targetAddr: c, nack: d }
         : null;
     case T.alive: {
-      if (!(isName(a) && isAddr(b) && isUint(c) && isUint(d))) return null;
+      if (!(isName(a) && isAddr(b) && isClock(c) && isClock(d))) return null;
       if (v.length === 5) return { t, name: a, addr: b, inc: c, boot: d };
       const state = v.length === 8 && isVersion(v[5], v[6]) ? decodeAppState(v[7]) : null;
       if (state === null) return null;
@@ -213,7 +245,7 @@ export const packetMessage = (v: unknown): PacketMessage | null => {
     }
     case T.suspect:
     case T.dead:
-      return v.length === 4 && isName(a) && isUint(b) && isName(c) ? { t, name: a, inc: b, from: c } : null;
+      return v.length === 4 && isName(a) && isClock(b) && isName(c) ? { t, name: a, inc: b, from: c } : null;
     case T.state: {
       const state = v.length === 5 && isName(a) && isVersion(b, c) ? decodeAppState(d) : null;
       return state === null ? null : { t, name: a as string, version: { boot: b, seq: c }, state };
@@ -223,7 +255,8 @@ export const packetMessage = (v: unknown): PacketMessage | null => {
         ? { t, name: a, version: { boot: b, seq: c } }
         : null;
     case T.alias: {
-      const entries = v.length === 5 && isName(a) && isUint(b) && isUint(c) ? decodeAliasEntries(d) : null;
+      const entries =
+        v.length === 5 && isName(a) && isClock(b) && isCounter(c) ? decodeAliasEntries(d) : null;
       return entries === null ? null : { t, origin: a as string, hlc: { wall: b, logical: c }, entries };
     }
     default:

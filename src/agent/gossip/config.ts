@@ -38,7 +38,13 @@ export interface GossipConfig {
   gossipToTheDeadMs: number;
   /** Plaintext packet bound: 1400 on the wire minus sealing (1 + 12 + 16 bytes) and some room. */
   maxPacketBytes: number;
-  /** Largest plaintext stream message (push-pull of the whole cluster's state). */
+  /**
+   * Largest plaintext stream message (push-pull of the whole cluster's state). Not memberlist's
+   * (it has none): a push-pull reply with the full state of 1,000 members of 1,000 hashes each
+   * encodes to 41.5 MiB (bench/gossip/push-pull-size.ts: 25-character names, millisecond boot
+   * ids, 1,000 aliases with full history, no refs), so 64 MiB leaves half as much again. A
+   * larger push-pull goes without its states, which are then fetched (push-pull.ts).
+   */
   maxStreamBytes: number;
   /** A state whose STATE message encodes larger than this is announced by version and fetched. */
   maxInlineStateBytes: number;
@@ -76,7 +82,7 @@ export const DEFAULT_CONFIG: Readonly<GossipConfig> = Object.freeze({
   joinRetryMs: 2000,
   reconnectIntervalMs: 30_000,
   maxPacketBytes: 1350,
-  maxStreamBytes: 16 * 1024 * 1024,
+  maxStreamBytes: 64 * 1024 * 1024,
   maxInlineStateBytes: 512,
   stateMinIntervalMs: 500,
   streamTimeoutMs: 10_000,

@@ -91,6 +91,8 @@ export class NodeContext {
   leaving = false;
 
   probe: ProbeState | null = null;
+  /** The last claim about us we could not outrank (membership.ts exhausted), told once. */
+  exhaustedClaim = "";
   readonly relays = new Map<number, Relay>();
   readonly streams = new Map<number, PendingStream>();
   /** Members whose newer state we know of but do not hold yet, and where to fetch it. */

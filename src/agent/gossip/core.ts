@@ -10,8 +10,18 @@
  */
 
 import { HashdError } from "../../lib/errors.ts";
+import { ingressProblem } from "./addresses.ts";
 import { cloneAppState } from "./app-state.ts";
-import { appStateProblem, isAddr, isAliasName, isName, isStoreHash, isUint, LIMITS } from "./codec-fields.ts";
+import {
+  appStateProblem,
+  isAddr,
+  isAliasName,
+  isClock,
+  isCounter,
+  isName,
+  isStoreHash,
+  LIMITS,
+} from "./codec-fields.ts";
 import { type GossipConfig, resolveConfig } from "./config.ts";
 import { NodeContext } from "./context.ts";
 import { memberInfo } from "./members.ts";
@@ -60,8 +70,8 @@ export class GossipNode {
         `member address must be "ip:port", got ${JSON.stringify(identity.address)}`,
       );
     }
-    if (!isUint(identity.boot) || identity.boot === 0)
-      throw new HashdError("bad_request", "boot id must be a positive integer");
+    if (!isClock(identity.boot) || identity.boot === 0)
+      throw new HashdError("bad_request", `boot id must be a positive integer up to ${LIMITS.clock}`);
     const ctx = new NodeContext(resolveConfig(config), identity, rng, runtime, now);
     this.ctx = ctx;
     // memberlist setAlive: announce ourselves; our own timers start at random offsets so that
@@ -209,6 +219,7 @@ export class GossipNode {
     const ctx = this.ctx;
     for (const r of records) {
       if (!isAliasName(r.name) || (r.hash !== null && !isStoreHash(r.hash))) continue;
+      if (!isClock(r.hlc.wall) || !isCounter(r.hlc.logical)) continue; // as the codec refuses it
       ctx.aliases.observe(r.hlc, Math.max(now, r.hlc.wall), Number.POSITIVE_INFINITY);
       const previous = r.previous.filter(isStoreHash).slice(0, LIMITS.previousPerAlias);
       ctx.aliases.apply({ ...r, hlc: { ...r.hlc }, previous });
@@ -276,6 +287,17 @@ export class GossipNode {
   memberState(name: string): MemberAppState | null {
     const m = this.ctx.members.get(name);
     return m?.app ? cloneAppState(m.app) : null;
+  }
+
+  /**
+   * The ingress address `name` reports, if a route may be made to it: an IP literal a member
+   * could serve from, the IP of its gossip address (addresses.ts). Null otherwise, or if none.
+   */
+  routableIngress(name: string): string | null {
+    const m = this.ctx.members.get(name);
+    const ingress = m?.app?.ingress;
+    if (m === undefined || ingress === undefined) return null;
+    return ingressProblem(ingress, m.addr) === null ? ingress : null;
   }
 
   aliases(): AliasRecord[] {

@@ -16,6 +16,17 @@ export interface Hlc {
 
 export const HLC_ZERO: Hlc = { wall: 0, logical: 0 };
 
+/**
+ * The logical part is a uint32 on the wire (codec-fields.ts LIMITS.counter). A remote timestamp
+ * at that bound would push ours past it and make every later write of ours undecodable, so a
+ * logical count past it carries into the wall instead: (wall + 1, 0) still orders after
+ * (wall, max). Real traffic never gets there (it counts events within one millisecond).
+ */
+export const HLC_MAX_LOGICAL = 0xffff_ffff;
+
+const carry = (wall: number, logical: number): Hlc =>
+  logical > HLC_MAX_LOGICAL ? { wall: wall + 1, logical: 0 } : { wall, logical };
+
 /** Total order on timestamps: -1, 0 or 1. */
 export const compareHlc = (a: Hlc, b: Hlc): number => {
   if (a.wall !== b.wall) return a.wall < b.wall ? -1 : 1;
@@ -26,17 +37,17 @@ export const compareHlc = (a: Hlc, b: Hlc): number => {
 /** A local event (an alias write, or a send): the paper's "send or local event" rule. */
 export const hlcTick = (clock: Hlc, physicalMs: number): Hlc => {
   if (physicalMs > clock.wall) return { wall: physicalMs, logical: 0 };
-  return { wall: clock.wall, logical: clock.logical + 1 };
+  return carry(clock.wall, clock.logical + 1);
 };
 
 /** Merge a timestamp received from a peer: the paper's "receive event of message m" rule. */
 export const hlcReceive = (clock: Hlc, remote: Hlc, physicalMs: number): Hlc => {
   const wall = Math.max(clock.wall, remote.wall, physicalMs);
   if (wall === clock.wall && wall === remote.wall) {
-    return { wall, logical: Math.max(clock.logical, remote.logical) + 1 };
+    return carry(wall, Math.max(clock.logical, remote.logical) + 1);
   }
-  if (wall === clock.wall) return { wall, logical: clock.logical + 1 };
-  if (wall === remote.wall) return { wall, logical: remote.logical + 1 };
+  if (wall === clock.wall) return carry(wall, clock.logical + 1);
+  if (wall === remote.wall) return carry(wall, remote.logical + 1);
   return { wall, logical: 0 };
 };
 

@@ -6,6 +6,7 @@
  */
 
 import { encodeMessage } from "./codec.ts";
+import { LIMITS } from "./codec-fields.ts";
 import type { NodeContext } from "./context.ts";
 import { isDeadOrLeft, type Member, memberInfo } from "./members.ts";
 import { type Alive, type Dead, type Suspect, T } from "./messages.ts";
@@ -261,11 +262,32 @@ const aliveOf = (m: Member): Alive => ({ t: T.alive, name: m.name, addr: m.addr,
  * Someone suspects us (or thinks us dead) at incarnation `seen`: announce ourselves alive at a
  * higher one (SWIM section 4.2). Lifeguard counts it against our health: being suspected is a
  * hint that we answer slowly.
+ *
+ * Never past LIMITS.clock (codec-fields.ts: peers refuse anything above it, so an incarnation
+ * past it would make every later ack and alive of ours undecodable). No member reaches the bound
+ * by refuting; a claim at it is a replay of such a claim or a key holder's forgery. Then we do not
+ * refute, and say so (event "incarnation-exhausted", once per claim): members that took the claim
+ * see us suspect, then dead, until they reap us and forget the tombstone (gossipToTheDeadMs +
+ * tombstoneMs); our alive is accepted again after that. Staying quiet is the safe choice: any
+ * other incarnation we could send is either refused or not above the claim.
  */
 export const refute = (ctx: NodeContext, seen: number): void => {
   const self = ctx.self;
-  self.inc = Math.max(self.inc, seen) + 1;
+  const next = Math.max(self.inc, seen) + 1;
+  if (next > LIMITS.clock) {
+    exhausted(ctx, "incarnation", seen);
+    return;
+  }
+  self.inc = next;
   ctx.stats.refutations++;
   ctx.awareness.applyDelta(1);
   announceSelf(ctx);
+};
+
+/** A claim about us that we cannot outrank without passing LIMITS.clock: told once per value. */
+export const exhausted = (ctx: NodeContext, field: "incarnation" | "boot", claimed: number): void => {
+  const key = `${field}:${claimed}`;
+  if (ctx.exhaustedClaim === key) return;
+  ctx.exhaustedClaim = key;
+  ctx.emit({ type: "incarnation-exhausted", field, claimed, bound: LIMITS.clock });
 };

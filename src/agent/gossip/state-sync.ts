@@ -16,13 +16,14 @@
  */
 import { cloneAppState, compareVersion, isNewer } from "./app-state.ts";
 import { encodeMessage } from "./codec.ts";
+import { LIMITS } from "./codec-fields.ts";
 import type { NodeContext, PendingStream } from "./context.ts";
 import type { Member } from "./members.ts";
-import { announceSelf, refute } from "./membership.ts";
+import { announceSelf, exhausted, refute } from "./membership.ts";
 import { type FullState, type StateMsg, T } from "./messages.ts";
 import type { Address, MemberAppState, StateVersion } from "./types.ts";
 
-const MAX_NAMES_PER_FETCH = 256;
+const MAX_NAMES_PER_FETCH = LIMITS.namesPerFetch;
 
 const stateKey = (name: string): string => `s:${name}`;
 
@@ -107,10 +108,17 @@ export const ownStateSeen = (ctx: NodeContext, version: StateVersion): void => {
   refute(ctx, ctx.self.inc);
 };
 
-/** Take a boot id above `seenBoot`; our state, if any, is re-versioned under it. */
+/**
+ * Take a boot id above `seenBoot`; our state, if any, is re-versioned under it. Never past
+ * LIMITS.clock (as refute, membership.ts): a boot claimed at the bound is not outranked, and said.
+ */
 export const bumpBoot = (ctx: NodeContext, seenBoot: number): void => {
   const self = ctx.self;
   if (seenBoot < self.boot) return;
+  if (seenBoot + 1 > LIMITS.clock) {
+    exhausted(ctx, "boot", seenBoot);
+    return;
+  }
   self.boot = seenBoot + 1;
   ctx.localSeq = 0;
   if (self.app !== null) {

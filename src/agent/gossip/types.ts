@@ -94,7 +94,12 @@ export type GossipEvent =
   | { type: "alias-changed"; record: AliasRecord }
   | { type: "joined"; seed: Address; members: number }
   | { type: "join-failed"; seed: Address }
-  | { type: "name-conflict"; name: string; address: Address };
+  | { type: "name-conflict"; name: string; address: Address }
+  /**
+   * A message claimed an incarnation (or boot id) for this member at the bound (LIMITS.clock):
+   * it cannot be outranked, so this member does not refute it (membership.ts refute).
+   */
+  | { type: "incarnation-exhausted"; field: "incarnation" | "boot"; claimed: number; bound: number };
 
 /**
  * Timers are plain data. The driver hands each one back through `handleTimer` after the delay;

@@ -8,7 +8,7 @@ import { assemblePacket, encodeMessage } from "./codec.ts";
 import { Keyring } from "./crypto.ts";
 import { fakeHash, fakeState } from "./fixtures.ts";
 import { T } from "./messages.ts";
-import { frame } from "./stream-frame.ts";
+import { FRAME_REQUEST, keyringFrameSeal } from "./stream-frame.ts";
 import type { GossipEvent } from "./types.ts";
 import { UdpGossipAdapter } from "./udp-adapter.ts";
 
@@ -44,6 +44,7 @@ beforeAll(async () => {
         bindHost: "127.0.0.1",
         port: 0,
         config,
+        streamLimits: { headerTimeoutMs: 1000 },
         onEvent: (e) => events[i]?.push(e),
         tap:
           i === 0
@@ -163,10 +164,10 @@ describe("UdpGossipAdapter on loopback", () => {
     };
     const huge = new Uint8Array(4);
     new DataView(huge.buffer).setUint32(0, 0xffffffff);
-    await attempt(huge); // a length far above the bound: refused before buffering
-    await attempt(frame(crypto.getRandomValues(new Uint8Array(100)))); // unopenable
-    const keyring = Keyring.parse(keyText);
-    await attempt(frame(keyring.seal(new Uint8Array([0xc1]), "hashd-gossip/tcp"))); // authentic garbage
+    await attempt(huge); // the old framing's length prefix: not a header, cut at the header deadline
+    await attempt(crypto.getRandomValues(new Uint8Array(100))); // a header no key opens: cut at once
+    const seal = keyringFrameSeal(Keyring.parse(keyText), "hashd-gossip/tcp");
+    await attempt(seal.frame(FRAME_REQUEST, new Uint8Array([0xc1]))); // authentic garbage
     await waitFor("refusals counted", () => target.stats().streamsRefused >= before + 3);
     expect(target.stats().handlerErrors).toBe(0);
     expect(aliveSeen(0)).toBe(3);

@@ -4,12 +4,20 @@
  * sealing everything that leaves and opening everything that arrives. Nothing that fails to open
  * reaches the core; every drop is counted. No protocol logic lives here.
  */
-import type { Socket, TCPSocketListener, udp } from "bun";
-import type { GossipConfig } from "./config.ts";
+import type { Socket, udp } from "bun";
+import { DEFAULT_CONFIG, type GossipConfig } from "./config.ts";
 import { GossipNode } from "./core.ts";
 import { type Keyring, SEAL_OVERHEAD } from "./crypto.ts";
 import { SystemRng } from "./prng.ts";
-import { listenStreams, requestStream } from "./tcp-streams.ts";
+import { type FrameSeal, keyringFrameSeal } from "./stream-frame.ts";
+import {
+  DEFAULT_STREAM_LIMITS,
+  type ListeningStreams,
+  listenStreams,
+  requestStream,
+  type StreamLimits,
+  type StreamServerStats,
+} from "./tcp-streams.ts";
 import type { Address, GossipEvent, GossipStats, MemberAppState, Timer } from "./types.ts";
 
 /** memberlist's UDP bound: nothing larger is sent, anything larger received is dropped. */
@@ -25,6 +33,12 @@ export interface UdpGossipAdapterOptions {
   /** Address peers reach us at (default: bindHost). */
   advertiseHost?: string;
   config?: Partial<GossipConfig>;
+  /**
+   * Limits of the stream server (tcp-streams.ts; tests shorten the deadlines). Defaults:
+   * DEFAULT_STREAM_LIMITS, the connection deadline at config.streamTimeoutMs, and bodies being
+   * received at once up to twice the largest frame.
+   */
+  streamLimits?: Partial<StreamLimits>;
   /** Boot id (default: Date.now(), which grows across restarts). */
   boot?: number;
   /** Associated-data label for sealing; members of one cluster must agree. */
@@ -40,7 +54,7 @@ export interface AdapterStats {
   /** Datagrams and frames that no key opened. */
   unopened: number;
   streamsServed: number;
-  /** Streams refused: bad frame, unopenable, invalid request. */
+  /** Streams cut without a reply: bad or unauthentic frame, invalid request, limits, deadlines. */
   streamsRefused: number;
   /** Send failures and ICMP errors reported by the UDP socket (a peer gone): packets lost. */
   socketErrors: number;
@@ -69,19 +83,37 @@ export class UdpGossipAdapter {
   node!: GossipNode;
   address!: Address;
   private udp!: udp.Socket<"uint8array">;
-  private tcp!: TCPSocketListener<unknown>;
+  private tcp!: ListeningStreams;
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
   private readonly clients = new Set<Socket<unknown>>();
   private stopped = false;
   private readonly udpLabel: string;
-  private readonly tcpLabel: string;
-  private readonly maxFrame: number;
+  /** Largest sealed stream body: the largest plaintext stream message, sealed. */
+  private readonly maxBody: number;
+  private readonly seal: FrameSeal;
+  private readonly streamLimits: StreamLimits;
 
   private constructor(private readonly opts: UdpGossipAdapterOptions) {
     const label = opts.label ?? "hashd-gossip";
     this.udpLabel = `${label}/udp`;
-    this.tcpLabel = `${label}/tcp`;
-    this.maxFrame = (opts.config?.maxStreamBytes ?? 16 * 1024 * 1024) + SEAL_OVERHEAD;
+    const keyring = opts.keyring;
+    const sealTcp = keyringFrameSeal(keyring, `${label}/tcp`);
+    const unopened = <T>(v: T | null): T | null => {
+      if (v === null) this.adapterStats.unopened++;
+      return v;
+    };
+    this.seal = {
+      frame: sealTcp.frame,
+      openHeader: (h) => unopened(sealTcp.openHeader(h)),
+      openBody: (b) => unopened(sealTcp.openBody(b)),
+    };
+    this.maxBody = (opts.config?.maxStreamBytes ?? DEFAULT_CONFIG.maxStreamBytes) + SEAL_OVERHEAD;
+    this.streamLimits = {
+      ...DEFAULT_STREAM_LIMITS,
+      connectionTimeoutMs: opts.config?.streamTimeoutMs ?? DEFAULT_CONFIG.streamTimeoutMs,
+      maxBufferedBytes: 2 * this.maxBody,
+      ...opts.streamLimits,
+    };
   }
 
   static async start(opts: UdpGossipAdapterOptions): Promise<UdpGossipAdapter> {
@@ -119,8 +151,10 @@ export class UdpGossipAdapter {
         this.tcp = listenStreams({
           hostname: this.opts.bindHost,
           port: udpSock.port,
-          maxFrame: this.maxFrame,
-          answer: (sealed) => this.answerStream(sealed),
+          maxBody: this.maxBody,
+          limits: this.streamLimits,
+          seal: this.seal,
+          answer: (request) => this.answerStream(request),
           onRefused: () => {
             this.adapterStats.streamsRefused++;
           },
@@ -151,6 +185,11 @@ export class UdpGossipAdapter {
     this.node.setAlias(name, hash, Date.now());
   }
 
+  /** The stream server's connections, deadlines and bytes held (tcp-streams.ts). */
+  get streamStats(): Readonly<StreamServerStats> {
+    return this.tcp.stats;
+  }
+
   stats(): GossipStats & AdapterStats & { sealed: number; opened: number; openFailures: number } {
     const { sealed, opened, openFailures } = this.opts.keyring.stats;
     return { ...this.node.stats(), ...this.adapterStats, sealed, opened, openFailures };
@@ -171,7 +210,7 @@ export class UdpGossipAdapter {
     this.timers.clear();
     for (const c of this.clients) c.terminate();
     this.udp.close();
-    this.tcp.stop(true);
+    this.tcp.stop();
   }
 
   // ---- runtime -------------------------------------------------------------------------------
@@ -226,14 +265,9 @@ export class UdpGossipAdapter {
     });
   }
 
-  /** A sealed stream request in, the sealed reply out (null: refuse). */
-  private answerStream(sealed: Uint8Array): Uint8Array | null {
+  /** An opened stream request in, the plaintext reply out (null: refuse). */
+  private answerStream(plain: Uint8Array): Uint8Array | null {
     if (this.stopped) return null;
-    const plain = this.opts.keyring.open(sealed, this.tcpLabel);
-    if (plain === null) {
-      this.adapterStats.unopened++;
-      return null;
-    }
     let reply: Uint8Array | null;
     try {
       reply = this.node.handleStreamRequest(plain, Date.now());
@@ -244,7 +278,7 @@ export class UdpGossipAdapter {
     }
     if (reply === null) return null;
     this.adapterStats.streamsServed++;
-    return this.opts.keyring.seal(reply, this.tcpLabel);
+    return reply;
   }
 
   private openStream(to: Address, request: Uint8Array, token: number): void {
@@ -253,16 +287,12 @@ export class UdpGossipAdapter {
     requestStream({
       host,
       port,
-      request: this.opts.keyring.seal(request, this.tcpLabel),
-      maxFrame: this.maxFrame,
+      request,
+      seal: this.seal,
+      maxBody: this.maxBody,
       timeoutMs: this.node.config.streamTimeoutMs,
       open: this.clients,
-      onReply: (sealed) => {
-        const plain = this.opts.keyring.open(sealed, this.tcpLabel);
-        if (plain === null) {
-          this.adapterStats.unopened++;
-          return false;
-        }
+      onReply: (plain) => {
         this.guard(() => this.node.handleStreamResponse(token, plain, Date.now()));
         return true;
       },
