@@ -3,17 +3,19 @@
 
   inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";
 
-  # What could not be checked where this was written (no nixpkgs, no network to a binary cache):
-  # this file was only parsed (`nix-instantiate --parse`, in test/nix-lib.test.ts). The pieces it is
-  # built from were tested with Debian's nix 2.8: nix/lib.nix, nix/example (built, references
-  # checked, served under systemd socket activation) and nix/agent-unit.nix (run under systemd 252).
-  # The node_modules hash is real: test/flake-node-modules.test.ts recomputes it from bun.lock and
-  # has Nix 2.8 build a fixed-output derivation that runs the same nix/node-modules.sh with that
-  # hash (with the machine's bun 1.4.5, not nixpkgs' bun: see nix/node-modules.sh for why the
-  # tree does not depend on bun's version). The package's build command was run by hand outside
-  # Nix (bun build --compile). Not verified: evaluation against nixpkgs, the build inside nixpkgs'
-  # stdenv, and the module under nixpkgs' real module system (checks.module-unit; the tests use a
-  # stand-in).
+  # What runs where hashd is developed (Debian's Nix 2.8, nixpkgs' lib but not the rest of nixpkgs,
+  # no binary cache): test/readme-nix.test.ts evaluates this file's outputs with nixpkgs' real lib and
+  # a stand-in for the rest of nixpkgs (test/nixos/: lib.nixosSystem, the packages the module and
+  # checks use, testers.runNixOSTest). That covers nixosModules.default, overlays.default, lib,
+  # checks.<system>.module-unit and the evaluation of checks.<system>.vm's nodes and test script. The
+  # module itself is tested with the real module system in test/nixos-module.test.ts, and the unit it
+  # generates runs the real agent on systemd 252 there. The pieces the package is built from were
+  # tested too: nix/lib.nix and nix/example (built, references checked, served under systemd socket
+  # activation), and the node_modules hash, which test/flake-node-modules.test.ts recomputes from
+  # bun.lock and has Nix 2.8 build with the same nix/node-modules.sh (with the machine's bun 1.4.5,
+  # not nixpkgs' bun: see nix/node-modules.sh for why the tree does not depend on bun's version).
+  # Not run there: anything that builds with nixpkgs (the package, the example on nixpkgs' python3)
+  # and checks.<system>.vm, which needs VMs: `nix flake check` on a NixOS machine runs them.
   outputs = { self, nixpkgs }:
     let
       inherit (nixpkgs) lib;
@@ -21,6 +23,7 @@
       forAllSystems = f: lib.genAttrs systems (system: f nixpkgs.legacyPackages.${system});
 
       hashdLib = import ./nix/lib.nix { };
+      systemOf = pkgs: pkgs.stdenv.hostPlatform.system;
       version = (lib.importJSON ./package.json).version;
 
       # Only what the build reads, so that editing docs or tests does not change the hashes.
@@ -105,12 +108,27 @@
       } // args);
     in
     {
-      # Build service closures: hashd.lib.mkService { pkgs = ...; name = ...; exec = [ ... ]; }
-      # (with `pkgs` the builder is nixpkgs' bash; without it, the host's /bin/sh and `system`
-      # must be given), or (hashd.lib.withPkgs pkgs).mkService { ... }. See nix/lib.nix.
+      # Build service closures: hashd.lib.mkService { inherit pkgs; name = ...; exec = [ ... ]; }, or
+      # (hashd.lib.withPkgs pkgs).mkService { ... }. See nix/lib.nix. `pkgs` is required here: the
+      # closure is built with nixpkgs' bash and coreutils, since the build sandbox's /bin/sh on NixOS
+      # has no mkdir, cp or chmod and a flake has no builtins.currentSystem. (nix/lib.nix without
+      # nixpkgs, for hosts with /bin/sh and coreutils in /usr/bin, stays available outside the flake.)
       lib = {
-        inherit (hashdLib) mkService mkManifest hashOf mkHashUrl mkHashUrlIn withPkgs;
+        inherit (hashdLib) mkManifest hashOf mkHashUrl mkHashUrlIn withPkgs;
+        mkService =
+          args:
+          if args ? pkgs then
+            hashdLib.mkService args
+          else
+            throw (
+              "hashd.lib.mkService (${args.name or "?"}): pass `pkgs`, the nixpkgs to build with "
+              + "(e.g. `inherit pkgs;` with pkgs = nixpkgs.legacyPackages.x86_64-linux): the closure is "
+              + "built with its bash and coreutils."
+            );
       };
+
+      # pkgs.hashd, for importing nixos-module/ by path: nixpkgs.overlays = [ hashd.overlays.default ];
+      overlays.default = final: prev: { hashd = hashdFor final; };
 
       packages = forAllSystems (pkgs:
         let
@@ -129,15 +147,16 @@
       apps = forAllSystems (pkgs: {
         default = {
           type = "app";
-          program = lib.getExe self.packages.${pkgs.stdenv.hostPlatform.system}.default;
+          program = lib.getExe self.packages.${systemOf pkgs}.default;
           meta.description = "the hashd CLI (deploy, status, alias, ...)";
         };
       });
 
-      # The module with the package defaulting to this flake's build.
+      # The module with the package defaulting to this flake's build, made with the host's own pkgs
+      # (its nixpkgs, overlays and system).
       nixosModules.default = { pkgs, ... }: {
         imports = [ ./nixos-module ];
-        services.hashd.package = lib.mkDefault self.packages.${pkgs.stdenv.hostPlatform.system}.default;
+        services.hashd.package = lib.mkDefault (hashdFor pkgs);
       };
 
       devShells = forAllSystems (pkgs: {
@@ -146,7 +165,7 @@
             pkgs.bun
             pkgs.nodejs
             pkgs.nix
-            pkgs.nixfmt-rfc-style
+            pkgs.nixfmt
             pkgs.nil
             pkgs.python3 # the example services
             pkgs.openssh
@@ -156,7 +175,7 @@
 
       checks = forAllSystems (pkgs:
         let
-          system = pkgs.stdenv.hostPlatform.system;
+          system = systemOf pkgs;
           example = exampleFor pkgs { };
           # A NixOS system that only has to evaluate: its hashd.service unit file is the check.
           host = lib.nixosSystem {
@@ -168,8 +187,8 @@
                 system.stateVersion = "25.05";
                 services.hashd = {
                   enable = true;
-                  gossip.seeds = [ "10.0.0.2:7946" ];
-                  clusterKeyFile = "/run/keys/hashd-cluster-key";
+                  clusterKeyFile = "/run/keys/hashd-cluster";
+                  settings.gossip.seeds = [ "10.0.0.2:7946" ];
                   trustedPublicKeys = [ "deploy-1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" ];
                   openFirewall = true;
                 };
@@ -191,8 +210,20 @@
             '';
           module-unit = host.config.systemd.units."hashd.service".unit;
           module-config = host.config.environment.etc."hashd/config.json".source;
+          # Two hosts in one cluster and a deployer: deploy v1 with --alias prod, curl it through
+          # each host's ingress, switch to v2, see v1 retire (nix/vm-test.nix). Needs VMs (KVM).
+          vm = pkgs.testers.runNixOSTest (import ./nix/vm-test.nix {
+            inherit pkgs;
+            hashdModule = self.nixosModules.default;
+            hashd = self.packages.${system}.default;
+            example = {
+              v1 = example;
+              v2 = exampleFor pkgs { version = "2"; };
+            };
+            sshKeys = import "${nixpkgs}/nixos/tests/ssh-keys.nix" pkgs;
+          });
         });
 
-      formatter = forAllSystems (pkgs: pkgs.nixfmt-rfc-style);
+      formatter = forAllSystems (pkgs: pkgs.nixfmt);
     };
 }

@@ -1,22 +1,73 @@
 # The agent's systemd [Service] settings, in the shape of NixOS's systemd.services.<name>.serviceConfig.
 # Plain Nix (no nixpkgs), so that nixos-module/default.nix uses it and test/nix-lib.test.ts can run a
 # stand-in agent under exactly these settings with `systemd-run -p ...` on a sandbox host (systemd 252).
+#
+# What the agent relies on (Type=notify, KillMode=process, its directories, credentials, environment)
+# is set plainly; every tunable (watchdog, restarts, timeouts) and every hardening setting goes
+# through `mkDefault`, which the module passes as lib.mkDefault, so that a plain definition in a
+# host's configuration replaces it without lib.mkForce. (A list given that way replaces the default
+# list; it is not appended to.)
 { stateDirectory ? "hashd"   # StateDirectory=, relative to /var/lib
 , gcRootDir ? "/nix/var/nix/gcroots/hashd"
 , lowPorts ? false           # does the agent bind a port below 1024?
 , credentials ? [ ]          # LoadCredential= entries, "id:path"
+, mkDefault ? (value: value) # lib.mkDefault in the module
 }:
-{
+let
+  # the tunables and the hardening
+  defaults = builtins.mapAttrs (_: mkDefault) {
+    WatchdogSec = 30;
+    Restart = "on-failure";
+    RestartSec = 2;
+    # Re-adopting many units at start may take a while; drain happens in the services, not here.
+    TimeoutStartSec = 120;
+    TimeoutStopSec = 30;
+
+    # Hardening
+    # The agent is root (it drives PID 1 and the Nix daemon) but needs very little else:
+    # - systemctl/systemd-run talk to PID 1 over /run/systemd/private or D-Bus and journalctl reads the
+    #   journal: unix sockets and read-only files, which ProtectSystem=strict leaves alone. PID 1 allows
+    #   root on those sockets by its uid, not by a capability (sd_bus_query_sender_privilege), so the
+    #   bounding set can be empty; test/nixos-module.test.ts runs the agent under this unit on systemd
+    #   252.
+    # - Nix goes through the daemon (NIX_REMOTE=daemon), so /nix stays read-only here except the
+    #   directory where the agent keeps its GC roots (symlinks, ReadWritePaths= below).
+    # - Home directories are read-only, not hidden: nix looks at ~/.nix-defexpr at start (and aborts
+    #   on EACCES, seen with nix 2.8), and `nix copy --from ssh-ng://...` needs root's ssh keys and
+    #   known_hosts.
+    # - Bun's JIT needs writable+executable memory: no MemoryDenyWriteExecute.
+    ProtectSystem = "strict";
+    ProtectHome = "read-only";
+    PrivateTmp = true;
+    PrivateDevices = true;
+    ProtectKernelTunables = true;
+    ProtectKernelModules = true;
+    ProtectKernelLogs = true;
+    ProtectControlGroups = true;
+    ProtectClock = true;
+    ProtectHostname = true;
+    RestrictNamespaces = true;
+    RestrictRealtime = true;
+    RestrictSUIDSGID = true;
+    LockPersonality = true;
+    NoNewPrivileges = true;
+    RestrictAddressFamilies = [ "AF_UNIX" "AF_INET" "AF_INET6" "AF_NETLINK" ];
+    SystemCallArchitectures = "native";
+    SystemCallFilter = [ "@system-service" "~@privileged" ];
+    # A call outside the filter fails with EPERM instead of killing the agent (or the nix, ssh or
+    # systemctl it runs, which inherit the filter). One is made at every start: SQLite, as root,
+    # fchown()s its journal and WAL to the database's owner and ignores the error (fchown is in
+    # @privileged; seen as SIGSYS with systemd 252 before this line).
+    SystemCallErrorNumber = "EPERM";
+    CapabilityBoundingSet = if lowPorts then [ "CAP_NET_BIND_SERVICE" ] else [ "" ];
+    UMask = "0077";
+  };
+in
+defaults // {
   # The agent says READY=1 and WATCHDOG=1 through the systemd-notify CLI (Bun has no datagram
   # sockets), a child process, so the unit must accept messages from any of its processes.
   Type = "notify";
   NotifyAccess = "all";
-  WatchdogSec = 30;
-  Restart = "on-failure";
-  RestartSec = 2;
-  # Re-adopting many units at start may take a while; drain happens in the services, not here.
-  TimeoutStartSec = 120;
-  TimeoutStopSec = 30;
 
   # Restarting or upgrading the agent must never stop a service (DESIGN.md invariant 6). The services
   # are transient units of their own (hashd-<hash>.socket/.service, created by PID 1 through
@@ -47,37 +98,6 @@
     "XDG_CACHE_HOME=/var/cache/hashd"
   ];
 
-  # Hardening
-  # The agent is root (it drives PID 1 and the Nix daemon) but needs very little else:
-  # - systemctl/systemd-run talk to PID 1 over /run/systemd/private or D-Bus and journalctl reads the
-  #   journal: unix sockets and read-only files, which ProtectSystem=strict leaves alone. PID 1 allows
-  #   root on those sockets by its uid, not by a capability (sd_bus_query_sender_privilege), so the
-  #   bounding set can be empty; test/nix-lib.test.ts checks this on systemd 252.
-  # - Nix goes through the daemon (NIX_REMOTE=daemon), so /nix stays read-only here except the
-  #   directory where the agent keeps its GC roots (symlinks).
-  # - Home directories are read-only, not hidden: nix looks at ~/.nix-defexpr at start (and aborts
-  #   on EACCES, seen with nix 2.8), and `nix copy --from ssh-ng://...` needs root's ssh keys and
-  #   known_hosts.
-  # - Bun's JIT needs writable+executable memory: no MemoryDenyWriteExecute.
-  ProtectSystem = "strict";
+  # The one place the agent writes under /nix (created by the module's tmpfiles rule).
   ReadWritePaths = [ gcRootDir ];
-  ProtectHome = "read-only";
-  PrivateTmp = true;
-  PrivateDevices = true;
-  ProtectKernelTunables = true;
-  ProtectKernelModules = true;
-  ProtectKernelLogs = true;
-  ProtectControlGroups = true;
-  ProtectClock = true;
-  ProtectHostname = true;
-  RestrictNamespaces = true;
-  RestrictRealtime = true;
-  RestrictSUIDSGID = true;
-  LockPersonality = true;
-  NoNewPrivileges = true;
-  RestrictAddressFamilies = [ "AF_UNIX" "AF_INET" "AF_INET6" "AF_NETLINK" ];
-  SystemCallArchitectures = "native";
-  SystemCallFilter = [ "@system-service" "~@privileged" ];
-  CapabilityBoundingSet = if lowPorts then [ "CAP_NET_BIND_SERVICE" ] else [ "" ];
-  UMask = "0077";
 }

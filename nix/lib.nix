@@ -3,6 +3,9 @@
 #   hashd = import ./nix/lib.nix { };          # no nixpkgs: the host's /bin/sh and /usr/bin:/bin
 #   hashd = import ./nix/lib.nix { inherit pkgs; };   # nixpkgs: bash + coreutils (NixOS sandbox)
 #
+# On NixOS (and in flakes) always give pkgs: the build sandbox's /bin/sh there is busybox's sandbox
+# shell, which has no mkdir, cp or chmod. flake.nix's lib.mkService requires it.
+#
 #   backend  = hashd.mkService { name = "api"; exec = [ "${api}/bin/api" ]; };
 #   frontend = hashd.mkService {
 #     name = "web";
@@ -26,7 +29,9 @@ let
       builder = "/bin/sh";
       toolPath = "/usr/bin:/bin";
       defaultSystem = builtins.currentSystem or
-        (throw "hashd.mkService: pass `system` (builtins.currentSystem is not available in pure evaluation)");
+        (throw ("hashd.mkService: pass `pkgs` (nixpkgs, whose bash and coreutils then build the closure), or, on a "
+          + "host whose /bin/sh has mkdir, cp and chmod in /usr/bin or /bin, `system` (builtins.currentSystem is not "
+          + "available in pure evaluation, e.g. in a flake). On NixOS pass `pkgs`: its build sandbox's /bin/sh has no mkdir."));
     } else {
       builder = "${pkgs.bash}/bin/sh";
       toolPath = "${pkgs.coreutils}/bin";

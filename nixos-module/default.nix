@@ -1,28 +1,72 @@
 # services.hashd: the hashd agent on a NixOS host. It runs each service closure it is given as its own
 # socket-activated systemd unit, reached at http://<hash>.<zone>/ (see the README).
 #
-# Shaped after nixpkgs' nixos/modules/services/networking/headscale.nix: typed options for what
-# matters, a freeform `settings` (RFC 42) for the rest, written as JSON to /etc/hashd/config.json.
-# The unit's settings (Type=notify, KillMode=process, the hardening) live in ../nix/agent-unit.nix,
-# which the tests run on a real systemd.
-{ config, lib, pkgs, ... }:
+# Shaped after nixpkgs' nixos/modules/services/networking/headscale.nix, with RFC 42 all the way:
+# every key the agent reads (src/agent/config.ts) is a typed option inside `settings`, so it has one
+# name and one type, and a wrong value fails evaluation with the option's name; other keys pass
+# through a freeform JSON type (with a warning: the agent refuses keys it does not know).
+# `settings` is written, without its nulls, to /etc/hashd/config.json. The options outside
+# `settings` are the host's side: the package, the cluster key (a LoadCredential=), the keys that
+# may sign closures (nix.conf), the firewall. test/nixos-module.test.ts walks the agent's schema and
+# these options and fails when they disagree.
+#
+# The unit's settings (Type=notify, KillMode=process, the hardening) live in ../nix/agent-unit.nix;
+# those the agent does not depend on are mkDefault, so a plain definition changes them.
+#
+# The package: hashd is not in nixpkgs. Use the flake's nixosModules.default (it sets the package),
+# or import this file with the flake's overlays.default in nixpkgs.overlays, or set package.
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}:
 let
-  inherit (lib) mkDefault mkEnableOption mkIf mkOption mkPackageOption optional optionalAttrs types;
+  inherit (lib)
+    literalExpression
+    mkEnableOption
+    mkIf
+    mkOption
+    optional
+    types
+    ;
 
   cfg = config.services.hashd;
   settingsFormat = pkgs.formats.json { };
 
   configPath = "/etc/hashd/config.json";
-  configFile = settingsFormat.generate "hashd-config.json" cfg.settings;
   # systemd puts LoadCredential= files here (systemd.exec(5), "Credentials"); the agent reads the key
   # at run time, so it is never in the Nix store.
   keyCredentialPath = "/run/credentials/hashd.service/cluster-key";
 
+  # The agent's schema has optional keys, not null ones: a null option is a key left out.
+  agentConfig = lib.filterAttrsRecursive (_: value: value != null) cfg.settings;
+  configFile = settingsFormat.generate "hashd-config.json" agentConfig;
+
+  # A string type with a pattern and a description that says what is wanted (the description is
+  # what an evaluation error shows).
+  strWith =
+    pattern: description:
+    types.strMatching pattern
+    // {
+      inherit description;
+    };
+  # Spliced into unit files and tmpfiles rules: no spaces, no % (a systemd specifier), no . or ..
+  # segments.
+  segments = "(/[A-Za-z0-9_@+-][A-Za-z0-9._@+-]*)+";
+  plainPath = strWith segments "absolute path as a string (letters, digits and . _ @ + -, no segment starting with a dot)";
+  nonEmptyStr = strWith ".+" "non-empty string";
+  # The same pattern as src/agent/config.ts and nix/hash-url.nix: lower-case DNS labels.
+  zonePattern = "[a-z0-9]([a-z0-9-]*[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*";
+  # An alias keeps its target and up to 9 previous ones (src/agent/gossip/codec-fields.ts,
+  # LIMITS.previousPerAlias); the test compares this bound with the agent's schema.
+  maxKeepLast = 10;
+
   listenOptions = what: defaultAddress: defaultPort: {
     address = mkOption {
-      type = types.str;
+      type = nonEmptyStr;
       default = defaultAddress;
-      description = "Address the ${what} listens on.";
+      description = "Address the ${what} listens on (an IP address; `0.0.0.0` for every IPv4 address).";
     };
     port = mkOption {
       type = types.port;
@@ -31,18 +75,25 @@ let
     };
   };
 
-  isLoopback = address: lib.hasPrefix "127." address || address == "::1" || address == "localhost";
-  # The effective ports: the options above, unless `settings` overrides them.
-  ports = [ cfg.settings.ingress.port cfg.settings.status.port cfg.settings.gossip.port ];
-in
-{
-  options.services.hashd = {
-    enable = mkEnableOption "hashd, the agent that runs Nix service closures as socket-activated systemd units";
-
-    package = mkPackageOption pkgs "hashd" { };
-
+  # Every key of src/agent/config.ts, typed. test/nixos-module.test.ts checks the two agree.
+  settingsOptions = {
+    stateDir = mkOption {
+      type = strWith "/var/lib${segments}" "directory under /var/lib (systemd's StateDirectory=)";
+      default = "/var/lib/hashd";
+      description = "The agent's SQLite state. Under /var/lib: the unit's StateDirectory= creates it, owned by root, 0700.";
+    };
+    runtimeDir = mkOption {
+      type = plainPath;
+      default = "/run/hashd";
+      description = "`control.sock`, the services' sockets and links the units run. Stays /run/hashd: the unit's RuntimeDirectory=hashd (kept across agent restarts) is that directory.";
+    };
+    gcRootDir = mkOption {
+      type = plainPath;
+      default = "/nix/var/nix/gcroots/hashd";
+      description = "One GC root (a symlink) per live hash. The module creates it (systemd.tmpfiles) and makes it writable for the agent (ReadWritePaths=).";
+    };
     zone = mkOption {
-      type = types.strMatching "[a-z0-9]([a-z0-9-]*[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*";
+      type = strWith zonePattern "DNS name (lower-case letters, digits, - and dots, e.g. svc.example.org)";
       default = "localhost";
       example = "svc.example.org";
       description = ''
@@ -51,45 +102,184 @@ in
         .localhost resolve to the loopback address (RFC 6761), where each host's agent listens.
       '';
     };
-
-    ingress = listenOptions "ingress (the HTTP proxy for every hash URL)" "0.0.0.0" 80;
-
-    statusPage = listenOptions "status page (read-only, no authentication)" "127.0.0.1" 8481;
-
-    gossip = {
-      port = mkOption {
-        type = types.port;
-        default = 7946;
-        description = "UDP and TCP port of the gossip between agents.";
+    substituters = mkOption {
+      type = types.listOf nonEmptyStr;
+      default = [ ];
+      example = [
+        "https://cache.example.org"
+        "ssh-ng://builder.example.org"
+      ];
+      description = "Where `hashd activate` copies a missing closure from (`nix copy --from`), in order.";
+    };
+    ingress = mkOption {
+      type = types.submodule { options = listenOptions "ingress (the HTTP proxy of every hash and alias URL)" "0.0.0.0" 80; };
+      default = { };
+      description = "Where hash and alias URLs are served. Port 80 lets `http://<hash>.<zone>/` work without a port; the unit then keeps CAP_NET_BIND_SERVICE and nothing else.";
+    };
+    status = mkOption {
+      type = types.submodule { options = listenOptions "status page (read-only, no authentication)" "127.0.0.1" 8481; };
+      default = { };
+      description = "The status page. It has no authentication: keep it on loopback and use an SSH tunnel.";
+    };
+    gossip = mkOption {
+      type = types.nullOr (
+        types.submodule {
+          options = {
+            port = mkOption {
+              type = types.port;
+              default = 7946;
+              description = "UDP and TCP port of the gossip between agents.";
+            };
+            address = mkOption {
+              type = nonEmptyStr;
+              default = "0.0.0.0";
+              description = "Address gossip listens on.";
+            };
+            advertise = mkOption {
+              type = types.nullOr nonEmptyStr;
+              default = null;
+              example = "10.0.0.1";
+              description = "Address the other members reach this host at; null: the host's first non-loopback IPv4 address.";
+            };
+            seeds = mkOption {
+              type = types.listOf nonEmptyStr;
+              default = [ ];
+              example = [
+                "10.0.0.2:7946"
+                "10.0.0.3:7946"
+              ];
+              description = ''
+                `host:port` of agents to join at start (any one reachable member is enough). They are
+                also tried again later, every 30 s or so, when they are not alive members: list hosts on
+                every side a partition could cut (every host is fine), so that the cluster finds itself
+                again even if every agent on one side restarted during the partition.
+              '';
+            };
+            keyFile = mkOption {
+              type = types.nullOr plainPath;
+              readOnly = true;
+              defaultText = lib.literalMD "read-only: the credential's path in the unit when `services.hashd.clusterKeyFile` is set";
+              description = "Set from {option}`services.hashd.clusterKeyFile` (the credential's path in the unit); set that instead.";
+            };
+            name = mkOption {
+              type = types.nullOr (strWith ".{1,253}" "string of 1 to 253 characters");
+              default = null;
+              description = "This member's name in the cluster; null: the host name.";
+            };
+          };
+          # The one definition of the read-only keyFile: the credential, when there is a key.
+          config.keyFile = if cfg.clusterKeyFile == null then null else keyCredentialPath;
+        }
+      );
+      default = null;
+      description = ''
+        Gossip with the other agents of a cluster. null (the default) is a host that runs alone. It
+        is set, with the defaults below, as soon as {option}`services.hashd.clusterKeyFile` is:
+        gossip is sealed with that key, so a cluster needs it on every host.
+      '';
+    };
+    retention = mkOption {
+      type = types.submodule {
+        options = {
+          policy = mkOption {
+            type = types.enum [
+              "retire"
+              "keep"
+              "keep-last"
+            ];
+            default = "retire";
+            description = "`retire`: stop an unwanted hash and drop its GC root; `keep`: keep it, scaled to zero; `keep-last`: keep the last {option}`count` targets of each alias.";
+          };
+          count = mkOption {
+            type = types.nullOr (types.ints.between 1 maxKeepLast);
+            default = null;
+            description = "For `keep-last` only: how many targets of each alias to keep.";
+          };
+        };
       };
-      seeds = mkOption {
-        type = types.listOf types.str;
-        default = [ ];
-        example = [ "10.0.0.2:7946" "10.0.0.3:7946" ];
-        description = ''
-          `host:port` of agents to join at start (any one reachable member is enough). They are
-          also tried again later, every 30 s or so, when they are not alive members: list hosts on
-          every side a partition could cut (every host is fine), so that the cluster finds itself
-          again even if every agent on one side restarted during the partition.
-        '';
+      default = { };
+      example = {
+        policy = "keep-last";
+        count = 3;
       };
+      description = "What happens to a hash that no alias, pin or wanted hash reaches any more.";
+    };
+    quietSec = mkOption {
+      type = types.numbers.between 0 86400;
+      default = 10;
+      description = "How long, in seconds, an unwanted hash must be idle and unreferenced on every member before it retires.";
+    };
+    serviceUser = mkOption {
+      type = types.nullOr (strWith "[a-z_][a-z0-9_-]*" "user name ([a-z_][a-z0-9_-]*)");
+      default = null;
+      description = "Run services as this (existing) user; null: each service gets its own DynamicUser=.";
+    };
+    readyTimeoutSec = mkOption {
+      type = types.ints.between 1 3600;
+      default = 120;
+      description = "Default readiness wait of `hashd activate`, in seconds.";
+    };
+  };
+
+  gossip = cfg.settings.gossip;
+  ports = lib.filter (port: port != 0) (
+    [
+      cfg.settings.ingress.port
+      cfg.settings.status.port
+    ]
+    ++ optional (gossip != null) gossip.port
+  );
+  isLoopback = address: lib.hasPrefix "127." address || address == "::1" || address == "localhost";
+  unknownKeys = lib.filter (key: !(settingsOptions ? ${key})) (lib.attrNames cfg.settings);
+
+  renamed = from: to: lib.mkRenamedOptionModule ([ "services" "hashd" ] ++ from) ([ "services" "hashd" "settings" ] ++ to);
+in
+{
+  # The options this module had before `settings` was typed.
+  imports = [
+    (renamed [ "zone" ] [ "zone" ])
+    (renamed [ "substituters" ] [ "substituters" ])
+    (renamed [ "stateDirectory" ] [ "stateDir" ])
+    (renamed [ "ingress" "address" ] [ "ingress" "address" ])
+    (renamed [ "ingress" "port" ] [ "ingress" "port" ])
+    (renamed [ "statusPage" "address" ] [ "status" "address" ])
+    (renamed [ "statusPage" "port" ] [ "status" "port" ])
+    (renamed [ "gossip" "port" ] [ "gossip" "port" ])
+    (renamed [ "gossip" "seeds" ] [ "gossip" "seeds" ])
+  ];
+
+  options.services.hashd = {
+    enable = mkEnableOption "hashd, the agent that runs Nix service closures as socket-activated systemd units";
+
+    package = mkOption {
+      type = types.package;
+      default =
+        pkgs.hashd or (throw (
+          "services.hashd.package: nixpkgs has no hashd. Import the module through hashd's flake "
+          + "(hashd.nixosModules.default), or add hashd.overlays.default to nixpkgs.overlays, or set "
+          + "services.hashd.package."
+        ));
+      defaultText = literalExpression "pkgs.hashd";
+      description = "The hashd package (agent and CLI). hashd's flake module sets it to the flake's build; importing this file by path needs hashd's overlay (`hashd.overlays.default`) or a value here.";
     };
 
     clusterKeyFile = mkOption {
-      type = types.nullOr types.str;
+      type = types.nullOr plainPath;
       default = null;
-      example = "/run/keys/hashd-cluster-key";
+      example = "/run/keys/hashd-cluster";
       description = ''
-        File holding the key that seals gossip between agents, the same on every host. Read at run
-        time through systemd's LoadCredential=, so it may be readable by root only; it is never
-        copied into the Nix store. Give a path as a string, not a Nix path literal.
+        File holding the key that seals gossip between agents (one base64 32-byte key per line, the
+        first seals: `head -c 32 /dev/urandom | base64`), the same on every host. Setting it makes
+        this host a cluster member ({option}`services.hashd.settings.gossip`). Read at run time
+        through systemd's LoadCredential=, so it may be readable by root only; it is never copied
+        into the Nix store. Give a path as a string, not a Nix path literal.
       '';
     };
 
     trustedPublicKeys = mkOption {
-      type = types.listOf types.str;
+      type = types.listOf (strWith "[^:[:space:]]+:[A-Za-z0-9+/]{43}=" "Nix public key (name:base64, as `nix key convert-secret-to-public` prints it)");
       default = [ ];
-      example = [ "deploy-1:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstu=" ];
+      example = [ "laptop-1:kVnJIz6tRHqDjdh2QfoyoKn5XAh/TOFrBNyxPq0B2GM=" ];
       description = ''
         Public keys whose signatures this host accepts on service closures copied in by `hashd
         deploy` (`nix store sign`). Added to nix.settings.extra-trusted-public-keys, so the
@@ -97,33 +287,30 @@ in
       '';
     };
 
-    substituters = mkOption {
-      type = types.listOf types.str;
-      default = [ ];
-      example = [ "https://cache.example.org" "ssh-ng://builder.example.org" ];
-      description = "Where the agent copies a missing closure from (`nix copy --from`), in order.";
-    };
-
-    stateDirectory = mkOption {
-      type = types.strMatching "/var/lib/[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*";
-      default = "/var/lib/hashd";
-      description = "The agent's database and state; a directory under /var/lib (systemd's StateDirectory=).";
-    };
-
     openFirewall = mkOption {
       type = types.bool;
       default = false;
-      description = "Open the ingress port (TCP) and the gossip port (UDP and TCP). Never the status page.";
+      description = "Open the ingress port (TCP) and, in a cluster, the gossip port (UDP and TCP). Never the status page.";
     };
 
     settings = mkOption {
-      type = types.submodule { freeformType = settingsFormat.type; };
+      type = types.submodule {
+        freeformType = settingsFormat.type;
+        options = settingsOptions;
+      };
       default = { };
-      example = { readyTimeoutSec = 300; };
+      example = literalExpression ''
+        {
+          zone = "svc.example.org";
+          ingress.port = 8480;
+          gossip.seeds = [ "10.0.0.2:7946" ];
+          retention = { policy = "keep-last"; count = 3; };
+        }
+      '';
       description = ''
-        The agent's configuration, written to ${configPath} and passed with `--config`. The
-        options above fill in its keys (stateDir, runtimeDir, gcRootDir, zone, ingress, status,
-        gossip, substituters); anything set here wins. See src/agent/config.ts for every key.
+        The agent's configuration, written as JSON to ${configPath} and passed with `--config`
+        (null options are left out). Every key the agent reads is an option below; other keys are
+        passed through with a warning, since the agent refuses keys it does not know.
       '';
     };
   };
@@ -131,73 +318,61 @@ in
   config = mkIf cfg.enable {
     assertions = [
       {
-        assertion = cfg.gossip.seeds == [ ] || cfg.clusterKeyFile != null;
-        message = ''
-          services.hashd.gossip.seeds is set but services.hashd.clusterKeyFile is not. Gossip
-          between hosts is sealed with a shared key: put the same key file on every host (outside
-          the Nix store, e.g. /run/keys/hashd-cluster-key) and set clusterKeyFile to its path.
-        '';
+        assertion = gossip == null || cfg.clusterKeyFile != null;
+        message =
+          "services.hashd.settings.gossip is set, so this host would join a cluster, but services.hashd.clusterKeyFile is not: "
+          + "gossip is sealed with a key shared by every host. Create one (head -c 32 /dev/urandom | base64 > /run/keys/hashd-cluster), "
+          + "put the same file on every host, outside the Nix store, and set services.hashd.clusterKeyFile = \"/run/keys/hashd-cluster\"; "
+          + "or remove settings.gossip for a host that runs alone.";
       }
       {
-        assertion = cfg.clusterKeyFile == null || !(lib.hasPrefix builtins.storeDir cfg.clusterKeyFile);
-        message = ''
-          services.hashd.clusterKeyFile points into the Nix store (${toString cfg.clusterKeyFile}),
-          where every user can read it. Keep the key in a root-only file outside the store and
-          give its path as a string.
-        '';
+        assertion = cfg.clusterKeyFile == null || !(lib.hasPrefix "${builtins.storeDir}/" cfg.clusterKeyFile);
+        message =
+          "services.hashd.clusterKeyFile is ${toString cfg.clusterKeyFile}, in the Nix store, where every user can read it. "
+          + "Keep the key in a root-only file outside the store (e.g. /run/keys/hashd-cluster, or a secret from agenix or sops-nix) "
+          + "and give its path as a string.";
       }
       {
         assertion = lib.length (lib.unique ports) == lib.length ports;
-        message = ''
-          services.hashd: the ingress (${toString cfg.settings.ingress.port}), status page
-          (${toString cfg.settings.status.port}) and gossip (${toString cfg.settings.gossip.port}) ports
-          must differ.
-        '';
+        message =
+          "services.hashd.settings: the ingress (ingress.port = ${toString cfg.settings.ingress.port}), the status page "
+          + "(status.port = ${toString cfg.settings.status.port})"
+          + lib.optionalString (gossip != null) " and gossip (gossip.port = ${toString gossip.port})"
+          + " need ports of their own: give each a different one.";
       }
       {
         assertion = cfg.settings.runtimeDir == "/run/hashd";
-        message = ''
-          services.hashd.settings.runtimeDir must stay /run/hashd: the unit's RuntimeDirectory=hashd
-          (kept across agent restarts) is where the services' sockets live.
-        '';
+        message =
+          "services.hashd.settings.runtimeDir is ${cfg.settings.runtimeDir}, but it must stay /run/hashd: the unit's "
+          + "RuntimeDirectory=hashd (kept across agent restarts) is where the services' sockets live. Remove the definition.";
       }
       {
-        assertion = cfg.settings.stateDir == cfg.stateDirectory;
-        message = "Set services.hashd.stateDirectory instead of services.hashd.settings.stateDir.";
+        assertion = (cfg.settings.retention.policy == "keep-last") == (cfg.settings.retention.count != null);
+        message =
+          if cfg.settings.retention.policy == "keep-last" then
+            "services.hashd.settings.retention.policy is \"keep-last\": set services.hashd.settings.retention.count to how many targets of each alias to keep (1 to ${toString maxKeepLast})."
+          else
+            "services.hashd.settings.retention.count is only for policy \"keep-last\" (the policy is \"${cfg.settings.retention.policy}\"): remove count, or set retention.policy = \"keep-last\".";
       }
     ];
 
     warnings =
-      optional (!isLoopback cfg.settings.status.address) ''
-        services.hashd.statusPage.address is ${cfg.settings.status.address}: the status page has no
-        authentication and shows every service and host. Keep it on 127.0.0.1 and use an SSH tunnel.
-      ''
-      ++ optional (cfg.openFirewall && isLoopback cfg.settings.ingress.address) ''
-        services.hashd.openFirewall opens port ${toString cfg.settings.ingress.port}, but the ingress
-        listens on ${cfg.settings.ingress.address} only.
-      '';
+      optional (!isLoopback cfg.settings.status.address) (
+        "services.hashd.settings.status.address is ${cfg.settings.status.address}: the status page has no authentication "
+        + "and shows every service and host. Keep it on 127.0.0.1 and use an SSH tunnel."
+      )
+      ++ optional (cfg.openFirewall && isLoopback cfg.settings.ingress.address) (
+        "services.hashd.openFirewall opens port ${toString cfg.settings.ingress.port}, but the ingress listens on "
+        + "${cfg.settings.ingress.address} only (services.hashd.settings.ingress.address)."
+      )
+      ++ map (
+        key:
+        "services.hashd.settings.${key} is not a key this module knows, and the agent refuses keys it does not know: "
+        + "hashd serve will not start. Remove it, unless services.hashd.package is a newer hashd that reads it."
+      ) unknownKeys;
 
-    services.hashd.settings = {
-      stateDir = mkDefault cfg.stateDirectory;
-      runtimeDir = mkDefault "/run/hashd";
-      gcRootDir = mkDefault "/nix/var/nix/gcroots/hashd";
-      zone = mkDefault cfg.zone;
-      substituters = mkDefault cfg.substituters;
-      ingress = {
-        address = mkDefault cfg.ingress.address;
-        port = mkDefault cfg.ingress.port;
-      };
-      status = {
-        address = mkDefault cfg.statusPage.address;
-        port = mkDefault cfg.statusPage.port;
-      };
-      gossip = {
-        port = mkDefault cfg.gossip.port;
-        seeds = mkDefault cfg.gossip.seeds;
-      } // optionalAttrs (cfg.clusterKeyFile != null) {
-        keyFile = mkDefault keyCredentialPath;
-      };
-    };
+    # A cluster member: gossip with its defaults, sealed with the key (gossip.keyFile).
+    services.hashd.settings.gossip = mkIf (cfg.clusterKeyFile != null) { };
 
     environment.etc."hashd/config.json".source = configFile;
     # The CLI on the host (`hashd status`, `hashd activate`) talks to the local agent.
@@ -209,30 +384,39 @@ in
     systemd.tmpfiles.rules = [ "d ${cfg.settings.gcRootDir} 0755 root root - -" ];
 
     networking.firewall = mkIf cfg.openFirewall {
-      allowedTCPPorts = [ cfg.settings.ingress.port cfg.settings.gossip.port ];
-      allowedUDPPorts = [ cfg.settings.gossip.port ];
+      allowedTCPPorts = [ cfg.settings.ingress.port ] ++ optional (gossip != null) gossip.port;
+      allowedUDPPorts = optional (gossip != null) gossip.port;
     };
 
     systemd.services.hashd = {
       description = "hashd agent: Nix service closures as socket-activated systemd units";
       wantedBy = [ "multi-user.target" ];
       wants = [ "network-online.target" ];
-      after = [ "network-online.target" "nix-daemon.socket" ];
+      after = [
+        "network-online.target"
+        "nix-daemon.socket"
+      ];
       # nix for copies and path-info; systemctl, systemd-run, systemd-notify and journalctl.
-      path = [ config.nix.package config.systemd.package ];
+      path = [
+        config.nix.package
+        config.systemd.package
+      ];
       # The config file is not in ExecStart, so name it here: a changed config restarts the agent,
       # which (KillMode=process, transient units) leaves every service running.
       restartTriggers = [ configFile ];
       # Restart in place on `nixos-rebuild switch` rather than stop, then start after the switch.
       stopIfChanged = false;
-      serviceConfig = import ../nix/agent-unit.nix {
-        stateDirectory = lib.removePrefix "/var/lib/" cfg.stateDirectory;
-        gcRootDir = cfg.settings.gcRootDir;
-        lowPorts = lib.any (port: port < 1024) ports;
-        credentials = optional (cfg.clusterKeyFile != null) "cluster-key:${cfg.clusterKeyFile}";
-      } // {
-        ExecStart = "${lib.getExe cfg.package} serve --config ${configPath}";
-      };
+      serviceConfig =
+        import ../nix/agent-unit.nix {
+          inherit (lib) mkDefault;
+          stateDirectory = lib.removePrefix "/var/lib/" cfg.settings.stateDir;
+          gcRootDir = cfg.settings.gcRootDir;
+          lowPorts = lib.any (port: port < 1024) ports;
+          credentials = optional (cfg.clusterKeyFile != null) "cluster-key:${cfg.clusterKeyFile}";
+        }
+        // {
+          ExecStart = "${lib.getExe cfg.package} serve --config ${configPath}";
+        };
     };
   };
 }

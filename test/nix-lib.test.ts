@@ -6,12 +6,11 @@
  * parsed with the agent's own zod schema (src/agent/manifest.ts).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { configSchema } from "../src/agent/config.ts";
 import { MANIFEST_RELATIVE_PATH, manifestSchema, parseManifestText } from "../src/agent/manifest.ts";
+import { nixEvalFailure, nixEvalJson, nixInstantiate as runNixInstantiate } from "./nix-eval.ts";
 import { installNixLib } from "./sandbox/agent-host.ts";
 import { type Host, Sandbox } from "./sandbox/harness.ts";
 
@@ -24,40 +23,13 @@ const HASH = /^[0-9a-df-np-sv-z]{32}$/;
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "hashd-nix-lib-"));
 afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
 
-/**
- * nix-instantiate against `dummy://`, with a private HOME and no substituters. Every call needs the
- * dummy store, --parse too: without it nix opens the machine's local store and, as root, creates
- * /nix/store and /nix/var/nix/db.
- */
-function nixInstantiate(args: string[]) {
-  const r = spawnSync("nix-instantiate", ["--store", "dummy://", ...args], {
-    cwd: scratch,
-    encoding: "utf8",
-    env: {
-      PATH: process.env.PATH ?? "/usr/bin:/bin",
-      HOME: scratch,
-      XDG_CACHE_HOME: path.join(scratch, "cache"),
-      NIX_CONFIG: "substituters =\nexperimental-features = nix-command",
-    },
-  });
-  if (r.error)
-    throw new Error(`cannot run nix-instantiate (Debian: apt-get install nix-bin): ${r.error.message}`);
-  return r;
-}
+const nixInstantiate = (args: string[]) => runNixInstantiate(args, scratch);
 
 /** Evaluates `expr` (with `hashd` = nix/lib.nix in scope) to JSON in a store that stores nothing. */
-function nixEval(expr: string): unknown {
-  const r = nixInstantiate(["--eval", "--strict", "--json", "-E", withLib(expr)]);
-  if (r.status !== 0) throw new Error(`nix-instantiate --eval failed:\n${r.stderr}`);
-  return JSON.parse(r.stdout);
-}
+const nixEval = (expr: string): unknown => nixEvalJson(withLib(expr), scratch);
 
 /** Evaluates `expr`, which must fail; returns the error text. */
-function nixEvalError(expr: string): string {
-  const r = nixInstantiate(["--eval", "--strict", "--json", "-E", withLib(expr)]);
-  if (r.status === 0) throw new Error(`expected an evaluation error, got ${r.stdout}`);
-  return r.stderr;
-}
+const nixEvalError = (expr: string): string => nixEvalFailure(withLib(expr), scratch);
 
 function withLib(expr: string): string {
   return `let
@@ -268,6 +240,7 @@ describe("the Nix files parse", () => {
     "nix/hash-url.nix",
     "nix/agent-unit.nix",
     "nix/example/default.nix",
+    "nix/vm-test.nix",
   ];
   test.each(files)("%s", (file) => {
     // --parse also resolves every variable, so a typo in a name fails here
@@ -295,182 +268,8 @@ describe("the Nix files parse", () => {
   });
 });
 
-// ---------------------------------------------------------------------------------------------------
-// The NixOS module, evaluated without nixpkgs: a small stand-in for lib and the module system
-// (options take their defaults, mkDefault loses to a definition, mkIf keeps its condition). It checks
-// the module's own logic: the config file it writes, its assertions and the unit it asks for; not
-// that nixpkgs' lib accepts it (flake.nix's checks.module-unit does that where nixpkgs exists).
-
-const MODULE = path.join(ROOT, "nixos-module/default.nix");
-
-function evalModule(user: string): {
-  failed: string[];
-  warnings: string[];
-  json: Record<string, unknown> & { gossip: Record<string, unknown> };
-  unit: {
-    serviceConfig: Record<string, unknown>;
-    path: string[];
-    restartTriggers: unknown[];
-    stopIfChanged: boolean;
-  };
-  etc: string[];
-  firewall: { condition: boolean; content: { allowedTCPPorts: number[]; allowedUDPPorts: number[] } };
-  tmpfiles: string[];
-  trusted: { condition: boolean; content: string[] };
-} {
-  return nixEval(`let
-    inherit (builtins) isAttrs mapAttrs filter foldl' elem substring stringLength;
-    isDefault = v: isAttrs v && (v._type or null) == "default";
-    strip = v: if isDefault v then strip v.content
-      else if isAttrs v && !(v ? outPath) && !(v ? _type) then mapAttrs (_: strip) v else v;
-    update = a: b: a // mapAttrs (k: v:
-      if isAttrs v && !(v ? outPath) && !(isDefault v) && isAttrs (a.\${k} or null) then update a.\${k} v else v) b;
-    hasPrefix = p: s: substring 0 (stringLength p) s == p;
-    lib = {
-      mkDefault = content: { _type = "default"; inherit content; };
-      mkIf = condition: content: { _type = "if"; inherit condition content; };
-      mkEnableOption = _: { _opt = true; default = false; };
-      mkOption = o: { _opt = true; default = o.default or null; };
-      mkPackageOption = pkgs: name: _: { _opt = true; default = pkgs.\${name}; };
-      optional = c: x: if c then [ x ] else [ ];
-      optionalAttrs = c: a: if c then a else { };
-      inherit hasPrefix;
-      removePrefix = p: s: if hasPrefix p s then substring (stringLength p) (stringLength s) s else s;
-      inherit (builtins) length any;
-      unique = foldl' (acc: x: if elem x acc then acc else acc ++ [ x ]) [ ];
-      getExe = p: "\${p}/bin/\${p.meta.mainProgram}";
-      types = {
-        str = "str"; port = "port"; bool = "bool";
-        listOf = _: "list"; nullOr = _: "nullOr"; strMatching = _: "str"; submodule = _: "submodule";
-      };
-    };
-    pkgs = {
-      formats.json = _: { type = "json"; generate = name: value: { inherit name; json = builtins.toJSON value; }; };
-      hashd = { outPath = "/nix/store/${"1".repeat(32)}-hashd"; meta.mainProgram = "hashd"; };
-    };
-    out = import ${MODULE} { inherit config lib pkgs; };
-    defaults = opts: mapAttrs (_: o: if o._opt or false then o.default else defaults o) opts;
-    user = ${user};
-    body = out.config.content;
-    config = {
-      services.hashd = update (update (defaults out.options.services.hashd) user) {
-        settings = update (strip body.services.hashd.settings) (user.settings or { });
-      };
-      nix.package = "/nix/store/${"2".repeat(32)}-nix";
-      systemd.package = "/nix/store/${"3".repeat(32)}-systemd";
-    };
-  in
-  assert out.config._type == "if" && out.config.condition;
-  {
-    failed = map (a: a.message) (filter (a: !a.assertion) body.assertions);
-    inherit (body) warnings;
-    json = builtins.fromJSON body.environment.etc."hashd/config.json".source.json;
-    etc = builtins.attrNames body.environment.etc;
-    unit = { inherit (body.systemd.services.hashd) serviceConfig path restartTriggers stopIfChanged; };
-    firewall = body.networking.firewall;
-    tmpfiles = body.systemd.tmpfiles.rules;
-    trusted = body.nix.settings.extra-trusted-public-keys;
-  }`) as ReturnType<typeof evalModule>;
-}
-
-describe("the NixOS module (stand-in module system)", () => {
-  test("defaults: the config file, the agent's unit, no assertion fails", () => {
-    const m = evalModule("{ enable = true; }");
-    expect(m.failed).toEqual([]);
-    expect(m.warnings).toEqual([]);
-    expect(m.json).toEqual({
-      stateDir: "/var/lib/hashd",
-      runtimeDir: "/run/hashd",
-      gcRootDir: "/nix/var/nix/gcroots/hashd",
-      zone: "localhost",
-      substituters: [],
-      ingress: { address: "0.0.0.0", port: 80 },
-      status: { address: "127.0.0.1", port: 8481 },
-      gossip: { port: 7946, seeds: [] },
-    });
-    expect(m.etc).toEqual(["hashd/config.json"]);
-    const exe = `/nix/store/${"1".repeat(32)}-hashd/bin/hashd`;
-    expect(m.unit.serviceConfig).toMatchObject({
-      ExecStart: `${exe} serve --config /etc/hashd/config.json`,
-      Type: "notify",
-      NotifyAccess: "all",
-      WatchdogSec: 30,
-      KillMode: "process",
-      RuntimeDirectoryPreserve: "yes",
-      StateDirectory: "hashd",
-      ReadWritePaths: ["/nix/var/nix/gcroots/hashd"],
-      LoadCredential: [],
-      // port 80 needs it; nothing else
-      CapabilityBoundingSet: ["CAP_NET_BIND_SERVICE"],
-    });
-    expect(m.unit.path).toEqual([`/nix/store/${"2".repeat(32)}-nix`, `/nix/store/${"3".repeat(32)}-systemd`]);
-    expect(m.unit.restartTriggers).toHaveLength(1);
-    expect(m.unit.stopIfChanged).toBe(false);
-    expect(m.tmpfiles).toEqual(["d /nix/var/nix/gcroots/hashd 0755 root root - -"]);
-    expect(m.firewall.condition).toBe(false);
-    expect(m.trusted.condition).toBe(false);
-  });
-
-  test("the config file is what the agent's config schema accepts", () => {
-    const { json } = evalModule(`{ enable = true; zone = "svc.example.org"; substituters = [ "ssh-ng://b" ];
-      settings.readyTimeoutSec = 300; }`);
-    // config.ts is strict; it has no gossip section yet (the gossip engineer adds it). Until then
-    // the rest is checked; once the schema knows `gossip`, the whole file is.
-    const { gossip, ...rest } = json;
-    const checked = "gossip" in configSchema.shape ? json : rest;
-    expect(configSchema.parse(checked)).toMatchObject({ ...rest, readyTimeoutSec: 300 });
-    expect(gossip).toEqual({ port: 7946, seeds: [] });
-  });
-
-  test("a cluster: seeds, key file as a credential, trusted keys, firewall, settings win", () => {
-    const m = evalModule(`{
-      enable = true;
-      gossip.seeds = [ "10.0.0.2:7946" ];
-      clusterKeyFile = "/run/keys/hashd";
-      trustedPublicKeys = [ "deploy-1:abc=" ];
-      openFirewall = true;
-      ingress.port = 8480;
-      settings.ingress.address = "10.0.0.1";
-    }`);
-    expect(m.failed).toEqual([]);
-    expect(m.json.gossip).toEqual({
-      port: 7946,
-      seeds: ["10.0.0.2:7946"],
-      keyFile: "/run/credentials/hashd.service/cluster-key",
-    });
-    expect(m.json.ingress).toEqual({ address: "10.0.0.1", port: 8480 });
-    expect(m.unit.serviceConfig.LoadCredential).toEqual(["cluster-key:/run/keys/hashd"]);
-    expect(m.unit.serviceConfig.CapabilityBoundingSet).toEqual([""]);
-    expect(m.firewall).toEqual({
-      _type: "if",
-      condition: true,
-      content: { allowedTCPPorts: [8480, 7946], allowedUDPPorts: [7946] },
-    } as never);
-    expect(m.trusted).toEqual({ _type: "if", condition: true, content: ["deploy-1:abc="] } as never);
-  });
-
-  test.each([
-    [
-      'gossip.seeds = [ "10.0.0.2:7946" ];',
-      "services.hashd.gossip.seeds is set but services.hashd.clusterKeyFile is not",
-    ],
-    [`clusterKeyFile = "/nix/store/${"4".repeat(32)}-key";`, "points into the Nix store"],
-    ["statusPage.port = 80;", "must differ"],
-    ['settings.runtimeDir = "/run/other";', "settings.runtimeDir must stay /run/hashd"],
-    ['settings.stateDir = "/srv/hashd";', "Set services.hashd.stateDirectory instead"],
-  ])("assertion: %s", (option, message) => {
-    const m = evalModule(`{ enable = true; ${option} }`);
-    expect(m.failed.join("\n")).toContain(message);
-  });
-
-  test("warnings: a public status page; an open firewall for a loopback ingress", () => {
-    const m = evalModule(
-      '{ enable = true; statusPage.address = "0.0.0.0"; openFirewall = true; ingress.address = "127.0.0.1"; }',
-    );
-    expect(m.warnings.join("\n")).toContain("the status page has no\nauthentication");
-    expect(m.warnings.join("\n")).toContain("listens on 127.0.0.1 only");
-  });
-});
+// The NixOS module is tested with nixpkgs' real module system in test/nixos-module.test.ts, and the
+// flake and the README's examples in test/readme-nix.test.ts.
 
 // ---------------------------------------------------------------------------------------------------
 // On a sandbox host: real builds in a private store, the example under systemd socket activation, and
@@ -573,8 +372,8 @@ describe("on a sandbox host", () => {
   });
 
   test("under the agent unit's settings, a stand-in agent drives systemd and nix, and its restart stops nothing", async () => {
-    // Without LoadCredential: in the sandbox's containerised systemd 252, credentials come out empty
-    // (even for a plain unit file), so the module's cluster-key credential is not checked here.
+    // Without LoadCredential (no credentials here): the module's cluster-key credential is run by
+    // test/nixos-module.test.ts, with the real agent under the unit the module generates.
     const settings = nixEval(`import ${AGENT_UNIT} { }`) as Record<string, unknown>;
     await a.run(["mkdir", "-p", "/nix/var/nix/gcroots/hashd"]); // the module's tmpfiles rule
     // What the agent does at start and per activation, each step a command of the kind it runs.

@@ -187,6 +187,13 @@ EOF
   cd /
   umount -l /.oldroot
   rmdir /.oldroot
+  # Shared propagation inside the host, as systemd sets it up on a real machine (it skips that when
+  # it runs in a container): LoadCredential= mounts a unit's credentials in a child mount namespace
+  # and relies on propagation to bring them to PID 1's, else the unit finds its credential
+  # directory empty (checked with systemd 252). The machine's mount namespace takes no part: every
+  # mount here was made private above (and by unshare --propagation private) before pivot_root, so
+  # the peer groups this creates hold only this host's own namespaces.
+  mount --make-rshared /
 
   safety_check || exit 70
 
