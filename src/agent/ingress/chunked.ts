@@ -2,7 +2,14 @@ import { HttpParseError } from "./http1-head.ts";
 
 enum State {
   Size,
-  Extension,
+  /** after `;`: a token must follow */
+  ExtensionName,
+  /** inside a name; `=`, `;` or CR may follow */
+  ExtensionNameRest,
+  /** after `=`: a token must follow */
+  ExtensionValue,
+  /** inside a value; `;` or CR may follow */
+  ExtensionValueRest,
   SizeLf,
   Data,
   DataCr,
@@ -37,6 +44,8 @@ export class ChunkedScanner {
   private size = 0;
   private digits = 0;
   private lineBytes = 0;
+  /** the current trailer's name, lower-cased, up to 32 characters (enough to compare) */
+  private trailerName = "";
   /** data bytes seen so far (for body-size limits) */
   dataBytes = 0;
 
@@ -64,17 +73,19 @@ export class ChunkedScanner {
             if (++this.digits > 12 || this.size > MAX_CHUNK)
               throw new HttpParseError(errorStatus, "chunk too large");
           } else if (this.digits > 0 && c === 59 /* ; */) {
-            this.state = State.Extension;
+            this.state = State.ExtensionName;
             this.lineBytes = 0;
           } else if (this.digits > 0 && c === 13) this.state = State.SizeLf;
           else throw new HttpParseError(errorStatus, "malformed chunk size");
           break;
         }
-        case State.Extension: {
+        case State.ExtensionName:
+        case State.ExtensionValue:
+        case State.ExtensionNameRest:
+        case State.ExtensionValueRest: {
           const c = buf[i] as number;
-          if (c === 13) this.state = State.SizeLf;
-          else if (!(isTokenByte(c) || c === 59 || c === 61) || ++this.lineBytes > MAX_LINE)
-            throw new HttpParseError(errorStatus, "malformed chunk extension");
+          if (++this.lineBytes > MAX_LINE) throw new HttpParseError(errorStatus, "chunk extension too long");
+          this.state = nextExtensionState(this.state, c, errorStatus);
           break;
         }
         case State.SizeLf:
@@ -96,15 +107,22 @@ export class ChunkedScanner {
           // a trailer line starts with its name: SP or HTAB here would be obs-fold
           const c = buf[i] as number;
           if (c === 13) this.state = State.FinalLf;
-          else if (isTokenByte(c)) this.state = State.TrailerName;
-          else throw new HttpParseError(errorStatus, "malformed trailer");
+          else if (isTokenByte(c)) {
+            this.state = State.TrailerName;
+            this.trailerName = String.fromCharCode(c | 32);
+          } else throw new HttpParseError(errorStatus, "malformed trailer");
           if (++this.lineBytes > MAX_LINE) throw new HttpParseError(errorStatus, "trailer section too large");
           break;
         }
         case State.TrailerName: {
           const c = buf[i] as number;
-          if (c === 58 /* : */) this.state = State.TrailerValue;
-          else if (!isTokenByte(c)) throw new HttpParseError(errorStatus, "malformed trailer name");
+          if (c === 58 /* : */) {
+            // RFC 9110 6.5.1: framing and routing fields are not allowed in trailers
+            if (FORBIDDEN_TRAILERS.has(this.trailerName))
+              throw new HttpParseError(errorStatus, `${this.trailerName} is not allowed in trailers`);
+            this.state = State.TrailerValue;
+          } else if (!isTokenByte(c)) throw new HttpParseError(errorStatus, "malformed trailer name");
+          else if (this.trailerName.length < 32) this.trailerName += String.fromCharCode(c | 32);
           if (++this.lineBytes > MAX_LINE) throw new HttpParseError(errorStatus, "trailer section too large");
           break;
         }
@@ -130,6 +148,32 @@ export class ChunkedScanner {
     }
     return -1;
   }
+}
+
+/** Trailer fields that would change how the message is framed or routed if a recipient merged them. */
+const FORBIDDEN_TRAILERS = new Set(["content-length", "transfer-encoding", "host"]);
+
+/** `;name[=value]` repeated, tokens only: the next state after byte c, or a 400/502. */
+function nextExtensionState(state: State, c: number, errorStatus: 400 | 502): State {
+  const token = isTokenByte(c);
+  switch (state) {
+    case State.ExtensionName:
+    case State.ExtensionValue:
+      if (token) return state === State.ExtensionName ? State.ExtensionNameRest : State.ExtensionValueRest;
+      break;
+    case State.ExtensionNameRest:
+      if (token) return state;
+      if (c === 61 /* = */) return State.ExtensionValue;
+      if (c === 59 /* ; */) return State.ExtensionName;
+      if (c === 13) return State.SizeLf;
+      break;
+    case State.ExtensionValueRest:
+      if (token) return state;
+      if (c === 59 /* ; */) return State.ExtensionName;
+      if (c === 13) return State.SizeLf;
+      break;
+  }
+  throw new HttpParseError(errorStatus, "malformed chunk extension");
 }
 
 /** SP, HTAB, visible ASCII and obs-text: what a field value or chunk extension may hold */

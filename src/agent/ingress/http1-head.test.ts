@@ -87,6 +87,9 @@ describe("parseRequestHead", () => {
     ["garbage line", head(["GET /", "Host: h"]), 400],
     ["extra space", head(["GET  / HTTP/1.1", "Host: h"]), 400],
     ["bad method", head(["G(T / HTTP/1.1", "Host: h"]), 400],
+    ["leading zeros in Content-Length", head(["POST / HTTP/1.1", "Host: h", "Content-Length: 02"]), 400],
+    ["non-ASCII in the target", head(["GET /caf\xe9 HTTP/1.1", "Host: h"]), 400],
+    ["PRI", head(["PRI / HTTP/1.1", "Host: h"]), 400],
     ["no colon", head(["GET / HTTP/1.1", "Host: h", "nonsense"]), 400],
   ];
   for (const [name, text, status] of refused) {
@@ -187,7 +190,7 @@ describe("writeUpstreamRequestHead", () => {
   });
   test("the framing header sent is the one the body was framed by", () => {
     const to = { path: "/", prefix: undefined, clientAddress: "a" };
-    expect(upstreamRequestHead(parse(["POST / HTTP/1.1", "Host: h", "Content-Length: 005"]), to)).toContain(
+    expect(upstreamRequestHead(parse(["POST / HTTP/1.1", "Host: h", "Content-Length: \t5 "]), to)).toContain(
       "content-length: 5\r\n",
     );
     const chunked = upstreamRequestHead(
@@ -267,7 +270,20 @@ describe("ChunkedScanner", () => {
   test("a body without trailers", () => {
     expect(new ChunkedScanner().feed(Buffer.from("0\r\n\r\n"))).toBe(5);
   });
-  for (const bad of ["x\r\n", "4\r\nWikiX\r\n", "4\nWiki", "\r\n", "1234567890abc\r\n", "0\r\n\n"]) {
+  for (const bad of [
+    "x\r\n",
+    "4\r\nWikiX\r\n",
+    "4\nWiki",
+    "\r\n",
+    "1234567890abc\r\n",
+    "0\r\n\n",
+    "1;\r\n",
+    "1;;a\r\n",
+    "1;a=\r\n",
+    "1;a==b\r\n",
+    "0\r\nContent-Length: 5\r\n\r\n",
+    "0\r\ntransfer-encoding: chunked\r\n\r\n",
+  ]) {
     test(`refuses ${JSON.stringify(bad)}`, () => {
       expect(() => new ChunkedScanner().feed(Buffer.from(bad))).toThrow(HttpParseError);
     });

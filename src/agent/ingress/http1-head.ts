@@ -49,6 +49,7 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
 const BAD_BYTES = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|[^\r]\n|^\n/;
 const DIGITS = /^[0-9]{1,15}$/;
+const NOT_REQUEST_LINE = /[\t\x80-\xff]/;
 /**
  * Connection tokens that never make a header hop-by-hop: the options the ingress acts on itself, and
  * the headers that frame the message or name its target. A client that lists Content-Length there
@@ -94,7 +95,9 @@ export function parseRequestHead(head: string): RequestHead {
   const version = line.slice(sp2 + 1);
   if (!TOKEN.test(method) || method.length > 32) throw new HttpParseError(400, "malformed method");
   if (target.length === 0) throw new HttpParseError(400, "empty request-target");
-  if (line.includes("\t")) throw new HttpParseError(400, "tab in request line");
+  // a tab, or a byte outside ASCII (unencoded UTF-8: llhttp refuses it, others pass it on), in the
+  // request line; clients percent-encode these
+  if (NOT_REQUEST_LINE.test(line)) throw new HttpParseError(400, "tab or non-ASCII byte in request line");
   // absolute-form: its authority replaces the Host header (RFC 9112 3.2.2), the rest is the target
   let authority: string | undefined;
   if (target.charCodeAt(0) !== 47 /* / */) {
@@ -112,6 +115,8 @@ export function parseRequestHead(head: string): RequestHead {
   else if (/^HTTP\/\d\.\d$/.test(version))
     throw new HttpParseError(505, `${version} is not supported; use HTTP/1.1`);
   else throw new HttpParseError(400, "malformed request line");
+  // the HTTP/2 connection preface's method: never an HTTP/1.1 request (RFC 9113 3.4)
+  if (method === "PRI") throw new HttpParseError(400, "PRI is the HTTP/2 preface, not an HTTP/1.1 method");
 
   const result: RequestHead = {
     method,
@@ -241,7 +246,9 @@ function mergeContentLength(previous: number, value: string): number {
   let length = previous;
   for (const part of value.split(",")) {
     const text = trimOws(part);
-    if (!DIGITS.test(text)) throw new HttpParseError(400, "malformed Content-Length");
+    // leading zeros are refused: "02" and "2" are one length to some parsers and a conflict to others
+    if (!DIGITS.test(text) || (text.length > 1 && text.charCodeAt(0) === 48))
+      throw new HttpParseError(400, "malformed Content-Length");
     const parsed = Number(text);
     if (length >= 0 && parsed !== length) throw new HttpParseError(400, "conflicting Content-Length headers");
     length = parsed;
