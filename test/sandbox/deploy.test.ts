@@ -108,7 +108,8 @@ describe("hashd deploy over SSH", () => {
     expect(await Promise.all([b, c].map((h) => unitProps(h, unit, ["MainPID", "InvocationID"])))).toEqual(
       before,
     );
-    expect(r.ms).toBeLessThan(5_000);
+    // how fast it is printed above and measured in bench/deploy; a time limit here would fail on a
+    // slow machine without saying anything about dedup, which the assertions above check
 
     // Is the store check worth its ssh call? Compare it with `nix copy` of a path already there,
     // each over a fresh connection and over a shared one (as deploy runs them).

@@ -356,7 +356,11 @@ describe("clean-up when the harness process ends without destroy()", () => {
       `import { Sandbox } from ${JSON.stringify(path.join(import.meta.dir, "harness.ts"))};
 const sb = await Sandbox.create({ hosts: ["x"] });
 console.log(JSON.stringify({ id: sb.id, pid: sb.host("x").pid }));
-if (process.argv[2] === "exit") process.exit(0);
+if (process.argv[2] === "exit") {
+  // exits once told to, so that the test sees its host alive first
+  await Bun.stdin.stream().getReader().read();
+  process.exit(0);
+}
 await Bun.sleep(120_000);
 `,
     );
@@ -364,7 +368,7 @@ await Bun.sleep(120_000);
   afterAll(() => fs.rmSync(script, { force: true }));
 
   async function child(mode: string) {
-    const proc = Bun.spawn(["bun", script, mode], { stdout: "pipe", stderr: "pipe" });
+    const proc = Bun.spawn(["bun", script, mode], { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
     const reader = proc.stdout.getReader();
     let text = "";
     while (!text.includes("\n")) {
@@ -388,6 +392,8 @@ await Bun.sleep(120_000);
   test("process.exit, SIGINT, SIGTERM run the clean-up; SIGKILL kills the hosts, reapStale the rest", async () => {
     const [exit, int, term, kill] = await Promise.all(["exit", "int", "term", "kill"].map(child));
     if (!exit || !int || !term || !kill) throw new Error("unreachable");
+    exit.proc.stdin.write("exit\n");
+    await exit.proc.stdin.end();
     int.proc.kill("SIGINT");
     term.proc.kill("SIGTERM");
     kill.proc.kill("SIGKILL");

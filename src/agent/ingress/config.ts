@@ -16,6 +16,7 @@ export const INGRESS_DEFAULTS: IngressConfig = {
   headerTimeoutSec: 10,
   idleTimeoutSec: 60,
   upstreamTimeoutSec: 60,
+  socketWaitSec: 10,
   maxRequestBodyBytes: 0,
   upstreamIdleSec: 2,
   maxIdlePerUpstream: 256,
@@ -37,6 +38,7 @@ export function ingressConfig(partial: Partial<IngressConfig> = {}): IngressConf
   positive("headerTimeoutSec", config.headerTimeoutSec);
   positive("idleTimeoutSec", config.idleTimeoutSec);
   positive("upstreamTimeoutSec", config.upstreamTimeoutSec);
+  positive("socketWaitSec", config.socketWaitSec);
   positive("upstreamIdleSec", config.upstreamIdleSec);
   positiveInt("maxIdlePerUpstream", config.maxIdlePerUpstream, 0, 100_000);
   positiveInt("maxRequestBodyBytes", config.maxRequestBodyBytes, 0, Number.MAX_SAFE_INTEGER);

@@ -44,6 +44,8 @@ enum Deadline {
 const CRLFCRLF = Buffer.from("\r\n\r\n");
 /** A service's response head larger than this is refused (502). */
 const MAX_RESPONSE_HEAD = 64 * 1024;
+/** How often a request for a local hash whose socket is not there yet tries again. */
+const SOCKET_RETRY_MS = 50;
 /** Client bytes held while a request is routed or connected before the client is paused. */
 const PIPELINE_BUFFER = 64 * 1024;
 /**
@@ -93,6 +95,8 @@ export class ProxyConnection implements UpstreamOwner {
   /** null until the response head has been read */
   private resBody: BodyFraming | null = null;
   private resStarted = false;
+  /** when a request waiting for its hash's socket to appear gives up (0: not waiting) */
+  private socketWaitUntil = 0;
   /** 1xx responses passed on for this request */
   private interim = 0;
   private upReusable = false;
@@ -330,6 +334,13 @@ export class ProxyConnection implements UpstreamOwner {
         this.safely(() => {
           if (this.phase !== Phase.Waiting) return;
           const code = (error as { code?: string }).code ?? String(error);
+          if (this.socketComing(code)) {
+            this.socketWaitUntil ||= Date.now() + this.ctx.config.socketWaitSec * 1000;
+            if (Date.now() < this.socketWaitUntil) {
+              setTimeout(() => this.safely(() => this.connectAgain()), SOCKET_RETRY_MS);
+              return;
+            }
+          }
           this.ctx.log("warn", "upstream connect failed", {
             hash: this.hash,
             target: this.target?.key,
@@ -338,6 +349,27 @@ export class ProxyConnection implements UpstreamOwner {
           this.answer(502, `hash ${this.hash}: cannot connect to its socket (${code})`, true, this.hash);
         }),
     );
+  }
+
+  /**
+   * A hash routed here whose socket file is missing (or not listening) is in most cases one whose
+   * socket is being made: an activation in progress (a revived hash has its alias before its
+   * socket), or a socket the unit watch re-creates (within its 2 s period). The request waits for
+   * it, up to socketWaitSec, as a connection to a listening systemd socket would; then, or if the
+   * hash stops being live here meanwhile, it gets a 502.
+   */
+  private socketComing(code: string): boolean {
+    return (code === "ENOENT" || code === "ECONNREFUSED") && this.target?.unix !== undefined;
+  }
+
+  private connectAgain(): void {
+    if (this.phase !== Phase.Waiting) return;
+    const route = this.ctx.routes.resolveHash(this.hash);
+    if (route.kind !== "local" || route.socketPath !== this.target?.unix) {
+      this.answer(502, `hash ${this.hash}: its socket went away before it answered`, true, this.hash);
+      return;
+    }
+    this.connect();
   }
 
   private connected(conn: UpstreamConn): void {
@@ -591,6 +623,7 @@ export class ProxyConnection implements UpstreamOwner {
     this.resBuf = null;
     this.resStarted = false;
     this.interim = 0;
+    this.socketWaitUntil = 0;
   }
 
   // ---- helpers ----

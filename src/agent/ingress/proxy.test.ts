@@ -58,7 +58,7 @@ beforeAll(() => {
   );
   routes.local(HASH_A, a).local(HASH_B, b).local(HASH_C, join(dir.path, "missing.sock"));
   ingress = startIngress({
-    config: { port: 0, member: "test" },
+    config: { port: 0, member: "test", socketWaitSec: 0.3 },
     routes,
     aliases: { resolveAlias: (name) => (name === "prod" ? HASH_A : undefined) },
     inflight,
@@ -123,6 +123,32 @@ describe("routing", () => {
     expect(r502.status).toBe(502);
     expect(await r502.text()).toContain("cannot connect to its socket");
     expect(r502.headers.get("x-hashd-hash")).toBe(HASH_C);
+  });
+
+  test("a socket that appears while a request waits for it (an activation under way) answers it", async () => {
+    const hash = "11111111111111111111111111111111";
+    const socketPath = join(dir.path, "late.sock");
+    routes.local(hash, socketPath);
+    const answer = fetch(`${base}/late`, { headers: { host: `${hash}.localhost` } });
+    await Bun.sleep(150); // within socketWaitSec (0.3 s): the request keeps trying
+    const late = startUpstream(socketPath, () => new Response("late but there"));
+    const response = await answer;
+    expect(response.status).toBe(200);
+    expect(await response.text()).toBe("late but there");
+    late.stop(true);
+    routes.routes.delete(hash);
+  });
+
+  test("a hash that stops being live here while its request waits for the socket gets a 502", async () => {
+    const hash = "22222222222222222222222222222222";
+    routes.local(hash, join(dir.path, "never.sock"));
+    const answer = fetch(`${base}/`, { headers: { host: `${hash}.localhost` } });
+    await Bun.sleep(100);
+    routes.routes.set(hash, { kind: "none", hash });
+    const response = await answer;
+    expect(response.status).toBe(502);
+    expect(await response.text()).toContain("its socket went away");
+    routes.routes.delete(hash);
   });
 });
 

@@ -140,7 +140,17 @@ describe("scale to zero through the ingress", () => {
       log: () => {},
     });
     ungated.register(HASH_A, 1);
-    const result = await steadyLoadWithStops(ungated);
+    // This fake removes its socket while it stops (systemd keeps it listening), and the ingress
+    // waits for a missing socket to come back (socketWaitSec), which would hide the stop here: this
+    // ingress does not wait, so what the gate keeps from the service is seen.
+    const impatient = startIngress({
+      config: { port: 0, socketWaitSec: 0.001 },
+      routes: new MapRoutes().local(HASH_A, unit.socketPath),
+      inflight,
+      log: () => {},
+    });
+    const result = await steadyLoadWithStops(ungated, `http://127.0.0.1:${impatient.port}/h/${HASH_A}/`);
+    await impatient.stop(0);
     expect(result.stops).toBeGreaterThanOrEqual(3);
     expect(result.failures.length).toBeGreaterThan(0);
     expect(result.failures[0]).toMatch(/^502 /);
@@ -148,7 +158,7 @@ describe("scale to zero through the ingress", () => {
 });
 
 /** 8 clients in a loop for 2.5 s while the scaler ticks every 20 ms with a full idle period each time. */
-async function steadyLoadWithStops(idle: IdleScaler) {
+async function steadyLoadWithStops(idle: IdleScaler, url = base) {
   const stopsBefore = unit.stops;
   let answered = 0;
   const failures: string[] = [];
@@ -156,7 +166,7 @@ async function steadyLoadWithStops(idle: IdleScaler) {
   const client = async () => {
     while (running) {
       try {
-        const response = await fetch(base);
+        const response = await fetch(url);
         const text = await response.text();
         if (response.status !== 200 || !text.startsWith("generation"))
           failures.push(`${response.status} ${text}`);

@@ -66,6 +66,11 @@ export interface IngressConfig {
    * there is no limit: streams and WebSockets may run for as long as both ends want.
    */
   upstreamTimeoutSec: number;
+  /**
+   * how long a request for a hash that is live here waits for its socket file to appear (an
+   * activation in progress, a socket being re-created) before a 502
+   */
+  socketWaitSec: number;
   /** request bodies larger than this get 413; 0 means no limit (bodies stream, they are not held) */
   maxRequestBodyBytes: number;
   /** pooled keep-alive connections to upstreams are closed after this idle time */
