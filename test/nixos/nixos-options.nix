@@ -142,15 +142,7 @@ let
           default = [ ];
         };
         environment = mkOption {
-          type = types.attrsOf (
-            types.nullOr (
-              types.oneOf [
-                types.str
-                types.path
-                types.package
-              ]
-            )
-          );
+          type = environmentType;
           default = { };
         };
         path = mkOption {
@@ -272,6 +264,17 @@ let
       description = "Nix config atom (null, bool, int, float, str, path or package)";
     };
 
+  # a unit's environment and systemd.globalEnvironment (nixos/modules/system/boot/systemd.nix)
+  environmentType = types.attrsOf (
+    types.nullOr (
+      types.oneOf [
+        types.str
+        types.path
+        types.package
+      ]
+    )
+  );
+
   failedAssertions = map (x: x.message) (filter (x: !x.assertion) config.assertions);
 in
 {
@@ -305,15 +308,7 @@ in
       defaultText = literalExpression "pkgs.systemd";
     };
     systemd.globalEnvironment = mkOption {
-      type = types.attrsOf (
-        types.nullOr (
-          types.oneOf [
-            types.str
-            types.path
-            types.package
-          ]
-        )
-      );
+      type = environmentType;
       default = { };
     };
     systemd.services = mkOption {
