@@ -69,14 +69,14 @@ defaults // {
   Type = "notify";
   NotifyAccess = "all";
 
-  # Restarting or upgrading the agent must never stop a service (DESIGN.md invariant 6). The services
-  # are transient units of their own (hashd-<hash>.socket/.service, created by PID 1 through
-  # systemd-run), so they are not in this unit's cgroup and no KillMode reaches them. KillMode=process
-  # makes that hold for anything else the agent starts as well: on stop or restart only the agent's
-  # main process gets SIGTERM; a helper it forked (a `nix copy` in progress, a readiness probe) is left
-  # to finish instead of being killed mid-way, and the new agent takes over from its database and
-  # from systemd. The cost is that such a helper can outlive the agent, which is why every call the
-  # agent makes has its own timeout.
+  # Restarting or upgrading the agent must never stop a service (docs/architecture.md, invariant 6).
+  # The services are transient units of their own (hashd-<hash>.socket/.service, created by PID 1
+  # through systemd-run), so they are not in this unit's cgroup and no KillMode reaches them.
+  # KillMode=process makes that hold for anything else the agent starts as well: on stop or restart
+  # only the agent's main process gets SIGTERM; a helper it forked (a `nix copy` in progress, a
+  # readiness probe) is left to finish instead of being killed mid-way, and the new agent takes over
+  # from its database and from systemd. The cost is that such a helper can outlive the agent, which
+  # is why every call the agent makes has its own timeout.
   KillMode = "process";
 
   StateDirectory = stateDirectory;

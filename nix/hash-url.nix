@@ -1,15 +1,16 @@
 # Store hashes and hash URLs, with the string context kept.
 #
-# `hashOf service` is the 32 characters after /nix/store/ (DESIGN.md, "store hash"). It is taken with
-# builtins.substring, which keeps the service's string context, so wherever the hash lands in another
-# derivation's output, Nix records the service as a runtime reference of that derivation
-# (the reference scanner looks for the hash part of every input path, nix manual "Derivations").
-# That is what makes the dependency graph between service closures the Nix reference graph.
+# `hashOf service` is the 32 characters after /nix/store/ (the store hash, src/model/names.ts). It
+# is taken with builtins.substring, which keeps the service's string context, so wherever the hash
+# lands in another derivation's output, Nix records the service as a runtime reference of that
+# derivation (the reference scanner looks for the hash part of every input path, nix manual
+# "Derivations"). That is what makes the dependency graph between service closures the Nix reference
+# graph.
 let
   storePrefix = builtins.storeDir + "/";
   prefixLength = builtins.stringLength storePrefix;
 
-  # nix-base32 omits e, o, u and t (same pattern as src/nix/store-path.ts)
+  # nix-base32 omits e, o, u and t (STORE_HASH_SOURCE of src/model/names.ts; test/name-patterns.test.ts)
   hashPattern = "[0-9a-df-np-sv-z]{32}";
 
   describe = value:
@@ -36,12 +37,15 @@ let
     else
       hash;
 
-  # RFC 1123 host name labels, lower case: the zone ends up in a Host header and in DNS.
+  # RFC 1123 host name labels, lower case: the zone ends up in a Host header and in DNS. At most 220
+  # characters, so that `<hash>.<zone>` is a DNS name of at most 253. The zone of src/model/names.ts
+  # (ZONE_SOURCE, ZONE_MAX_LENGTH), as in the NixOS module; test/name-patterns.test.ts compares them.
   zonePattern = "[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*";
+  zoneMaxLength = 220;
 
   urlFor = { service, zone ? "localhost", port ? null, scheme ? "http" }:
-    if builtins.match zonePattern zone == null then
-      throw "hashd.mkHashUrl: zone \"${zone}\" is not a DNS name (lower-case labels separated by dots, e.g. \"localhost\" or \"svc.example.org\")"
+    if builtins.match zonePattern zone == null || builtins.stringLength zone > zoneMaxLength then
+      throw "hashd.mkHashUrl: zone \"${zone}\" is not a DNS name (lower-case labels of 1-63 characters separated by dots, at most 220 in all, e.g. \"localhost\" or \"svc.example.org\")"
     else if port != null && !(builtins.isInt port && port >= 1 && port <= 65535) then
       throw "hashd.mkHashUrl: port must be null or an integer from 1 to 65535"
     else if scheme != "http" && scheme != "https" then

@@ -56,8 +56,11 @@ let
   segments = "(/[A-Za-z0-9_@+-][A-Za-z0-9._@+-]*)+";
   plainPath = strWith segments "absolute path as a string (letters, digits and . _ @ + -, no segment starting with a dot)";
   nonEmptyStr = strWith ".+" "non-empty string";
-  # The same pattern as src/agent/config.ts and nix/hash-url.nix: lower-case DNS labels.
-  zonePattern = "[a-z0-9]([a-z0-9-]*[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*";
+  # The zone of src/model/names.ts (ZONE_SOURCE, ZONE_MAX_LENGTH), as in nix/hash-url.nix: lower-case
+  # DNS labels of 1-63 characters separated by dots, at most 220 characters in all (so that
+  # `<hash>.<zone>` is a DNS name of at most 253). test/name-patterns.test.ts compares them.
+  zonePattern = "[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*";
+  zoneMaxLength = 220;
   # An alias keeps its target and up to 9 previous ones (src/agent/gossip/codec-fields.ts,
   # LIMITS.previousPerAlias); the test compares this bound with the agent's schema.
   maxKeepLast = 10;
@@ -93,7 +96,9 @@ let
       description = "One GC root (a symlink) per live hash. The module creates it (systemd.tmpfiles) and makes it writable for the agent (ReadWritePaths=).";
     };
     zone = mkOption {
-      type = strWith zonePattern "DNS name (lower-case letters, digits, - and dots, e.g. svc.example.org)";
+      type = types.addCheck (strWith zonePattern "DNS name (lower-case letters, digits, - and dots, e.g. svc.example.org)") (
+        zone: builtins.stringLength zone <= zoneMaxLength
+      );
       default = "localhost";
       example = "svc.example.org";
       description = ''

@@ -9,15 +9,18 @@
  *   module writes it (else a host evaluates and then fails at start), and it must be written as
  *   given. Whatever the module refuses, the agent must refuse too, except on the few keys where the
  *   module is narrower on purpose (NARROWER, with the reason);
- * - the same defaults, except the ingress (DEFAULT_DIFFERENCES, with the reason).
+ * - the same defaults, except the ingress (DEFAULT_DIFFERENCES, with the reason);
+ * - the zone type takes exactly the zones src/model/names.ts's isZone takes (test/zone-probes.ts).
  * All probes run in one Nix evaluation (builtins.tryEval around each).
  */
 import { describe, expect, test } from "bun:test";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { configSchema } from "../src/agent/config.ts";
+import { isZone } from "../src/model/names.ts";
 import { MODULE, NixosEvaluator, WITH_PACKAGE } from "./nixos/evaluate.ts";
 import { nixpkgsLib, REPO } from "./nixos/nixpkgs-lib.ts";
+import { ZONE_PROBES } from "./zone-probes.ts";
 
 const LIB = nixpkgsLib("the module-versus-schema tests (test/nixos-module-schema.test.ts)");
 const nixos = LIB ? new NixosEvaluator(LIB) : undefined;
@@ -301,6 +304,13 @@ describe.skipIf(!LIB)("the module's settings and the agent's config schema", () 
         refused: true,
       });
     }
+  });
+
+  test("the zone: the module takes exactly what src/model/names.ts takes", () => {
+    const verdicts = moduleVerdicts(ZONE_PROBES.map((value) => ({ path: ["zone"], value })));
+    expect(ZONE_PROBES.map((zone, i) => ({ zone, module: verdicts[i]?.ok === true }))).toEqual(
+      ZONE_PROBES.map((zone) => ({ zone, module: isZone(zone) })),
+    );
   });
 
   test("the same defaults, but for the ingress (see DEFAULT_DIFFERENCES)", () => {

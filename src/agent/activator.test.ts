@@ -113,6 +113,16 @@ describe("activation logic (against a fake host)", () => {
     expect(host.countOf("systemctl", "stop")).toBe(1);
   });
 
+  test("only a taken unit name is replaced: another refusal that says 'already exists' fails the hash", async () => {
+    host.valid.add(PATH);
+    host.runRefusal =
+      "Failed to start transient service unit: /run/hashd/hold-token already exists as a directory";
+    await expect(activator.activate({ path: PATH, wait: true })).rejects.toThrow(/systemd-run refused/);
+    expect(host.countOf("systemd-run")).toBe(1);
+    expect(host.countOf("systemctl", "stop")).toBe(0);
+    expect(store.get(H)?.state).toBe("failed");
+  });
+
   test("lazy activation leaves the service to the first connection", async () => {
     host.valid.add(PATH);
     const r = await activator.activate({ path: PATH, lazy: true });

@@ -3,7 +3,7 @@ import type { Nix } from "../nix/nix.ts";
 import { parseStoreHash, parseStorePath } from "../nix/store-path.ts";
 import { isProxied } from "../systemd/proxied-unit.ts";
 import { installProxyHelpers, type ProxyHelpers } from "../systemd/proxy-helpers.ts";
-import type { Systemctl } from "../systemd/systemctl.ts";
+import { type Systemctl, SystemdRunError } from "../systemd/systemctl.ts";
 import { type HashUnits, hashUnits } from "../systemd/unit-names.ts";
 import type { Config } from "./config.ts";
 import { type HoldTokens, installHoldToken } from "./ingress/hold-tokens.ts";
@@ -221,7 +221,7 @@ export class Activator {
       await this.createTransient(path, units, manifest);
     } catch (e) {
       // Units left by an agent whose database was lost: replace them once.
-      if (!(e instanceof HashdError && /already exists/.test(e.message))) throw e;
+      if (!(e instanceof SystemdRunError && e.unitExists)) throw e;
       this.deps.log(`replacing stale units of ${units.hash}`);
       await this.removeUnits(units, manifest);
       await this.createTransient(path, units, manifest);

@@ -191,10 +191,6 @@ export class GossipCluster implements Cluster {
     this.adapter.setLocalState(state);
   }
 
-  stats() {
-    return this.adapter.stats();
-  }
-
   /** Prometheus lines for /metrics: members by state, incarnations, last contact, counters. */
   metrics(now = Date.now()): string {
     return renderGossipMetrics({

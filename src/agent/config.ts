@@ -1,6 +1,8 @@
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
 import { HashdError } from "../lib/errors.ts";
+import { zodProblems } from "../lib/zod-problems.ts";
+import { EXPECTED_ZONE, ZONE_MAX_LENGTH, ZONE_SYNTAX } from "../model/names.ts";
 import { LIMITS } from "./gossip/codec-fields.ts";
 
 const listen = z.object({
@@ -15,10 +17,7 @@ export const configSchema = z
     /** holds control.sock (root only) and sockets/<hash>.sock of every service */
     runtimeDir: z.string().startsWith("/").default("/run/hashd"),
     gcRootDir: z.string().startsWith("/").default("/nix/var/nix/gcroots/hashd"),
-    zone: z
-      .string()
-      .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/, "must be a DNS name")
-      .default("localhost"),
+    zone: z.string().max(ZONE_MAX_LENGTH).regex(ZONE_SYNTAX, `must be ${EXPECTED_ZONE}`).default("localhost"),
     /** where `activate` copies missing closures from (binary cache URLs, ssh-ng://host) */
     substituters: z.array(z.string().min(1)).default([]),
     ingress: listen.default({ address: "127.0.0.1", port: 8480 }),
@@ -94,7 +93,7 @@ export function pathsOf(config: Config): Paths {
 export function parseConfig(input: unknown, source = "config"): Config {
   const r = configSchema.safeParse(input);
   if (r.success) return r.data;
-  const problems = r.error.issues.map((i) => `${i.path.join(".") || "(top level)"}: ${i.message}`);
+  const problems = zodProblems(r.error, "(top level)");
   throw new HashdError("bad_request", `invalid ${source}: ${problems.join("; ")}`, { problems });
 }
 

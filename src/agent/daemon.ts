@@ -1,6 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { hostname } from "node:os";
 import { Hono } from "hono";
+import type { Exec } from "../lib/exec.ts";
 import { Nix } from "../nix/nix.ts";
 import { Notifier } from "../systemd/notify.ts";
 import { Systemctl } from "../systemd/systemctl.ts";
@@ -33,9 +34,15 @@ import { AgentRouteTable } from "./route-table.ts";
 import type { Deployment } from "./state/deployment.ts";
 import { LIVE_STATES } from "./state/deployment.ts";
 import { StateStore } from "./state/store.ts";
-import { startStatusServer, storeStatusSource } from "./status/index.ts";
+import { aliasProviders, clusterProviders, startStatusServer, storeStatusSource } from "./status/index.ts";
 import { syncServiceStates } from "./unit-watch.ts";
-import { removeSocket, serveUnix } from "./unix-server.ts";
+import { refuseLiveSocket, removeSocket, serveUnix } from "./unix-server.ts";
+
+/** The agent's way to the host: tests run it against a fake systemd and Nix (test/fakes). */
+export interface AgentIo {
+  /** runs systemd-run, systemctl, journalctl and nix (default: lib/exec.ts) */
+  exec?: Exec;
+}
 
 export interface RunningAgent {
   stop(): Promise<void>;
@@ -54,15 +61,24 @@ const RETIRE_MS = 1000;
  * `hashd serve`: open state, adopt what systemd runs, join the cluster, serve the control API,
  * the ingress and the status page, and run the loops that publish state and retire old hashes.
  */
-export async function startAgent(config: Config, version: string, log = defaultLog): Promise<RunningAgent> {
+export async function startAgent(
+  config: Config,
+  version: string,
+  log = defaultLog,
+  io: AgentIo = {},
+): Promise<RunningAgent> {
   const paths = pathsOf(config);
+  // One agent per runtime directory, and this is checked first: an agent started by hand beside a
+  // running one must not reconcile, restore holds or write events into that one's database before
+  // it finds out (serveUnix checks again when it binds).
+  await refuseLiveSocket(paths.controlSocket);
   const notifier = new Notifier();
   mkdirSync(config.runtimeDir, { recursive: true, mode: 0o755 });
   mkdirSync(paths.socketDir, { recursive: true, mode: 0o755 });
 
   const store = new StateStore(paths.database);
-  const systemctl = new Systemctl();
-  const nix = new Nix(config.gcRootDir);
+  const systemctl = new Systemctl(io.exec);
+  const nix = new Nix(config.gcRootDir, io.exec);
   const inflight = new InFlight();
   let publishSoon = () => {};
   // Holds outlive the process: a restarted agent starts from the leases its predecessor granted.
@@ -171,20 +187,9 @@ export async function startAgent(config: Config, version: string, log = defaultL
   };
 
   const statusSource = storeStatusSource(store, (h) => activator.url(h), {
-    self: cluster.self,
+    ...clusterProviders(cluster),
+    ...aliasProviders(() => aliases),
     zone: config.zone,
-    members: () => cluster.memberInfos(),
-    reports: () =>
-      cluster
-        .memberInfos()
-        .filter((m) => m.name !== cluster.self)
-        .map((m) => ({ member: m.name, hashes: cluster.memberState(m.name)?.hashes ?? [] })),
-    aliases: () =>
-      (aliases?.list() ?? []).map((a) => ({
-        name: a.name,
-        hash: a.hash,
-        history: (aliases?.history(a.name, 20) ?? []).map((h) => ({ hash: h.hash, at: h.at, by: h.by })),
-      })),
     inFlight: load.inFlight,
     holds: load.holds,
     refs: (h) => store.get(h)?.refs ?? [],
@@ -233,7 +238,7 @@ export async function startAgent(config: Config, version: string, log = defaultL
       await notifier.stopping();
       for (const l of loops) l.stop();
       await scaler?.close();
-      // Services are left running on purpose: systemd owns them (invariant 6).
+      // Services are left running on purpose: systemd owns them (docs/architecture.md, invariant 6).
       await ingress.stop(2000);
       await status.stop();
       await control.stop(false);

@@ -9,8 +9,6 @@ export interface LoadSource {
   holds(hash: string): number;
 }
 
-export const NO_LOAD: LoadSource = { inFlight: () => 0, holds: () => 0 };
-
 /** How long, and how many, hashes the retirer retired here stay in the report. */
 export const RECENTLY_RETIRED_MS = 10 * 60_000;
 export const RECENTLY_RETIRED_MAX = 32;

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { HashdError } from "../lib/errors.ts";
+import { zodProblems } from "../lib/zod-problems.ts";
 
 /** Where a service closure keeps its manifest, relative to the store path (written by lib.mkService). */
 export const MANIFEST_RELATIVE_PATH = "hashd/service.json";
@@ -92,10 +93,7 @@ export type Manifest = z.infer<typeof manifestSchema>;
 export function parseManifest(input: unknown, source = "manifest"): Manifest {
   const result = manifestSchema.safeParse(input);
   if (result.success) return result.data;
-  const problems = result.error.issues.map((issue) => {
-    const where = issue.path.length ? issue.path.join(".") : "(top level)";
-    return `${where}: ${issue.message}`;
-  });
+  const problems = zodProblems(result.error, "(top level)");
   throw new HashdError("bad_request", `invalid ${source}: ${problems.join("; ")}`, { problems });
 }
 

@@ -13,8 +13,8 @@ export interface ReconcileReport {
 /**
  * At start the agent adopts what systemd already runs and re-creates what it lost. systemd owns
  * the units, so a restart of the agent (even kill -9) touches no running service; after a reboot
- * the transient units are gone and are re-created from the database (invariant 6). A proxied
- * hash (unix, port) counts as present only with its program's unit too.
+ * the transient units are gone and are re-created from the database (docs/architecture.md,
+ * invariant 6). A proxied hash (unix, port) counts as present only with its program's unit too.
  */
 export async function reconcile(
   store: StateStore,

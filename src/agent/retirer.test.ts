@@ -166,6 +166,33 @@ describe("retirer (the planner's actions carried out on systemd, Nix and the dat
     expect(changes.filter((d) => d.state === "retired").map((d) => d.hash)).toEqual([FE1, BE1]);
   });
 
+  test("a kept event per change of verdict, none per tick of the quiet period", async () => {
+    const r = retirer({ kind: "retire" }, 5000);
+    await switchToFE2(r);
+    for (let i = 0; i < 4; i++) await r.tick(later(1000));
+    const kept = (hash: string) =>
+      store
+        .events(hash)
+        .filter((e) => e.kind === "kept")
+        .map((e) => e.message)
+        .reverse();
+    expect(stateOf(FE1)).toBe("draining");
+    expect(kept(FE1)).toEqual(["draining, quiet for 0 ms of 5000"]);
+    expect(kept(BE1)).toEqual([
+      `draining, kept: dependent ${FE1} is ready on a`,
+      `draining, kept: dependent ${FE1} is draining on a`,
+    ]);
+
+    await r.tick(later(1000));
+    await r.tick(later(1000));
+    expect(stateOf(FE1)).toBe("retired");
+    expect(kept(FE1)).toEqual([
+      "draining, quiet for 0 ms of 5000",
+      "retired: unwanted, unreferenced and idle everywhere",
+    ]);
+    expect(kept(BE1).slice(2)).toEqual(["draining, quiet for 0 ms of 5000"]);
+  });
+
   test("undrain goes back to ready if the service runs, else to idle", async () => {
     const r = retirer();
     aliases.set({ prod: FE1 });

@@ -11,6 +11,7 @@ import {
   type RetirementPlanner,
   wantedIn,
 } from "./retirement/planner.ts";
+import { sameVerdict, type VerdictCause } from "./retirement/verdicts.ts";
 import { type Deployment, LIVE_STATES } from "./state/deployment.ts";
 import type { StateStore } from "./state/store.ts";
 
@@ -40,7 +41,7 @@ export interface RetirerDeps {
  * activated again from the local store (the planner's `revive`).
  */
 export class Retirer {
-  private lastVerdicts = new Map<string, string>();
+  private lastVerdicts = new Map<string, VerdictCause>();
   /** hashes wanted again whose closure is gone from the store (told once, not looked for again) */
   private readonly unrevivable = new Set<string>();
   verdicts: PlannerResult["verdicts"] = new Map();
@@ -173,9 +174,9 @@ export class Retirer {
   private recordVerdictChanges(verdicts: PlannerResult["verdicts"], retirable: Set<string>): void {
     for (const [hash, v] of verdicts) {
       if (!retirable.has(hash)) continue;
-      const key = v.reason.replace(/\d+ ms/g, "");
-      if (this.lastVerdicts.get(hash) === key) continue;
-      this.lastVerdicts.set(hash, key);
+      const last = this.lastVerdicts.get(hash);
+      if (last !== undefined && sameVerdict(last, v.cause)) continue;
+      this.lastVerdicts.set(hash, v.cause);
       if (!v.wanted) this.deps.store.event(hash, "kept", v.reason);
     }
     for (const hash of this.lastVerdicts.keys()) if (!verdicts.has(hash)) this.lastVerdicts.delete(hash);

@@ -21,8 +21,11 @@ export async function serveUnix(
   }
 }
 
-/** A socket file left by a killed agent is removed; one that answers means another agent runs. */
-async function refuseLiveSocket(path: string): Promise<void> {
+/**
+ * A socket file left by a killed agent is removed; one that answers means another agent runs
+ * (a `conflict`). The daemon asks this of its control socket before anything else (daemon.ts).
+ */
+export async function refuseLiveSocket(path: string): Promise<void> {
   if (!existsSync(path)) return;
   const alive = await fetch("http://agent/", { unix: path, signal: AbortSignal.timeout(1000) })
     .then(() => true)

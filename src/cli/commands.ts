@@ -1,4 +1,7 @@
 import { defineCommand } from "citty";
+// The one place the version is written is package.json (the flake reads it too); bun build --compile
+// bundles this import, so the binary needs no package.json beside it.
+import packageJson from "../../package.json" with { type: "json" };
 import type { presentDeployment } from "../agent/api.ts";
 import { loadConfig } from "../agent/config.ts";
 import { startAgent } from "../agent/daemon.ts";
@@ -10,7 +13,7 @@ import { ago, table } from "./format.ts";
 import { hostArg, onHost } from "./host.ts";
 import type { Stream } from "./stream.ts";
 
-export const VERSION = "0.1.0";
+export const VERSION: string = packageJson.version;
 
 type ShownDeployment = ReturnType<typeof presentDeployment>;
 

@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { ALIAS_PATTERN, deploy as runDeploy } from "../deploy/deploy.ts";
+import { deploy as runDeploy } from "../deploy/deploy.ts";
 import { buildInstallable, classifyInput } from "../deploy/input.ts";
 import { TtyProgress } from "../deploy/progress.ts";
 import { failureOf, renderText } from "../deploy/result.ts";
@@ -7,6 +7,7 @@ import { withSshMux } from "../deploy/ssh-mux.ts";
 import { parseTargets } from "../deploy/target.ts";
 import { HashdError } from "../lib/errors.ts";
 import { exec } from "../lib/exec.ts";
+import { isAliasName } from "../model/names.ts";
 import type { StorePath } from "../nix/store-path.ts";
 import type { Output } from "./commands.ts";
 
@@ -45,10 +46,10 @@ export const deploy = defineCommand({
         `--timeout must be a number of seconds up to 3600, not ${args.timeout}`,
       );
     }
-    if (args.alias !== undefined && !ALIAS_PATTERN.test(args.alias)) {
+    if (args.alias !== undefined && !isAliasName(args.alias)) {
       throw new HashdError(
         "bad_request",
-        `bad alias ${JSON.stringify(args.alias)}: lower-case letters, digits and "-" (a DNS label)`,
+        `bad alias ${JSON.stringify(args.alias)}: lower-case letters, digits and "-" (a DNS label), and not a store hash`,
       );
     }
 

@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
 import { main } from "./main.ts";
 
 async function run(argv: string[]) {
@@ -22,6 +23,12 @@ describe("cli", () => {
     const r = await run(argv);
     expect(r.code).toBe(code);
     expect(r.out).toMatch(pattern);
+  });
+
+  test("--version is package.json's (the flake's too)", async () => {
+    const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8"));
+    expect(version).toMatch(/^\d+\.\d+\.\d+$/);
+    expect((await run(["--version"])).out).toBe(version);
   });
 
   test.each([

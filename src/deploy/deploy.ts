@@ -36,9 +36,6 @@ export interface DeployOptions {
   now?: () => number;
 }
 
-/** A DNS label: the alias becomes `<alias>.<zone>`. */
-export const ALIAS_PATTERN = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-
 const NIX_FLAGS = ["--extra-experimental-features", "nix-command"];
 
 /**

@@ -80,5 +80,3 @@ export class HashdError extends Error {
     );
   }
 }
-
-export const isHashdError = (e: unknown): e is HashdError => e instanceof HashdError;

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { HashdError } from "../lib/errors.ts";
-import { isStoreHash, parseStoreHash, parseStorePath } from "./store-path.ts";
+import { isStoreHash } from "../model/names.ts";
+import { parseStoreHash, parseStorePath } from "./store-path.ts";
 
 const H = "0c7v2bqvqbr3xq4ia4czb2kh1bnr4hy6";
 

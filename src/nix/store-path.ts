@@ -1,9 +1,7 @@
 import { HashdError } from "../lib/errors.ts";
+import { EXPECTED_HASH, isStoreHash } from "../model/names.ts";
 
 export const STORE_DIR = "/nix/store";
-
-/** nix-base32 omits e, o, u and t; a store hash is 32 of these characters (160 bits). */
-export const HASH_PATTERN = /^[0-9a-df-np-sv-z]{32}$/;
 
 /** Store path names: Nix allows letters, digits and +-._?= and forbids a leading dot (libstore/path.cc). */
 const NAME_PATTERN = /^[a-zA-Z0-9+\-_?=][a-zA-Z0-9+\-._?=]{0,210}$/;
@@ -15,16 +13,9 @@ export interface StorePath {
   name: string;
 }
 
-export function isStoreHash(value: string): boolean {
-  return HASH_PATTERN.test(value);
-}
-
 export function parseStoreHash(value: unknown): string {
-  if (typeof value !== "string" || !HASH_PATTERN.test(value)) {
-    throw new HashdError(
-      "bad_request",
-      `not a store hash: ${describe(value)} (expected 32 characters of nix-base32: 0-9 and a-z without e, o, u, t)`,
-    );
+  if (typeof value !== "string" || !isStoreHash(value)) {
+    throw new HashdError("bad_request", `not a store hash: ${describe(value)} (expected ${EXPECTED_HASH})`);
   }
   return value;
 }
@@ -41,7 +32,7 @@ export function parseStorePath(value: unknown): StorePath {
   }
   const base = value.slice(prefix.length);
   const hash = base.slice(0, 32);
-  if (!HASH_PATTERN.test(hash) || base[32] !== "-") {
+  if (!isStoreHash(hash) || base[32] !== "-") {
     throw new HashdError(
       "bad_request",
       `not a store path: ${describe(value)} (expected ${prefix}<32-character nix-base32 hash>-<name>)`,

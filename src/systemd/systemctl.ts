@@ -5,6 +5,32 @@ import { systemdRunArgv, type TransientUnitSpec } from "./transient-unit.ts";
 
 export type UnitProperties = Record<string, string>;
 
+/**
+ * systemd-run's error for a unit name that is taken: systemd answers the D-Bus error
+ * org.freedesktop.systemd1.UnitExists, and systemd-run prints only its message: "Failed to start
+ * transient <type> unit: Unit <name> was already loaded or has a fragment file." (a loaded unit,
+ * running or not: seen on 252 and in the sandbox test of a lost database), or, from older systemd
+ * and for a name taken otherwise, "Unit <name> already exists.".
+ */
+const UNIT_EXISTS = /\bUnit \S+ (?:was already loaded or has a fragment file|already exists)\b/;
+
+/**
+ * systemd-run refused to create a unit. `unitExists`: a unit of that name is loaded already (one
+ * left by an agent whose database was lost), told from the output here, where it is parsed, so
+ * that callers decide on the flag and never on the message.
+ */
+export class SystemdRunError extends HashdError {
+  readonly unitExists: boolean;
+
+  constructor(
+    readonly unit: string,
+    stderr: string,
+  ) {
+    super("systemd_failed", `systemd-run refused ${unit}: ${lastLine(stderr)}`, { stderr });
+    this.unitExists = UNIT_EXISTS.test(stderr);
+  }
+}
+
 /** The agent's view of systemd: a thin driver over systemd-run, systemctl and journalctl. */
 export class Systemctl {
   constructor(private readonly run: Exec = defaultExec) {}
@@ -34,11 +60,7 @@ export class Systemctl {
 
   private async systemdRun(argv: string[], unit: string): Promise<void> {
     const r = await this.run(argv, { timeoutMs: 30_000 });
-    if (r.code !== 0) {
-      throw new HashdError("systemd_failed", `systemd-run refused ${unit}: ${lastLine(r.stderr)}`, {
-        stderr: r.stderr,
-      });
-    }
+    if (r.code !== 0) throw new SystemdRunError(unit, r.stderr);
   }
 
   /**

@@ -1,3 +1,4 @@
+import { STORE_HASH_SOURCE } from "../model/names.ts";
 import { parseStoreHash } from "../nix/store-path.ts";
 
 /**
@@ -37,6 +38,9 @@ export function hashUnits(hash: string, socketDir: string): HashUnits {
 
 /** The hash a hashd unit name belongs to, or undefined for any other unit. */
 export function hashOfUnit(unit: string): string | undefined {
-  const m = /^hashd-([0-9a-df-np-sv-z]{32})(\.socket|\.service|-app\.service|-app\.timer)$/.exec(unit);
-  return m?.[1];
+  return UNIT_OF_HASH.exec(unit)?.[1];
 }
+
+const UNIT_OF_HASH = new RegExp(
+  `^${UNIT_PREFIX}(${STORE_HASH_SOURCE})(\\.socket|\\.service|-app\\.service|-app\\.timer)$`,
+);

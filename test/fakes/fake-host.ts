@@ -12,6 +12,8 @@ export class FakeHost {
   readonly units = new Map<string, string>();
   /** services whose start fails */
   readonly failing = new Set<string>();
+  /** when set, every systemd-run fails with this on stderr */
+  runRefusal: string | undefined;
 
   exec: Exec = async (argv) => {
     this.calls.push(argv);
@@ -22,15 +24,23 @@ export class FakeHost {
       return this.valid.has(rest[0] ?? "") ? ok() : fail("invalid");
     if (cmd === "journalctl") return ok("boom: exit 3\n");
     if (cmd === "systemd-run") {
+      if (this.runRefusal !== undefined) return fail(this.runRefusal);
       const base = argv.find((a) => a.startsWith("--unit="))?.slice(7) ?? "";
+      // a taken name is refused in systemd 252's words for UnitExists (src/systemd/systemctl.ts)
       if (argv.some((a) => a.startsWith("--on-active="))) {
         // a service created behind a timer (proxied modes): loaded, not started
-        if (this.units.has(base)) return fail(`Unit ${base} already exists.`);
+        if (this.units.has(base))
+          return fail(
+            `Failed to start transient service unit: Unit ${base} was already loaded or has a fragment file.`,
+          );
         this.units.set(base, "inactive");
         this.units.set(base.replace(/\.service$/, ".timer"), "active");
         return ok();
       }
-      if (this.units.has(`${base}.socket`)) return fail(`Unit ${base}.socket already exists.`);
+      if (this.units.has(`${base}.socket`))
+        return fail(
+          `Failed to start transient socket unit: Unit ${base}.socket was already loaded or has a fragment file.`,
+        );
       this.units.set(`${base}.socket`, "active");
       return ok();
     }

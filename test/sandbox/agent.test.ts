@@ -274,6 +274,29 @@ describe("agent on a real systemd + nix host", () => {
     expect(shown.events.map((e) => e.kind)).toContain("adopted");
   });
 
+  test("a second `hashd serve` started by hand beside the agent refuses before it touches anything", async () => {
+    const path = await build(a, { name: "bystander" });
+    await activate(path, "--wait");
+    const everything = async () => {
+      const deployments = await listDeployments();
+      const events = await Promise.all(
+        deployments.map(async (d) => (await hashdJson<{ events: unknown[] }>(a, ["show", d.hash])).events),
+      );
+      return { deployments, events };
+    };
+    const before = await everything();
+    const agentPid = await unitProps(a, "hashd.service", ["MainPID"]);
+
+    const second = await hashd(a, ["serve", "--config", "/etc/hashd/config.json"], 30_000);
+    expect({ code: second.code, stderr: second.stderr.trim() }).toEqual({
+      code: 4,
+      stderr: "hashd: another agent already serves /run/hashd/control.sock",
+    });
+    expect(await everything()).toEqual(before);
+    expect(await unitProps(a, "hashd.service", ["MainPID"])).toEqual(agentPid);
+    expect((await hashd(a, ["list"])).code).toBe(0);
+  });
+
   test("kill -9 during an activation leaves a consistent state after restart", async () => {
     const path = await build(a, {
       name: "interrupted",
@@ -323,5 +346,24 @@ describe("agent on a real systemd + nix host", () => {
       const res = await getUnix(a, d.socketPath);
       expect(res.stdout).toStartWith(`200 ${d.name} 1 ${d.hash}`);
     }
+  });
+
+  test("units left by a lost database are replaced when their hash is activated again", async () => {
+    const path = await build(a, { name: "orphan" });
+    const hash = hashOf(path);
+    await activate(path, "--wait");
+    // the agent loses its state directory; the hash's units run on (systemd owns them)
+    await a.run(["systemctl", "stop", "hashd.service"]);
+    await a.run(["sh", "-c", "rm -f /var/lib/hashd/state.sqlite*"]);
+    await a.run(["systemctl", "start", "hashd.service"]);
+    expect(await listDeployments()).toEqual([]);
+    expect((await unitProps(a, `hashd-${hash}.socket`, ["ActiveState"])).ActiveState).toBe("active");
+
+    // systemd-run refuses the taken names (UnitExists): the agent replaces the units, once
+    const again = await activate(path, "--wait");
+    expect(again.deployment.state).toBe("ready");
+    expect((await getUnix(a, again.deployment.socketPath)).stdout).toStartWith(`200 orphan 1 ${hash}`);
+    const journal = await a.run(["journalctl", "--no-pager", "-o", "cat", "-u", "hashd.service"]);
+    expect(journal).toContain(`replacing stale units of ${hash}`);
   });
 });

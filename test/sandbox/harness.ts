@@ -1,7 +1,8 @@
 /**
  * Integration-test sandbox: each host is a set of Linux namespaces with systemd as PID 1, a private
  * Nix store with nix-daemon, sshd, and an address on a private bridge (10.231.0.0/24) that exists only
- * in the sandbox's own "switch" network namespace. See /work/shared/SANDBOX.md for the recipe.
+ * in the sandbox's own "switch" network namespace. docs/architecture.md ("The sandbox") says why it is
+ * built this way; boot.sh and this file are the recipe.
  *
  * Layout on the machine (all removed by destroy()):
  *   /run/hashd-sandbox/<id>/owner           JSON: harness pid (+ start time), netns names, cgroups
@@ -198,7 +199,10 @@ const REQUIRED_TOOLS = [
 
 const TOOL_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/** NIX_CONFIG for building test closures without nixpkgs and without internet (see SANDBOX.md). */
+/**
+ * NIX_CONFIG for building test closures without nixpkgs and without internet: the host is the
+ * isolation (no Nix sandbox), and an empty substituters keeps Nix from retrying the public cache.
+ */
 export function nixEnv(): Record<string, string> {
   return { NIX_CONFIG: "experimental-features = nix-command\nsandbox = false\nsubstituters =" };
 }

@@ -1,8 +1,9 @@
 import { beforeEach, describe, expect, test } from "bun:test";
+import { isAliasName } from "../../model/names.ts";
 import { StateStore } from "../state/store.ts";
 import { AliasService } from "./alias-service.ts";
 import { LocalAliasBackend } from "./local-backend.ts";
-import { isAlias, parseAliasName } from "./names.ts";
+import { parseAliasName } from "./names.ts";
 
 const V1 = "1".repeat(32);
 const V2 = "2".repeat(32);
@@ -19,7 +20,7 @@ beforeEach(() => {
 });
 
 describe("alias names", () => {
-  test.each(["prod", "pr-42", "a", "x".repeat(63)])("accepts %p", (n) => expect(isAlias(n)).toBe(true));
+  test.each(["prod", "pr-42", "a", "x".repeat(63)])("accepts %p", (n) => expect(isAliasName(n)).toBe(true));
   test.each(["", "Prod", "-x", "x-", "a.b", "pin:x", "x".repeat(64), V1, "../x"])("refuses %p", (n) => {
     expect(() => parseAliasName(n)).toThrow(/not an alias name/);
   });

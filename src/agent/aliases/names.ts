@@ -1,21 +1,12 @@
 import { HashdError } from "../../lib/errors.ts";
-import { isStoreHash } from "../../nix/store-path.ts";
+import { EXPECTED_ALIAS, isAliasName } from "../../model/names.ts";
 
-/**
- * Alias names are DNS labels (they become `<alias>.<zone>`), and never 32 nix-base32 characters,
- * which the ingress would read as a hash.
- */
-const ALIAS_PATTERN = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-
-export function isAlias(name: string): boolean {
-  return ALIAS_PATTERN.test(name) && !isStoreHash(name);
-}
-
+/** An alias name (src/model/names.ts: a DNS label that is not a store hash), or a 400. */
 export function parseAliasName(value: unknown): string {
-  if (typeof value !== "string" || !isAlias(value)) {
+  if (!isAliasName(value)) {
     throw new HashdError(
       "bad_request",
-      `not an alias name: ${JSON.stringify(value)} (a DNS label: 1-63 of a-z, 0-9 and -, and not a store hash)`,
+      `not an alias name: ${JSON.stringify(value)} (${EXPECTED_ALIAS}, and not a store hash)`,
     );
   }
   return value;

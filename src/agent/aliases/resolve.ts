@@ -1,9 +1,4 @@
-import { isStoreHash } from "../../nix/store-path.ts";
-
-/** A DNS label, lower case: what `<name>.<zone>` may hold before the zone. */
-const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-
-export const EXPECTED_HASH = "32 characters of nix-base32: 0-9 and a-z without e, o, u, t";
+import { EXPECTED_ALIAS, EXPECTED_HASH, isDnsLabel, isStoreHash } from "../../model/names.ts";
 
 /**
  * What a name stands for, read the way the ingress reads the label of `<label>.<zone>`: a store
@@ -19,7 +14,7 @@ export type NameKind =
 export function classifyName(name: string): NameKind {
   if (isStoreHash(name)) return { kind: "hash", hash: name };
   if (name.length === 32) return { kind: "bad-hash", name };
-  if (!DNS_LABEL.test(name)) return { kind: "bad-name", name };
+  if (!isDnsLabel(name)) return { kind: "bad-name", name };
   return { kind: "alias", alias: name };
 }
 
@@ -33,7 +28,7 @@ export function isMalformed(c: NameKind): c is MalformedName {
 export function malformedNameMessage(c: MalformedName): string {
   return c.kind === "bad-hash"
     ? `malformed hash ${quote(c.name)} (expected ${EXPECTED_HASH})`
-    : `${quote(c.name)} is neither a store hash (${EXPECTED_HASH}) nor an alias name (a DNS label: 1-63 of a-z, 0-9 and -)`;
+    : `${quote(c.name)} is neither a store hash (${EXPECTED_HASH}) nor an alias name (${EXPECTED_ALIAS})`;
 }
 
 export type NameResolution =

@@ -3,6 +3,7 @@
  * the codec and by the core's local input validation. Limits here are the protocol's maximum
  * sizes: anything larger is refused when decoding and when set locally.
  */
+import { isStoreHash as isStoreHashString } from "../../model/names.ts";
 import type { AliasRecord, DeploymentState, HashReport, MemberAppState } from "./types.ts";
 import { DEPLOYMENT_STATES } from "./types.ts";
 
@@ -32,8 +33,6 @@ export const LIMITS = {
   clock: 2 ** 52,
 } as const;
 
-/** nix-base32: 0-9 and a-z without e, o, u, t; a store hash is 32 of them. */
-const STORE_HASH = /^[0-9a-df-np-sv-z]{32}$/;
 const ADDR = /^[^\s]{1,58}:([1-9][0-9]{0,4})$/;
 
 export const isUint = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
@@ -49,7 +48,8 @@ export const isAddr = (v: unknown): v is string => {
   const m = ADDR.exec(v);
   return m !== null && Number(m[1]) <= 65535;
 };
-export const isStoreHash = (v: unknown): v is string => typeof v === "string" && STORE_HASH.test(v);
+/** A store hash (src/model/names.ts), of a field that may hold anything. */
+export const isStoreHash = (v: unknown): v is string => typeof v === "string" && isStoreHashString(v);
 export const isAliasName = (v: unknown): v is string =>
   typeof v === "string" && v.length > 0 && v.length <= LIMITS.aliasNameChars;
 /** A state version: boot and seq are at most LIMITS.clock and (0, 0) is reserved for "none". */

@@ -1,5 +1,6 @@
 import { hostname as osHostname } from "node:os";
 import { HashdError } from "../../lib/errors.ts";
+import { EXPECTED_ZONE, isZone } from "../../model/names.ts";
 import type { IngressConfig } from "./types.ts";
 
 /**
@@ -22,14 +23,11 @@ export const INGRESS_DEFAULTS: IngressConfig = {
   maxIdlePerUpstream: 256,
 };
 
-const DNS_NAME = /^(?=.{1,200}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
-
 /** Fills defaults and refuses nonsense with a message naming the field. */
 export function ingressConfig(partial: Partial<IngressConfig> = {}): IngressConfig {
   const config = { ...INGRESS_DEFAULTS, ...dropUndefined(partial) };
   config.zone = config.zone.toLowerCase().replace(/\.$/, "");
-  if (!DNS_NAME.test(config.zone))
-    bad("zone", config.zone, "a DNS name such as localhost or hashd.example.org");
+  if (!isZone(config.zone)) bad("zone", config.zone, EXPECTED_ZONE);
   if (!Number.isInteger(config.port) || config.port < 0 || config.port > 65535)
     bad("port", config.port, "0-65535");
   if (!/^[\w.-]{1,64}$/.test(config.member))

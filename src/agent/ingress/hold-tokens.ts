@@ -2,7 +2,7 @@ import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { HashdError } from "../../lib/errors.ts";
-import { isStoreHash } from "../../nix/store-path.ts";
+import { isStoreHash } from "../../model/names.ts";
 
 /**
  * Who may hold a hash: the service of that hash. The service API's socket is open to every local

@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import { HashdError } from "../../lib/errors.ts";
+import { zodProblems } from "../../lib/zod-problems.ts";
 import { parseStoreHash } from "../../nix/store-path.ts";
 import type { HoldTokens } from "./hold-tokens.ts";
 import type { Hold, Holds } from "./holds.ts";
@@ -86,6 +87,6 @@ async function readJson(request: Request, empty?: unknown): Promise<unknown> {
 }
 
 function bodyError(error: z.ZodError, expected: string): HashdError {
-  const problems = error.issues.map((issue) => `${issue.path.join(".") || "(body)"}: ${issue.message}`);
+  const problems = zodProblems(error, "(body)");
   return new HashdError("bad_request", `expected ${expected}: ${problems.join("; ")}`, { problems });
 }

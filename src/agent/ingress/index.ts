@@ -28,7 +28,7 @@ export { HOP_KEY_INFO, HopAuth } from "./hop-auth.ts";
 export { IdleScaler, type IdleScalerOptions, type ScalePhase } from "./idle-scaler.ts";
 export { InFlight, type InFlightEntry, type InFlightSnapshot } from "./inflight.ts";
 export { type MetricSources, PROMETHEUS_CONTENT_TYPE, renderMetrics } from "./metrics.ts";
-export { notLiveMessage, type Routing, routeRequest, routeTarget } from "./route.ts";
+export { notLiveMessage, type Routing, routeTarget } from "./route.ts";
 export { type Ingress, type IngressOptions, startIngress } from "./server.ts";
 export { StopGate } from "./stop-gate.ts";
 export type {

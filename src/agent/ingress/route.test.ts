@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { routeRequest, routeTarget } from "./route.ts";
+import { routeTarget } from "./route.ts";
 import { HASH_A, HASH_B } from "./test-support.ts";
 
 const aliases = { resolveAlias: (name: string) => (name === "prod" ? HASH_A : undefined) };
@@ -125,15 +125,19 @@ describe("routeTarget", () => {
   });
 });
 
-describe("routeRequest (Web Request adapter)", () => {
+describe("routeTarget (the Host header and the raw request target)", () => {
   test("routes by the Host header and the raw path", () => {
-    const request = new Request(`http://127.0.0.1/h/${HASH_B}/p?q=1`, { headers: { host: "127.0.0.1" } });
-    expect(routeRequest(request, "localhost", aliases)).toMatchObject({
+    expect(
+      routeTarget({ host: "127.0.0.1", target: `/h/${HASH_B}/p?q=1` }, "localhost", aliases),
+    ).toMatchObject({
       ok: true,
       hash: HASH_B,
       path: "/p?q=1",
     });
-    const byHost = new Request("http://x/", { headers: { host: `${HASH_A}.localhost` } });
-    expect(routeRequest(byHost, "localhost", aliases)).toMatchObject({ ok: true, hash: HASH_A, via: "host" });
+    expect(routeTarget({ host: `${HASH_A}.localhost`, target: "/" }, "localhost", aliases)).toMatchObject({
+      ok: true,
+      hash: HASH_A,
+      via: "host",
+    });
   });
 });

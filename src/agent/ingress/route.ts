@@ -1,5 +1,5 @@
-import { isStoreHash } from "../../nix/store-path.ts";
-import { classifyName, EXPECTED_HASH } from "../aliases/resolve.ts";
+import { EXPECTED_HASH, isStoreHash } from "../../model/names.ts";
+import { classifyName } from "../aliases/resolve.ts";
 import type { AliasResolver } from "./types.ts";
 
 /**
@@ -92,22 +92,6 @@ export function routeTarget(input: TargetInput, zone: string, aliases: AliasReso
     status: 404,
     message: `this is the hashd ingress of ${zone}: ask for http://<hash>.${zone}/, http://<alias>.${zone}/ or /h/<hash>/`,
   };
-}
-
-/** Routes a Web Request (for callers and tests that hold one; the server routes its own parsed heads). */
-export function routeRequest(request: Request, zone: string, aliases: AliasResolver): Routing {
-  const url = request.url;
-  const pathStart = url.indexOf("/", url.indexOf("//") + 2);
-  const hop = request.headers.get("x-hashd-hop");
-  return routeTarget(
-    {
-      host: request.headers.get("host") ?? undefined,
-      target: pathStart < 0 ? "/" : url.slice(pathStart),
-      hopHash: hop === null ? undefined : (request.headers.get("x-hashd-hash") ?? ""),
-    },
-    zone,
-    aliases,
-  );
 }
 
 export function notLiveMessage(hash: string): string {

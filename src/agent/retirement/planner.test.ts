@@ -59,7 +59,11 @@ describe("retirement planner", () => {
       { kind: "drain", hash: FE1, reason: "no alias, pin or wanted hash reaches it" },
       { kind: "drain", hash: BE1, reason: "no alias, pin or wanted hash reaches it" },
     ]);
-    expect(r.verdicts.get(BE2)).toEqual({ wanted: true, reason: `wanted: referenced by ${FE2}` });
+    expect(r.verdicts.get(BE2)).toEqual({
+      wanted: true,
+      reason: `wanted: referenced by ${FE2}`,
+      cause: { kind: "wanted", because: `referenced by ${FE2}` },
+    });
     expect(r.verdicts.get(BE1)?.reason).toContain(`dependent ${FE1} is ready on a`);
 
     const draining = [local(FE1, "draining"), local(BE1, "draining"), local(FE2), local(BE2)];
@@ -182,7 +186,11 @@ describe("retirement planner", () => {
     const draining = [local(FE2), local(BE2), local(PR, "draining")];
     r = p.step({ now: 2, members: [member("a", hashes)], roots, local: draining });
     expect(r.actions.map((a) => [a.kind, a.hash])).toEqual([["retire", PR]]);
-    expect(r.verdicts.get(BE2)).toEqual({ wanted: true, reason: `wanted: referenced by ${FE2}` });
+    expect(r.verdicts.get(BE2)).toEqual({
+      wanted: true,
+      reason: `wanted: referenced by ${FE2}`,
+      cause: { kind: "wanted", because: `referenced by ${FE2}` },
+    });
   });
 
   test("rollback: a draining hash that is wanted again is undrained, never retired", () => {

@@ -1,5 +1,8 @@
 import type { DeploymentState, HashReport, MemberStatus } from "../gossip/types.ts";
+import { type Blocker, describeWantedOnce, type Verdict, verdictOf, type WantedOnce } from "./verdicts.ts";
 import { type Root, wantedHashes } from "./wanted.ts";
+
+export type { Verdict } from "./verdicts.ts";
 
 /** States in which a hash's socket exists, so it can still be called (and call others). */
 const LIVE: ReadonlySet<DeploymentState> = new Set(["activating", "ready", "idle", "draining"]);
@@ -108,12 +111,6 @@ export type Action =
   /** activate again (from the local store) a hash retired here that is wanted again */
   | { kind: "revive"; hash: string; reason: string };
 
-export interface Verdict {
-  wanted: boolean;
-  /** why the hash is running, draining, or not yet retired: the answer to "why is this still up?" */
-  reason: string;
-}
-
 export interface PlannerResult {
   actions: Action[];
   verdicts: Map<string, Verdict>;
@@ -212,7 +209,7 @@ export class RetirementPlanner {
     for (const { hash } of input.retired ?? []) {
       const why = wanted.get(hash);
       if (why === undefined) continue;
-      verdicts.set(hash, { wanted: true, reason: `wanted again: ${why}; activated again here` });
+      verdicts.set(hash, verdictOf({ kind: "revived", because: why }));
       actions.push({ kind: "revive", hash, reason: `wanted again after it retired here: ${why}` });
     }
 
@@ -232,7 +229,7 @@ export class RetirementPlanner {
       const why = wanted.get(hash);
       if (why !== undefined) {
         this.quietSince.delete(hash);
-        verdicts.set(hash, { wanted: true, reason: `wanted: ${why}` });
+        verdicts.set(hash, verdictOf({ kind: "wanted", because: why }));
         if (!local.everWanted) actions.push({ kind: "wanted", hash, reason: why });
         if (local.state === "draining")
           actions.push({ kind: "undrain", hash, reason: `wanted again: ${why}` });
@@ -240,31 +237,24 @@ export class RetirementPlanner {
       }
       if (!local.everWanted) {
         if (local.reactivated) {
-          verdicts.set(hash, {
-            wanted: false,
-            reason: "activated again by hand: kept until an alias or pin wants it again, or deactivated",
-          });
+          verdicts.set(hash, verdictOf({ kind: "reactivated" }));
           continue;
         }
-        const elsewhere = wantedOnceOn(hash, input.members, local.since, this.retiredSeen);
         const former = formerlyWanted ? formerlyWanted(hash, local.since) : undefined;
-        const reason =
-          elsewhere !== undefined
-            ? `${elsewhere}, so wanted once there`
-            : former !== undefined
-              ? `${former}, deployed here before the alias moved on`
-              : undefined;
-        if (reason !== undefined) {
-          verdicts.set(hash, { wanted: false, reason: `never aliased or pinned here, but ${reason}` });
-          actions.push({ kind: "wanted", hash, reason });
+        const evidence: WantedOnce | undefined =
+          wantedOnceOn(hash, input.members, local.since, this.retiredSeen) ??
+          (former !== undefined ? { kind: "former-target", because: former } : undefined);
+        if (evidence !== undefined) {
+          verdicts.set(hash, verdictOf({ kind: "wanted-once", evidence }));
+          actions.push({ kind: "wanted", hash, reason: describeWantedOnce(evidence) });
           continue;
         }
-        verdicts.set(hash, { wanted: false, reason: "never aliased or pinned: kept until deactivated" });
+        verdicts.set(hash, verdictOf({ kind: "never-wanted" }));
         continue;
       }
       if (local.keepForever) {
         this.quietSince.delete(hash);
-        verdicts.set(hash, { wanted: false, reason: "unwanted, kept scaled to zero by retention policy" });
+        verdicts.set(hash, verdictOf({ kind: "kept-by-policy" }));
         if (local.state === "ready")
           actions.push({ kind: "scale-to-zero", hash, reason: "unwanted; policy keep" });
         continue;
@@ -273,28 +263,26 @@ export class RetirementPlanner {
         actions.push({ kind: "drain", hash, reason: "no alias, pin or wanted hash reaches it" });
         this.quietSince.delete(hash); // the quiet period starts with the drain
       }
-      const blocker = !majority
-        ? `sees ${visible.length} of ${this.known.size} members, not a majority (partition?)`
+      const blocker: Blocker | undefined = !majority
+        ? { kind: "no-majority", visible: visible.length, known: this.known.size }
         : (blockerOf(hash, holding) ??
-          (unresolved.length > 0
-            ? `activation of ${unresolved[0]} here has not read its references yet`
-            : undefined));
+          (unresolved[0] !== undefined ? { kind: "unresolved", activation: unresolved[0] } : undefined));
       if (blocker) {
         this.quietSince.delete(hash);
-        verdicts.set(hash, { wanted: false, reason: `draining, kept: ${blocker}` });
+        verdicts.set(hash, verdictOf({ kind: "blocked", blocker }));
         continue;
       }
       const since = this.quietSince.get(hash) ?? input.now;
       this.quietSince.set(hash, since);
       if (input.now - since >= this.config.quietMs) {
         this.quietSince.delete(hash);
-        verdicts.set(hash, { wanted: false, reason: "retired: unwanted, unreferenced and idle everywhere" });
+        verdicts.set(hash, verdictOf({ kind: "retiring" }));
         actions.push({ kind: "retire", hash, reason: `quiet on every member for ${input.now - since} ms` });
       } else {
-        verdicts.set(hash, {
-          wanted: false,
-          reason: `draining, quiet for ${input.now - since} ms of ${this.config.quietMs}`,
-        });
+        verdicts.set(
+          hash,
+          verdictOf({ kind: "quiet", quietForMs: input.now - since, quietMs: this.config.quietMs }),
+        );
       }
     }
     return { actions, verdicts };
@@ -348,37 +336,35 @@ function formerTargets(
 }
 
 /**
- * "draining on <member>" or "retired on <member>" when a member reports `hash` so (only a hash once
- * wanted there drains, and a member reports the hashes its retirer retired for a while), or
- * undefined.
+ * A member that reports `hash` draining, or retired (only a hash once wanted there drains, and a
+ * member reports the hashes its retirer retired for a while), or undefined.
  */
 function wantedOnceOn(
   hash: string,
   members: readonly MemberView[],
   since: number | undefined,
   retiredSeen: ReadonlyMap<string, number>,
-): string | undefined {
+): WantedOnce | undefined {
   const seen = retiredSeen.get(hash);
   const deployedBefore = since !== undefined && seen !== undefined && since < seen;
   for (const m of members)
     for (const r of m.hashes)
       if (r.hash === hash && (r.state === "draining" || (r.state === "retired" && deployedBefore)))
-        return `${r.state} on ${m.name}`;
+        return { kind: "reported", member: m.name, state: r.state };
   return undefined;
 }
 
 /** The first reason found not to stop `hash` now, or undefined. */
-function blockerOf(hash: string, holding: readonly MemberView[]): string | undefined {
+function blockerOf(hash: string, holding: readonly MemberView[]): Blocker | undefined {
   for (const m of holding) {
-    const where = `${m.name}${m.status === "alive" ? "" : ` (${m.status})`}`;
-    if (m.reported === false && m.status !== "dead")
-      return `no report from ${where} yet (it just joined or restarted)`;
+    const member = { member: m.name, status: m.status };
+    if (m.reported === false && m.status !== "dead") return { kind: "unreported", ...member };
     for (const r of m.hashes) {
       if (r.hash === hash && (r.inFlight > 0 || r.holds > 0)) {
-        return `${r.inFlight} in flight and ${r.holds} hold(s) on ${where}`;
+        return { kind: "busy", ...member, inFlight: r.inFlight, holds: r.holds };
       }
       if (r.hash !== hash && RUNNING.has(r.state) && r.refs.includes(hash)) {
-        return `dependent ${r.hash} is ${r.state} on ${where}`;
+        return { kind: "dependent", ...member, dependent: r.hash, state: r.state };
       }
     }
   }

@@ -3,7 +3,7 @@
  * (renderGraphSvg). Both pure; the colours are SVG presentation attributes, so the picture needs
  * no stylesheet and no script.
  */
-import { isStoreHash } from "../../nix/store-path.ts";
+import { isStoreHash } from "../../model/names.ts";
 import { DEFAULT_LAYOUT, type Layout, type LayoutOptions, layoutGraph } from "./graph-layout.ts";
 import { html, type SafeHtml, safeHref } from "./html.ts";
 import type { DeploymentState, StatusHash } from "./types.ts";

@@ -2,7 +2,7 @@
  * The page, rendered on the server from a StatusSnapshot. `renderSections` is also what the SSE
  * stream pushes, so the first render and every live update are the same function.
  */
-import { isStoreHash } from "../../nix/store-path.ts";
+import { isStoreHash } from "../../model/names.ts";
 import { graphOf, type NodeState, nodeState, PALETTE, renderGraphSvg } from "./graph-svg.ts";
 import { html, raw, type SafeHtml, safeHref } from "./html.ts";
 import { PAGE_CSS, PAGE_JS } from "./page-assets.ts";
