@@ -116,7 +116,13 @@ describe("blue-green by hash with top-down retirement", () => {
     await Bun.sleep(1000);
 
     // a hold taken on v1's backend before the final switch keeps it (and only it) running
-    const holdId = await takeHold(a, hashOf(v1.backend), 60);
+    console.log(
+      `v1 ${hashOf(v1.frontend)} -> ${hashOf(v1.backend)}, v2 ${hashOf(v2.frontend)} -> ${hashOf(v2.backend)}`,
+    );
+    // a lease longer than the waits below: v1's frontend takes about 35 s to retire (its drain), and
+    // up to a minute on a loaded machine; a hold that ran out first would let the backend go too
+    const holdId = await takeHold(a, hashOf(v1.backend), 300);
+    const heldAt = Date.now();
     await hashdJson(a, ["alias", "set", `prod=${hashOf(v2.frontend)}`]);
     for (const h of hosts)
       await waitFor(`prod on v2 again on ${h.name}`, async () => (await route(h)).includes('"version": "2"'));
@@ -128,9 +134,12 @@ describe("blue-green by hash with top-down retirement", () => {
         async () => (await state(h, hashOf(v1.frontend))) === "retired",
         60_000,
       );
+    console.log(`v1 frontend retired on every host ${Date.now() - heldAt} ms after the hold was taken`);
     await Bun.sleep(4000);
-    expect(await state(a, hashOf(v1.backend))).toBe("draining");
     const kept = await events(a, hashOf(v1.backend));
+    if ((await state(a, hashOf(v1.backend))) !== "draining")
+      console.log(`v1 backend on a: ${kept.map((e) => `${e.kind}: ${e.message}`).join("\n  ")}`);
+    expect(await state(a, hashOf(v1.backend))).toBe("draining");
     expect(kept.some((e) => e.kind === "kept" && e.message.includes("hold"))).toBe(true);
     await releaseHold(a, hashOf(v1.backend), holdId);
     for (const h of hosts)

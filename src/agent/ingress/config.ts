@@ -17,7 +17,7 @@ export const INGRESS_DEFAULTS: IngressConfig = {
   headerTimeoutSec: 10,
   idleTimeoutSec: 60,
   upstreamTimeoutSec: 60,
-  socketWaitSec: 10,
+  socketWaitSec: 60,
   maxRequestBodyBytes: 0,
   upstreamIdleSec: 2,
   maxIdlePerUpstream: 256,

@@ -246,7 +246,7 @@ export class ProxyConnection implements UpstreamOwner {
       return;
     }
     const { hash } = routing;
-    const route = ctx.routes.resolveHash(hash);
+    const route = ctx.routes.resolveHash(hash, head.hop !== undefined);
     if (route.kind === "none") {
       this.answer(404, notLiveMessage(hash), hasBody || !head.keepAlive, hash);
       return;
@@ -354,22 +354,35 @@ export class ProxyConnection implements UpstreamOwner {
   /**
    * A hash routed here whose socket file is missing (or not listening) is in most cases one whose
    * socket is being made: an activation in progress (a revived hash has its alias before its
-   * socket), or a socket the unit watch re-creates (within its 2 s period). The request waits for
-   * it, up to socketWaitSec, as a connection to a listening systemd socket would; then, or if the
-   * hash stops being live here meanwhile, it gets a 502.
+   * socket, and may first wait for its retirement's stop to end), or a socket the unit watch
+   * re-creates (within its 2 s period). The request waits for it, as a connection to a listening
+   * systemd socket would, up to socketWaitSec and the upstream deadline; if the hash is meanwhile
+   * routed to another member, it gets a 502 (the request cannot change course half way).
    */
   private socketComing(code: string): boolean {
     return (code === "ENOENT" || code === "ECONNREFUSED") && this.target?.unix !== undefined;
   }
 
+  /** whether this request came from a peer (then it is never forwarded again) */
+  private get viaHop(): boolean {
+    return this.head?.hop !== undefined;
+  }
+
   private connectAgain(): void {
     if (this.phase !== Phase.Waiting) return;
-    const route = this.ctx.routes.resolveHash(this.hash);
-    if (route.kind !== "local" || route.socketPath !== this.target?.unix) {
-      this.answer(502, `hash ${this.hash}: its socket went away before it answered`, true, this.hash);
+    const route = this.ctx.routes.resolveHash(this.hash, this.viaHop);
+    if (route.kind === "remote") {
+      this.answer(502, `hash ${this.hash}: its socket here went away before it answered`, true, this.hash);
       return;
     }
-    this.connect();
+    // "none": the hash is between a retirement here and its revival (an alias came back to it),
+    // or gone for good; either way the request waits, until socketWaitSec or the upstream deadline
+    if (route.kind === "local") {
+      this.target = this.ctx.targetFor(route);
+      this.connect();
+    } else if (Date.now() < this.socketWaitUntil)
+      setTimeout(() => this.safely(() => this.connectAgain()), SOCKET_RETRY_MS);
+    else this.answer(502, `hash ${this.hash} is no longer live here`, true, this.hash);
   }
 
   private connected(conn: UpstreamConn): void {

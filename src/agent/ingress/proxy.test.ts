@@ -139,15 +139,44 @@ describe("routing", () => {
     routes.routes.delete(hash);
   });
 
-  test("a hash that stops being live here while its request waits for the socket gets a 502", async () => {
+  test("a hash routed to another member while its request waits for the socket here gets a 502", async () => {
     const hash = "22222222222222222222222222222222";
     routes.local(hash, join(dir.path, "never.sock"));
     const answer = fetch(`${base}/`, { headers: { host: `${hash}.localhost` } });
     await Bun.sleep(100);
+    routes.routes.set(hash, { kind: "remote", hash, member: "m2", baseUrl: "http://127.0.0.1:9" });
+    const response = await answer;
+    expect(response.status).toBe(502);
+    expect(await response.text()).toContain("its socket here went away");
+    routes.routes.delete(hash);
+  });
+
+  test("a hash retired here and brought back while its request waits (an alias came back) answers it", async () => {
+    const hash = "33333333333333333333333333333333";
+    const socketPath = join(dir.path, "revived.sock");
+    routes.local(hash, socketPath);
+    const answer = fetch(`${base}/back`, { headers: { host: `${hash}.localhost` } });
+    await Bun.sleep(60);
+    routes.routes.set(hash, { kind: "none", hash }); // retired
+    await Bun.sleep(60);
+    const revived = startUpstream(socketPath, () => new Response("revived"));
+    routes.local(hash, socketPath); // activated again
+    const response = await answer;
+    expect(response.status).toBe(200);
+    expect(await response.text()).toBe("revived");
+    revived.stop(true);
+    routes.routes.delete(hash);
+  });
+
+  test("a hash that stays gone gets a 502 after socketWaitSec", async () => {
+    const hash = "44444444444444444444444444444444";
+    routes.local(hash, join(dir.path, "gone.sock"));
+    const answer = fetch(`${base}/`, { headers: { host: `${hash}.localhost` } });
+    await Bun.sleep(60);
     routes.routes.set(hash, { kind: "none", hash });
     const response = await answer;
     expect(response.status).toBe(502);
-    expect(await response.text()).toContain("its socket went away");
+    expect(await response.text()).toContain("no longer live here");
     routes.routes.delete(hash);
   });
 });

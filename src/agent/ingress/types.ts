@@ -14,8 +14,11 @@ export type Route =
   | { kind: "none"; hash: string };
 
 export interface RouteTable {
-  /** Called on every request: keep it a map lookup. */
-  resolveHash(hash: string): Route;
+  /**
+   * Called on every request: keep it a map lookup. `localFirst`: a request a peer forwarded here
+   * (it may not be forwarded again), so a local copy is the answer even while it starts or stops.
+   */
+  resolveHash(hash: string, localFirst?: boolean): Route;
 }
 
 export interface AliasResolver {
