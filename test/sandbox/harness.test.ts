@@ -3,6 +3,7 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import type { Subprocess } from "bun";
 import {
   checkInMachineNamespace,
   checkMountinfo,
@@ -365,10 +366,17 @@ await Bun.sleep(120_000);
 `,
     );
   });
-  afterAll(() => fs.rmSync(script, { force: true }));
+  // children a failed test left running take their hosts down with them (SIGTERM runs the clean-up)
+  const spawned: Subprocess[] = [];
+  afterAll(async () => {
+    for (const proc of spawned) if (proc.exitCode === null) proc.kill("SIGTERM");
+    await Promise.all(spawned.map((proc) => proc.exited));
+    fs.rmSync(script, { force: true });
+  });
 
   async function child(mode: string) {
     const proc = Bun.spawn(["bun", script, mode], { stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+    spawned.push(proc);
     const reader = proc.stdout.getReader();
     let text = "";
     while (!text.includes("\n")) {
