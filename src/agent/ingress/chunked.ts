@@ -1,4 +1,4 @@
-import { HttpParseError } from "./http1-head.ts";
+import { HttpParseError, isTokenByte } from "./http1-head.ts";
 
 enum State {
   Size,
@@ -179,15 +179,6 @@ function nextExtensionState(state: State, c: number, errorStatus: 400 | 502): St
 /** SP, HTAB, visible ASCII and obs-text: what a field value or chunk extension may hold */
 function isFieldByte(c: number): boolean {
   return c === 9 || (c >= 32 && c !== 127);
-}
-
-/** tchar (RFC 9110 5.6.2) */
-const TOKEN_BYTES = new Uint8Array(256);
-for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-  TOKEN_BYTES[c.charCodeAt(0)] = 1;
-
-function isTokenByte(c: number): boolean {
-  return TOKEN_BYTES[c] === 1;
 }
 
 function hexValue(c: number): number {

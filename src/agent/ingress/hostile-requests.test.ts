@@ -297,6 +297,35 @@ describe("5. interim responses, absolute-form, bare LF", () => {
     expect(seen).toEqual([]);
   });
 
+  test("a head that trickles in a byte at a time: a bare LF anywhere is found, a good head is served", async () => {
+    const trickle = async (text: string) => {
+      let received = "";
+      const closed = Promise.withResolvers<void>();
+      const socket = await Bun.connect({
+        hostname: "127.0.0.1",
+        port: ingress.port,
+        socket: {
+          data(_s, data) {
+            received += Buffer.from(data).toString("latin1");
+          },
+          close: () => closed.resolve(),
+        },
+      });
+      for (const c of text) {
+        socket.write(c);
+        await Bun.sleep(1);
+      }
+      await Promise.race([closed.promise, Bun.sleep(3000)]);
+      socket.end();
+      return received;
+    };
+    expect(statusOf(await trickle(`GET / HTTP/1.1\r\nHost: ${rawHost}\r\nX-A: 1\nX-B: 2\r\n\r\n`))).toBe(400);
+    expect(rawSeen).toBe("");
+    const served = await trickle(`GET /slow HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+    expect(statusOf(served)).toBe(200);
+    expect(seen.map((s) => s.path)).toEqual(["/slow"]);
+  });
+
   test("bare LF line endings get 400 at once, not a 408 after the header timeout", async () => {
     const started = Date.now();
     const raw = await rawConversation(

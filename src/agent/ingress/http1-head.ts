@@ -44,7 +44,15 @@ export interface RequestHead {
   passthrough: string;
 }
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** tchar (RFC 9110 5.6.2), as a character class: method and header names here, chunked.ts's bytes */
+const TCHAR = "!#$%&'*+\\-.^_`|~0-9A-Za-z";
+const TOKEN = new RegExp(`^[${TCHAR}]+$`);
+const TOKEN_BYTES = Uint8Array.from({ length: 256 }, (_, c) => (TOKEN.test(String.fromCharCode(c)) ? 1 : 0));
+
+/** Whether byte c is a tchar. */
+export function isTokenByte(c: number): boolean {
+  return TOKEN_BYTES[c] === 1;
+}
 /** control characters other than HTAB, and CR or LF that are not part of a CRLF */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
 const BAD_BYTES = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|[^\r]\n|^\n/;
@@ -158,7 +166,7 @@ export function parseRequestHead(head: string): RequestHead {
       case "host":
         if (hostSeen) throw new HttpParseError(400, "more than one Host header");
         hostSeen = true;
-        result.host = authority ?? trimOws(head.slice(colon + 1, end));
+        result.host = trimOws(head.slice(colon + 1, end)); // absolute-form's authority replaces it below
         keep = authority === undefined;
         break;
       case "content-length":

@@ -114,10 +114,14 @@ export class ProxyConnection implements UpstreamOwner {
 
   onClientData(data: Buffer): void {
     switch (this.phase) {
-      case Phase.Head:
+      case Phase.Head: {
+        // bytes before `seen` were scanned by the previous read: a head that trickles in is not
+        // scanned again for each byte
+        const seen = this.buf?.length ?? 0;
         this.buf = this.buf === null ? data : Buffer.concat([this.buf, data]);
-        this.readHead();
+        this.readHead(seen);
         return;
+      }
       case Phase.Exchange:
         if (!this.reqDone) {
           this.forwardBody(data);
@@ -185,16 +189,17 @@ export class ProxyConnection implements UpstreamOwner {
 
   // ---- request side ----
 
-  private readHead(): void {
+  /** Reads the head in this.buf if it is complete; `seen`: how many of its bytes an earlier read scanned. */
+  private readHead(seen = 0): void {
     const buf = this.buf as Buffer;
     const max = this.ctx.config.maxHeaderBytes;
-    const end = buf.indexOf(CRLFCRLF);
+    const end = buf.indexOf(CRLFCRLF, Math.max(0, seen - 3));
     if (end < 0) {
       if (buf.length > max) {
         this.answer(431, `request head larger than ${max} bytes`, true);
         return;
       }
-      if (hasBareLf(buf)) {
+      if (hasBareLf(buf, Math.max(0, seen - 1))) {
         // RFC 9112 2.2 allows a recipient to take a bare LF as a line end; this one refuses it (the
         // head parser refuses bare LF too), at once rather than after the header timeout
         this.answer(400, "bare LF in request head: lines end with CRLF", true);
@@ -758,9 +763,9 @@ export class ProxyConnection implements UpstreamOwner {
   }
 }
 
-/** A LF not preceded by CR, anywhere in buf. */
-function hasBareLf(buf: Buffer): boolean {
-  for (let i = buf.indexOf(10); i >= 0; i = buf.indexOf(10, i + 1))
+/** A LF not preceded by CR in buf[from..]. */
+function hasBareLf(buf: Buffer, from: number): boolean {
+  for (let i = buf.indexOf(10, from); i >= 0; i = buf.indexOf(10, i + 1))
     if (i === 0 || buf[i - 1] !== 13) return true;
   return false;
 }

@@ -28,12 +28,19 @@ export function forwardedValues(
   head: RequestHead,
   clientAddress: string,
 ): { forwardedFor: string; forwardedHost: string; forwardedProto: string } {
-  const fromPeer = head.hop !== undefined;
   return {
     forwardedFor: head.forwardedFor ? `${head.forwardedFor}, ${clientAddress}` : clientAddress,
-    forwardedHost: ((fromPeer && head.forwardedHost) || head.host) ?? "",
-    forwardedProto: (fromPeer && head.forwardedProto) || "http",
+    forwardedHost: forwardedHost(head) ?? "",
+    forwardedProto: forwardedProto(head),
   };
+}
+
+function forwardedHost(head: RequestHead): string | undefined {
+  return (head.hop !== undefined && head.forwardedHost) || head.host;
+}
+
+function forwardedProto(head: RequestHead): string {
+  return (head.hop !== undefined && head.forwardedProto) || "http";
 }
 
 /**
@@ -62,10 +69,9 @@ export function writeUpstreamRequestHead(out: Scratch, head: RequestHead, to: Fo
   }
   out.text(to.clientAddress);
   out.text("\r\n");
-  const fromPeer = head.hop !== undefined;
-  const forwardedHost = (fromPeer && head.forwardedHost) || head.host;
-  if (forwardedHost) field(out, "x-forwarded-host: ", forwardedHost);
-  field(out, "x-forwarded-proto: ", (fromPeer && head.forwardedProto) || "http");
+  const host = forwardedHost(head);
+  if (host) field(out, "x-forwarded-host: ", host);
+  field(out, "x-forwarded-proto: ", forwardedProto(head));
   if (to.prefix !== undefined && to.hop === undefined) field(out, "x-forwarded-prefix: ", to.prefix);
   if (to.hop !== undefined) {
     field(out, "x-hashd-hop: ", to.hop.member);
