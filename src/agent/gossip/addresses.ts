@@ -14,73 +14,15 @@
  *
  * Private ranges (10/8, 172.16/12, 192.168/16, fc00::/7) are fine: clusters live on them.
  */
+import { BlockList, isIP } from "node:net";
 
-/** The 16 bytes of an IPv6 address (IPv4 as ::ffff:a.b.c.d), or null if `s` is no IP literal. */
-export const parseIp = (s: string): Uint8Array | null => {
-  const v4 = parseIpv4(s);
-  if (v4 !== null) return mapped(v4);
-  return parseIpv6(s);
-};
+type Family = "ipv4" | "ipv6";
 
-const DEC_OCTET = /^(0|[1-9][0-9]{0,2})$/;
-
-const parseIpv4 = (s: string): number[] | null => {
-  const parts = s.split(".");
-  if (parts.length !== 4) return null;
-  const out: number[] = [];
-  for (const p of parts) {
-    if (!DEC_OCTET.test(p)) return null;
-    const n = Number(p);
-    if (n > 255) return null;
-    out.push(n);
-  }
-  return out;
-};
-
-const mapped = (v4: readonly number[]): Uint8Array => {
-  const b = new Uint8Array(16);
-  b[10] = 0xff;
-  b[11] = 0xff;
-  b.set(v4, 12);
-  return b;
-};
-
-const HEXTET = /^[0-9a-fA-F]{1,4}$/;
-
-const parseIpv6 = (s: string): Uint8Array | null => {
-  if (s.length > 45 || s.includes("%")) return null; // zones are link-local only: refused anyway
-  const halves = s.split("::");
-  if (halves.length > 2) return null;
-  // an embedded IPv4 (::ffff:10.0.0.1) may only end the address
-  const groups = (part: string, last: boolean): number[] | null => {
-    if (part === "") return [];
-    const out: number[] = [];
-    const items = part.split(":");
-    for (let i = 0; i < items.length; i++) {
-      const item = items[i] as string;
-      if (last && i === items.length - 1 && item.includes(".")) {
-        const v4 = parseIpv4(item);
-        if (v4 === null) return null;
-        out.push(((v4[0] as number) << 8) | (v4[1] as number), ((v4[2] as number) << 8) | (v4[3] as number));
-      } else {
-        if (!HEXTET.test(item)) return null;
-        out.push(Number.parseInt(item, 16));
-      }
-    }
-    return out;
-  };
-  const head = groups(halves[0] as string, halves.length === 1);
-  const tail = halves.length === 2 ? groups(halves[1] as string, true) : [];
-  if (head === null || tail === null) return null;
-  const fill = 8 - head.length - tail.length;
-  if (halves.length === 2 ? fill < 1 : fill !== 0) return null;
-  const all = [...head, ...new Array<number>(fill).fill(0), ...tail];
-  const b = new Uint8Array(16);
-  all.forEach((g, i) => {
-    b[2 * i] = g >> 8;
-    b[2 * i + 1] = g & 0xff;
-  });
-  return b;
+/** An IP literal and its family (node:net's isIP: no leading zeros, no zones), or null. */
+export const parseIp = (s: string): { ip: string; family: Family } | null => {
+  if (s.includes("%")) return null; // zones are link-local only: refused anyway
+  const version = isIP(s);
+  return version === 0 ? null : { ip: s, family: version === 4 ? "ipv4" : "ipv6" };
 };
 
 /** Host and port of `ip:port` or `[ipv6]:port`; null unless the port is 1-65535 in plain digits. */
@@ -101,40 +43,54 @@ export const splitHostPort = (a: string): { host: string; port: number } | null 
   return { host, port };
 };
 
-const isV4 = (b: Uint8Array): boolean =>
-  b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff;
-
-/** Why no remote member could serve from this IP (loopback, ...), or null if one could. */
-const ipProblem = (b: Uint8Array): string | null => {
-  if (isV4(b)) {
-    const a = b[12] as number;
-    if (a === 0) return "unspecified";
-    if (a === 127) return "loopback";
-    if (a === 169 && b[13] === 254) return "link-local";
-    if (a >= 224 && a <= 239) return "multicast";
-    if (a >= 240) return "reserved or broadcast";
-    return null;
-  }
-  if (b.every((x) => x === 0)) return "unspecified";
-  if (b.subarray(0, 15).every((x) => x === 0) && b[15] === 1) return "loopback";
-  if (b[0] === 0xff) return "multicast";
-  if (b[0] === 0xfe && ((b[1] as number) & 0xc0) === 0x80) return "link-local";
-  return null;
+/** A BlockList of the given v4 and v6 subnets; its IPv4 rules also match IPv4-mapped IPv6. */
+const ranges = (v4: [string, number][], v6: [string, number][]): BlockList => {
+  const list = new BlockList();
+  for (const [net, bits] of v4) list.addSubnet(net, bits, "ipv4");
+  for (const [net, bits] of v6) list.addSubnet(net, bits, "ipv6");
+  return list;
 };
 
-const sameIp = (a: Uint8Array, b: Uint8Array): boolean => a.every((x, i) => x === b[i]);
+/** Where no remote member could serve from, by why. */
+const REFUSED: [string, BlockList][] = [
+  ["unspecified", ranges([["0.0.0.0", 8]], [["::", 128]])],
+  ["loopback", ranges([["127.0.0.0", 8]], [["::1", 128]])],
+  ["link-local", ranges([["169.254.0.0", 16]], [["fe80::", 10]])],
+  ["multicast", ranges([["224.0.0.0", 4]], [["ff00::", 8]])],
+  ["reserved or broadcast", ranges([["240.0.0.0", 4]], [])],
+];
+
+const sameIp = (a: { ip: string; family: Family }, b: { ip: string; family: Family }): boolean => {
+  const one = new BlockList();
+  one.addAddress(a.ip, a.family);
+  return one.check(b.ip, b.family);
+};
 
 /**
  * Why a member at gossip address `memberAddr` could not serve an ingress at `ingress`, or null if
  * a route to it may be made.
  */
 export const ingressProblem = (ingress: string, memberAddr: string): string | null => {
+  // asked on every request routed to a member; the pairs change only when members do
+  const key = `${ingress} ${memberAddr}`;
+  const known = verdicts.get(key);
+  if (known !== undefined) return known;
+  if (verdicts.size >= MAX_VERDICTS) verdicts.clear();
+  const problem = findIngressProblem(ingress, memberAddr);
+  verdicts.set(key, problem);
+  return problem;
+};
+
+const MAX_VERDICTS = 1024;
+const verdicts = new Map<string, string | null>();
+
+const findIngressProblem = (ingress: string, memberAddr: string): string | null => {
   const hp = splitHostPort(ingress);
   if (hp === null) return "not ip:port with a port 1-65535";
   const ip = parseIp(hp.host);
   if (ip === null) return "not an IP literal";
-  const bad = ipProblem(ip);
-  if (bad !== null) return `a ${bad} address`;
+  const bad = REFUSED.find(([, list]) => list.check(ip.ip, ip.family));
+  if (bad !== undefined) return `a ${bad[0]} address`;
   const member = splitHostPort(memberAddr);
   const memberIp = member === null ? null : parseIp(member.host);
   if (memberIp === null || !sameIp(ip, memberIp)) return "not the IP of the member's gossip address";
