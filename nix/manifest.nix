@@ -1,5 +1,5 @@
 # The service manifest, schema 1: the one place that turns mkService's arguments into the JSON the
-# agent reads from <out>/hashd/service.json. It mirrors src/agent/manifest.ts (zod) field for field
+# agent reads from <out>/hashd/service.json. It mirrors src/model/manifest.ts (zod) field for field
 # and checks the same rules at evaluation time, so a bad manifest fails `nix build` with a message
 # instead of failing `hashd activate` on a host. test/nix-lib.test.ts feeds its output to the zod
 # schema, so the two can't drift apart silently.

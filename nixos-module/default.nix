@@ -2,7 +2,7 @@
 # socket-activated systemd unit, reached at http://<hash>.<zone>/ (see the README).
 #
 # Shaped after nixpkgs' nixos/modules/services/networking/headscale.nix, with RFC 42 all the way:
-# every key the agent reads (src/agent/config.ts) is a typed option inside `settings`, so it has one
+# every key the agent reads (src/model/config.ts) is a typed option inside `settings`, so it has one
 # name and one type, and a wrong value fails evaluation with the option's name; other keys pass
 # through a freeform JSON type (with a warning: the agent refuses keys it does not know).
 # `settings` is written, without its nulls, to /etc/hashd/config.json. The options outside
@@ -61,7 +61,7 @@ let
   # `<hash>.<zone>` is a DNS name of at most 253). test/name-patterns.test.ts compares them.
   zonePattern = "[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*";
   zoneMaxLength = 220;
-  # An alias keeps its target and up to 9 previous ones (src/agent/gossip/codec-fields.ts,
+  # An alias keeps its target and up to 9 previous ones (src/agent/gossip/wire/codec-fields.ts,
   # LIMITS.previousPerAlias); the test compares this bound with the agent's schema.
   maxKeepLast = 10;
 
@@ -78,7 +78,7 @@ let
     };
   };
 
-  # Every key of src/agent/config.ts, typed. test/nixos-module.test.ts checks the two agree.
+  # Every key of src/model/config.ts, typed. test/nixos-module.test.ts checks the two agree.
   settingsOptions = {
     stateDir = mkOption {
       type = strWith "/var/lib${segments}" "directory under /var/lib (systemd's StateDirectory=)";

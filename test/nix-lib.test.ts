@@ -3,13 +3,13 @@
  * - evaluation runs with `--store dummy://`, which computes store paths but cannot add anything;
  * - builds run in a sandbox host's private store (test/sandbox/harness.ts).
  * Both files of the contract are checked together: the manifest JSON that nix/lib.nix writes is
- * parsed with the agent's own zod schema (src/agent/manifest.ts).
+ * parsed with the agent's own zod schema (src/model/manifest.ts).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { MANIFEST_RELATIVE_PATH, manifestSchema, parseManifestText } from "../src/agent/manifest.ts";
+import { MANIFEST_RELATIVE_PATH, manifestSchema, parseManifestText } from "../src/model/manifest.ts";
 import { nixEvalFailure, nixEvalJson, nixInstantiate as runNixInstantiate } from "./nix-eval.ts";
 import { installNixLib } from "./sandbox/agent-host.ts";
 import { type Host, Sandbox } from "./sandbox/harness.ts";

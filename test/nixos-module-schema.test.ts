@@ -1,6 +1,6 @@
 /**
  * The module's typed `settings` (nixos-module/default.nix) and the agent's config schema
- * (src/agent/config.ts) agree. Both are walked:
+ * (src/model/config.ts) agree. Both are walked:
  * - the same keys: every key the agent reads is an option, and every option is a key it reads;
  * - the same optionality: a key the agent may leave out is a nullable option (null = left out);
  * - the same values: for every key, probe values made from the schema (each bound and one past it,
@@ -16,7 +16,7 @@
 import { describe, expect, test } from "bun:test";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { configSchema } from "../src/agent/config.ts";
+import { configSchema } from "../src/model/config.ts";
 import { isZone } from "../src/model/names.ts";
 import { MODULE, NixosEvaluator, WITH_PACKAGE } from "./nixos/evaluate.ts";
 import { nixpkgsLib, REPO } from "./nixos/nixpkgs-lib.ts";

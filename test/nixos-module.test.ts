@@ -8,7 +8,7 @@
  * types against the agent's config schema.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { configSchema } from "../src/agent/config.ts";
+import { configSchema } from "../src/model/config.ts";
 import { NixosEvaluator, unitSection } from "./nixos/evaluate.ts";
 import { nixpkgsLib } from "./nixos/nixpkgs-lib.ts";
 import { ensureBinary, GOSSIP_PORT, hashdJson, newClusterKey, waitFor } from "./sandbox/agent-host.ts";

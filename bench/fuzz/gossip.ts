@@ -1,5 +1,5 @@
 /**
- * The gossip decoders' fuzz (src/agent/gossip/fuzz-decoders.ts) at length: hostile plaintexts
+ * The gossip decoders' fuzz (test/gossip-fuzz/decoders.ts) at length: hostile plaintexts
  * sealed with a known key through every decode path (UDP packets, stream frames and requests,
  * push-pull replies, the decoders alone). Prints the seed (a seed replays a run exactly), cases
  * run, time, the slowest case and the peak RSS; exits 1 on the first throw or undecodable answer.
@@ -7,7 +7,7 @@
  *   bun bench/fuzz/gossip.ts [--cases 1000000] [--seed S]   (default seed: random, printed)
  */
 import { parseArgs } from "node:util";
-import { type FuzzResult, fuzzDecoders } from "../../src/agent/gossip/fuzz-decoders.ts";
+import { type FuzzResult, fuzzDecoders } from "../../test/gossip-fuzz/decoders.ts";
 
 const { values } = parseArgs({
   options: {

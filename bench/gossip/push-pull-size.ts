@@ -12,12 +12,17 @@
  * ingress on every state, and 1,000 aliases each with the full history (9 previous targets).
  */
 import { parseArgs } from "node:util";
-import { encodeMessage } from "../../src/agent/gossip/codec.ts";
-import { decodeStream } from "../../src/agent/gossip/codec-stream.ts";
 import { DEFAULT_CONFIG } from "../../src/agent/gossip/config.ts";
-import { fakeHash } from "../../src/agent/gossip/fixtures.ts";
-import { type FullState, type PushPull, type PushPullMember, T } from "../../src/agent/gossip/messages.ts";
 import type { AliasRecord, HashReport } from "../../src/agent/gossip/types.ts";
+import { encodeMessage } from "../../src/agent/gossip/wire/codec.ts";
+import { decodeStream } from "../../src/agent/gossip/wire/codec-stream.ts";
+import {
+  type FullState,
+  type PushPull,
+  type PushPullMember,
+  T,
+} from "../../src/agent/gossip/wire/messages.ts";
+import { fakeHash } from "../../test/support/gossip/fixtures.ts";
 
 const { values } = parseArgs({
   options: {

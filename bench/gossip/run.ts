@@ -522,7 +522,7 @@ try {
 console.log(report.join("\n"));
 
 if (values.sim) {
-  const { measure } = await import("../../src/agent/gossip/sim-figures.ts");
+  const { measure } = await import("../gossip-sim/figures.ts");
   console.log("\nsimulator (same core, virtual clock and network, one-way delay 1-10 ms, LAN defaults):");
   console.log(
     "| members | crash -> dead everywhere | small state update | ~3 KB state update | sent per member at rest | 10% loss: false deaths (suspicions) |",

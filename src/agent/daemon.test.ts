@@ -4,9 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FakeHost } from "../../test/fakes/fake-host.ts";
 import { HashdError } from "../lib/errors.ts";
-import { type Config, parseConfig, pathsOf } from "./config.ts";
+import { type Config, parseConfig, pathsOf } from "../model/config.ts";
+import { parseManifest } from "../model/manifest.ts";
 import { type RunningAgent, startAgent } from "./daemon.ts";
-import { parseManifest } from "./manifest.ts";
 import { StateStore } from "./state/store.ts";
 
 const H = "0c7v2bqvqbr3xq4ia4czb2kh1bnr4hy6";

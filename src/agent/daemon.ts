@@ -2,14 +2,20 @@ import { mkdirSync } from "node:fs";
 import { hostname } from "node:os";
 import { Hono } from "hono";
 import type { Exec } from "../lib/exec.ts";
+import { every } from "../lib/periodic.ts";
+import { type Config, pathsOf } from "../model/config.ts";
+import type { Deployment } from "../model/deployment.ts";
+import { LIVE_STATES } from "../model/deployment.ts";
 import { Nix } from "../nix/nix.ts";
 import { Notifier } from "../systemd/notify.ts";
 import { Systemctl } from "../systemd/systemctl.ts";
-import { Activator } from "./activator.ts";
 import { AliasService, type RetentionPolicy } from "./aliases/alias-service.ts";
-import { controlApi } from "./api.ts";
-import { type Cluster, firstAddress, GossipCluster, SoloCluster } from "./cluster.ts";
-import { type Config, pathsOf } from "./config.ts";
+import { type Cluster, firstAddress, GossipCluster, SoloCluster } from "./cluster/cluster.ts";
+import { localReport } from "./cluster/local-report.ts";
+import { ReportPublisher } from "./cluster/report-publisher.ts";
+import { AgentRouteTable } from "./cluster/route-table.ts";
+import { controlApi } from "./control/api.ts";
+import { refuseLiveSocket, removeSocket, serveUnix } from "./control/unix-server.ts";
 import type { GossipEvent } from "./gossip/types.ts";
 import {
   HOP_KEY_INFO,
@@ -24,19 +30,13 @@ import {
   StopGate,
   startIngress,
 } from "./ingress/index.ts";
-import { localReport } from "./local-report.ts";
-import { every } from "./periodic.ts";
-import { reconcile } from "./reconcile.ts";
-import { ReportPublisher } from "./report-publisher.ts";
+import { Activator } from "./lifecycle/activator.ts";
+import { reconcile } from "./lifecycle/reconcile.ts";
+import { syncServiceStates } from "./lifecycle/unit-watch.ts";
 import { RetirementPlanner } from "./retirement/planner.ts";
-import { Retirer } from "./retirer.ts";
-import { AgentRouteTable } from "./route-table.ts";
-import type { Deployment } from "./state/deployment.ts";
-import { LIVE_STATES } from "./state/deployment.ts";
+import { Retirer } from "./retirement/retirer.ts";
 import { StateStore } from "./state/store.ts";
 import { aliasProviders, clusterProviders, startStatusServer, storeStatusSource } from "./status/index.ts";
-import { syncServiceStates } from "./unit-watch.ts";
-import { refuseLiveSocket, removeSocket, serveUnix } from "./unix-server.ts";
 
 /** The agent's way to the host: tests run it against a fake systemd and Nix (test/fakes). */
 export interface AgentIo {

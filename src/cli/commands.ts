@@ -2,11 +2,11 @@ import { defineCommand } from "citty";
 // The one place the version is written is package.json (the flake reads it too); bun build --compile
 // bundles this import, so the binary needs no package.json beside it.
 import packageJson from "../../package.json" with { type: "json" };
-import type { presentDeployment } from "../agent/api.ts";
-import { loadConfig } from "../agent/config.ts";
+import type { presentDeployment } from "../agent/control/api.ts";
 import { startAgent } from "../agent/daemon.ts";
-import type { DeploymentEvent } from "../agent/state/deployment.ts";
 import { HashdError } from "../lib/errors.ts";
+import { loadConfig } from "../model/config.ts";
+import type { DeploymentEvent } from "../model/deployment.ts";
 import { parseStoreHash, parseStorePath } from "../nix/store-path.ts";
 import { AgentClient, DEFAULT_CONTROL_SOCKET } from "./client.ts";
 import { ago, table } from "./format.ts";

@@ -5,9 +5,9 @@ import { join } from "node:path";
 import { inertActivator } from "../../test/fakes/inert-activator.ts";
 import { AliasService } from "../agent/aliases/alias-service.ts";
 import { LocalAliasBackend } from "../agent/aliases/local-backend.ts";
-import { controlApi } from "../agent/api.ts";
-import { parseManifest } from "../agent/manifest.ts";
+import { controlApi } from "../agent/control/api.ts";
 import { StateStore } from "../agent/state/store.ts";
+import { parseManifest } from "../model/manifest.ts";
 import { main } from "./main.ts";
 import type { Stream, StreamEnd } from "./stream.ts";
 

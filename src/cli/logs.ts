@@ -1,6 +1,6 @@
 import { defineCommand } from "citty";
 import { classifyName, isMalformed, malformedNameMessage } from "../agent/aliases/resolve.ts";
-import { MAX_LINES, type NameLogs } from "../agent/logs-api.ts";
+import { MAX_LINES, type NameLogs } from "../agent/control/logs-api.ts";
 import { parseTarget, sshArgv } from "../deploy/target.ts";
 import { HashdError } from "../lib/errors.ts";
 import { journalArgv } from "../systemd/systemctl.ts";

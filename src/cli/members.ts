@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import type { presentMembers } from "../agent/api.ts";
+import type { presentMembers } from "../agent/control/api.ts";
 import { AgentClient, DEFAULT_CONTROL_SOCKET } from "./client.ts";
 import type { Output } from "./commands.ts";
 import { ago, table } from "./format.ts";

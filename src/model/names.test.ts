@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { ZONE_PROBES } from "../../test/zone-probes.ts";
-import { parseConfig } from "../agent/config.ts";
 import { ingressConfig } from "../agent/ingress/config.ts";
+import { parseConfig } from "./config.ts";
 import { isAliasName, isDnsLabel, isStoreHash, isZone, ZONE_MAX_LENGTH } from "./names.ts";
 
 const H = "0c7v2bqvqbr3xq4ia4czb2kh1bnr4hy6";

@@ -1,4 +1,4 @@
-import type { Manifest } from "../agent/manifest.ts";
+import type { Manifest } from "../model/manifest.ts";
 import type { ProxyHelpers } from "./proxy-helpers.ts";
 import {
   bindProperties,

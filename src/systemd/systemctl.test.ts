@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import { parseManifest } from "../agent/manifest.ts";
 import { HashdError } from "../lib/errors.ts";
 import type { Exec } from "../lib/exec.ts";
+import { parseManifest } from "../model/manifest.ts";
 import { Systemctl, SystemdRunError } from "./systemctl.ts";
 import { hashUnits } from "./unit-names.ts";
 

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { parseManifest } from "../agent/manifest.ts";
+import { parseManifest } from "../model/manifest.ts";
 import { SERVICE_HARDENING, systemdRunArgv } from "./transient-unit.ts";
 import { hashOfUnit, hashUnits } from "./unit-names.ts";
 

@@ -1,4 +1,4 @@
-import type { Manifest } from "../agent/manifest.ts";
+import type { Manifest } from "../model/manifest.ts";
 import type { HashUnits } from "./unit-names.ts";
 
 /** What the agent knows about a hash when it asks systemd for its socket + service pair. */

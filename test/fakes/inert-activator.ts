@@ -1,6 +1,6 @@
-import { Activator } from "../../src/agent/activator.ts";
-import { parseConfig } from "../../src/agent/config.ts";
+import { Activator } from "../../src/agent/lifecycle/activator.ts";
 import type { StateStore } from "../../src/agent/state/store.ts";
+import { parseConfig } from "../../src/model/config.ts";
 import type { Nix } from "../../src/nix/nix.ts";
 import type { Systemctl } from "../../src/systemd/systemctl.ts";
 

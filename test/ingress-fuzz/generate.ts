@@ -10,7 +10,7 @@
  * that a failure prints. Requests name the service as CANON_HASH; the engine swaps in each lane's
  * own hash (same length, so every Content-Length stays right).
  */
-import { Xoshiro128 } from "../../src/agent/gossip/prng.ts";
+import { Xoshiro128 } from "../../src/lib/prng.ts";
 
 /** The hash in generated requests (replaced per lane); HASH_A of the ingress tests. */
 export const CANON_HASH = "0123456789abcdfghijklmnpqrsvwxyz";

@@ -80,7 +80,7 @@ export async function unitProps(host: Host, unit: string, props: string[]): Prom
 /**
  * A holds API call made as the service of hash `as` makes it (docs/holds.md): curl on `host` through
  * /run/hashd/service.sock, with that service's token read as root from the agent's token directory
- * (src/agent/ingress/hold-tokens.ts). Returns the answer's status and body.
+ * (src/agent/holds/hold-tokens.ts). Returns the answer's status and body.
  */
 export async function holdsApi(
   host: Host,

@@ -12,10 +12,10 @@
  *       (truncated) and datagrams above 1400 bytes (oversized). Prints what it sent as JSON.
  */
 import { randomBytes } from "node:crypto";
-import { decodePacket } from "../../src/agent/gossip/codec.ts";
-import { Keyring } from "../../src/agent/gossip/crypto.ts";
-import { T } from "../../src/agent/gossip/messages.ts";
-import { MAX_DATAGRAM_BYTES, UdpGossipAdapter } from "../../src/agent/gossip/udp-adapter.ts";
+import { MAX_DATAGRAM_BYTES, UdpGossipAdapter } from "../../src/agent/gossip/net/udp-adapter.ts";
+import { decodePacket } from "../../src/agent/gossip/wire/codec.ts";
+import { Keyring } from "../../src/agent/gossip/wire/crypto.ts";
+import { T } from "../../src/agent/gossip/wire/messages.ts";
 
 export interface Captured {
   dir: "in" | "out";

@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Browser, chromium, type Locator, type Page } from "playwright-core";
 import { StateStore } from "../../src/agent/state/store.ts";
+import { type StatusServer, startStatusServer, storeStatusSource } from "../../src/agent/status/index.ts";
 import {
   deploy,
   fakeHash,
@@ -21,8 +22,7 @@ import {
   fixtureProviders,
   H,
   tickingClock,
-} from "../../src/agent/status/fixtures.ts";
-import { type StatusServer, startStatusServer, storeStatusSource } from "../../src/agent/status/index.ts";
+} from "../support/status/fixtures.ts";
 import { CHROMIUM, CHROMIUM_FLAGS } from "./browser.ts";
 
 const SCREENSHOT = process.env.HASHD_SCREENSHOT ?? join(import.meta.dir, "../output/status-page.png");

@@ -1,4 +1,4 @@
-import { AliasTable } from "../gossip/aliases.ts";
+import { AliasTable } from "../gossip/sync/aliases.ts";
 import type { AliasRecord } from "../gossip/types.ts";
 import type { AliasBackend } from "./alias-service.ts";
 

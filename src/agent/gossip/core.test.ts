@@ -1,9 +1,9 @@
 import { describe, expect, test } from "bun:test";
+import { addr, packet, fakeRuntimeNode as setup, T0 } from "../../../test/support/gossip/fake-runtime.ts";
+import { fakeHash, fakeState } from "../../../test/support/gossip/fixtures.ts";
 import { HashdError } from "../../lib/errors.ts";
-import { encodeMessage } from "./codec.ts";
-import { addr, packet, fakeRuntimeNode as setup, T0 } from "./fake-runtime.ts";
-import { fakeHash, fakeState } from "./fixtures.ts";
-import { type PacketMessage, T } from "./messages.ts";
+import { encodeMessage } from "./wire/codec.ts";
+import { type PacketMessage, T } from "./wire/messages.ts";
 
 describe("GossipNode: failure detection", () => {
   test("answers a ping with an ack naming itself; ignores a ping meant for another name", () => {

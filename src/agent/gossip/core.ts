@@ -10,34 +10,22 @@
  */
 
 import { HashdError } from "../../lib/errors.ts";
-import { ingressProblem } from "./addresses.ts";
-import { cloneAppState } from "./app-state.ts";
-import {
-  appStateProblem,
-  isAddr,
-  isAliasName,
-  isClock,
-  isCounter,
-  isName,
-  isStoreHash,
-  LIMITS,
-} from "./codec-fields.ts";
+import type { Rng } from "../../lib/prng.ts";
+import { randomInt } from "../../lib/prng.ts";
 import { type GossipConfig, resolveConfig } from "./config.ts";
-import { NodeContext } from "./context.ts";
-import { memberInfo } from "./members.ts";
-import { announceSelf } from "./membership.ts";
-import { T } from "./messages.ts";
-import { handlePacket } from "./packets.ts";
-import type { Rng } from "./prng.ts";
-import { randomInt } from "./prng.ts";
-import { onProbeTimeout, onProbeTimer, onRelayNack, onRelayTimeout } from "./probe.ts";
-import { broadcastAliases } from "./push-pull.ts";
-import { onSuspicionTimer } from "./recheck.ts";
-import { armReconnect, onReconnectTimer } from "./reconnect.ts";
-import { runEagerGossipRound, runGossipRound, runPushPullRound } from "./rounds.ts";
-import { SeenCache } from "./seen-cache.ts";
-import { onPublishTimer, setLocalState } from "./state-sync.ts";
-import { answerStream, joinSeeds, streamFailed, streamReplied } from "./streams.ts";
+import { ingressProblem } from "./net/addresses.ts";
+import { NodeContext } from "./swim/context.ts";
+import { memberInfo } from "./swim/members.ts";
+import { announceSelf } from "./swim/membership.ts";
+import { handlePacket } from "./swim/packets.ts";
+import { onProbeTimeout, onProbeTimer, onRelayNack, onRelayTimeout } from "./swim/probe.ts";
+import { onSuspicionTimer } from "./swim/recheck.ts";
+import { armReconnect, onReconnectTimer } from "./swim/reconnect.ts";
+import { runEagerGossipRound, runGossipRound, runPushPullRound } from "./swim/rounds.ts";
+import { answerStream, joinSeeds, streamFailed, streamReplied } from "./swim/streams.ts";
+import { cloneAppState } from "./sync/app-state.ts";
+import { broadcastAliases } from "./sync/push-pull.ts";
+import { onPublishTimer, setLocalState } from "./sync/state-sync.ts";
 import type {
   Address,
   AliasRecord,
@@ -51,6 +39,18 @@ import type {
   StateVersion,
   Timer,
 } from "./types.ts";
+import {
+  appStateProblem,
+  isAddr,
+  isAliasName,
+  isClock,
+  isCounter,
+  isName,
+  isStoreHash,
+  LIMITS,
+} from "./wire/codec-fields.ts";
+import { T } from "./wire/messages.ts";
+import { SeenCache } from "./wire/seen-cache.ts";
 
 export interface RunningHash {
   member: MemberInfo;

@@ -2,17 +2,17 @@
  * The public vocabulary of the gossip layer: what a member reports, what the core tells its
  * driver, and what the driver feeds back. No behaviour here.
  */
-import type { DeploymentState } from "../state/deployment.ts";
-import type { Hlc } from "./hlc.ts";
+import type { DeploymentState } from "../../model/deployment.ts";
+import type { Hlc } from "../../model/hlc.ts";
 
 /** "ip:port" of a member's gossip endpoint (UDP for packets, TCP on the same port for streams). */
 export type Address = string;
 
 /**
- * The agent's deployment states (src/agent/state/deployment.ts). Their order is the wire code in
+ * The agent's deployment states (src/model/deployment.ts). Their order is the wire code in
  * a state report (codec-fields.ts), so it only ever grows at the end.
  */
-export { DEPLOYMENT_STATES, type DeploymentState } from "../state/deployment.ts";
+export { DEPLOYMENT_STATES, type DeploymentState } from "../../model/deployment.ts";
 
 export interface HashReport {
   hash: string;

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { HASH_A, startUpstream, tempDir, type Upstream } from "./test-support.ts";
+import { HASH_A, startUpstream, tempDir, type Upstream } from "../../../test/support/ingress/servers.ts";
 
 // 200 MB each way through an ingress in its own process, whose memory is read from /proc.
 const SIZE = 200 * 1024 * 1024;
@@ -29,7 +29,11 @@ beforeAll(async () => {
     });
   });
   child = Bun.spawn(
-    ["bun", join(import.meta.dir, "test-child.ts"), JSON.stringify({ routes: { [HASH_A]: socketPath } })],
+    [
+      "bun",
+      join(import.meta.dir, "../../../test/support/ingress/child.ts"),
+      JSON.stringify({ routes: { [HASH_A]: socketPath } }),
+    ],
     { stdin: "pipe", stdout: "pipe", stderr: "inherit" },
   );
   const reader = child.stdout.getReader();

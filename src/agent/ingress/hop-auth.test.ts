@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { Keyring } from "../gossip/crypto.ts";
+import { Keyring } from "../gossip/wire/crypto.ts";
 import { HOP_KEY_INFO, HopAuth, type HopFields, MAX_SKEW_SEC } from "./hop-auth.ts";
 
 const fields: HopFields = {

@@ -7,8 +7,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { HopAuth } from "./hop-auth.ts";
-import { type Ingress, startIngress } from "./server.ts";
 import {
   complete,
   HASH_A,
@@ -21,7 +19,9 @@ import {
   startUpstream,
   tempDir,
   type Upstream,
-} from "./test-support.ts";
+} from "../../../test/support/ingress/servers.ts";
+import { HopAuth } from "./hop-auth.ts";
+import { type Ingress, startIngress } from "./server.ts";
 
 interface Seen {
   method: string;

@@ -1,10 +1,10 @@
 import { describe, expect, test } from "bun:test";
-import { Holds } from "./holds.ts";
+import { FakeClock, HASH_A, HASH_B } from "../../../test/support/ingress/servers.ts";
+import { Holds } from "../holds/holds.ts";
 import { IdleScaler } from "./idle-scaler.ts";
 import { InFlight } from "./inflight.ts";
 import { renderMetrics } from "./metrics.ts";
 import { StopGate } from "./stop-gate.ts";
-import { FakeClock, HASH_A, HASH_B } from "./test-support.ts";
 
 function setup() {
   const clock = new FakeClock();

@@ -1,4 +1,4 @@
-import type { Holds } from "./holds.ts";
+import type { Holds } from "../holds/holds.ts";
 import type { InFlight } from "./inflight.ts";
 import type { StopGate } from "./stop-gate.ts";
 import { type Clock, defaultLog, type IngressLog, type ServiceControl, systemClock } from "./types.ts";

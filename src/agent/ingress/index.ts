@@ -20,10 +20,11 @@
  *     }),
  *   );
  */
+
+export { HoldTokens, holdTokenPaths, installHoldToken } from "../holds/hold-tokens.ts";
+export { type Hold, Holds, type HoldsOptions } from "../holds/holds.ts";
+export { holdsApp } from "../holds/holds-app.ts";
 export { INGRESS_DEFAULTS, ingressConfig } from "./config.ts";
-export { HoldTokens, holdTokenPaths, installHoldToken } from "./hold-tokens.ts";
-export { type Hold, Holds, type HoldsOptions } from "./holds.ts";
-export { holdsApp } from "./holds-app.ts";
 export { HOP_KEY_INFO, HopAuth } from "./hop-auth.ts";
 export { IdleScaler, type IdleScalerOptions, type ScalePhase } from "./idle-scaler.ts";
 export { InFlight, type InFlightEntry, type InFlightSnapshot } from "./inflight.ts";

@@ -1,5 +1,5 @@
 import { family } from "../../lib/prometheus.ts";
-import type { Holds } from "./holds.ts";
+import type { Holds } from "../holds/holds.ts";
 import type { InFlight } from "./inflight.ts";
 
 /**

@@ -1,8 +1,16 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import type { UnixSocketListener } from "bun";
+import {
+  complete,
+  get,
+  HASH_A,
+  MapRoutes,
+  rawConversation,
+  rawExchange,
+  tempDir,
+} from "../../../test/support/ingress/servers.ts";
 import { type Ingress, startIngress } from "./server.ts";
-import { complete, get, HASH_A, MapRoutes, rawConversation, rawExchange, tempDir } from "./test-support.ts";
 
 // A service that answers the first request on each connection (keep-alive, its body the head it
 // received) and closes the connection when a second one comes: the race where a service drops an

@@ -1,8 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { HopAuth } from "./hop-auth.ts";
-import { InFlight } from "./inflight.ts";
-import { type Ingress, startIngress } from "./server.ts";
 import {
   HASH_A,
   HASH_B,
@@ -13,7 +10,10 @@ import {
   tempDir,
   type Upstream,
   until,
-} from "./test-support.ts";
+} from "../../../test/support/ingress/servers.ts";
+import { HopAuth } from "./hop-auth.ts";
+import { InFlight } from "./inflight.ts";
+import { type Ingress, startIngress } from "./server.ts";
 
 // A: WebSocket echo + fast answers. B: slow answers, released by the test. C: never answers.
 const dir = tempDir();

@@ -1,7 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { InFlight } from "./inflight.ts";
-import { type Ingress, startIngress } from "./server.ts";
 import {
   get,
   HASH_A,
@@ -15,7 +13,9 @@ import {
   tempDir,
   type Upstream,
   until,
-} from "./test-support.ts";
+} from "../../../test/support/ingress/servers.ts";
+import { InFlight } from "./inflight.ts";
+import { type Ingress, startIngress } from "./server.ts";
 
 // One ingress, two services on unix sockets: A echoes what it received, B answers in special ways.
 const dir = tempDir();

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
+import { HASH_A, HASH_B } from "../../../test/support/ingress/servers.ts";
 import { routeTarget } from "./route.ts";
-import { HASH_A, HASH_B } from "./test-support.ts";
 
 const aliases = { resolveAlias: (name: string) => (name === "prod" ? HASH_A : undefined) };
 const route = (host: string | undefined, target: string, hopHash?: string) =>

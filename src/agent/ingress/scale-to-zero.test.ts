@@ -1,11 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { Holds } from "./holds.ts";
-import { IdleScaler } from "./idle-scaler.ts";
-import { InFlight } from "./inflight.ts";
-import { type Ingress, startIngress } from "./server.ts";
-import { StopGate } from "./stop-gate.ts";
 import {
   FakeClock,
   HASH_A,
@@ -14,7 +9,12 @@ import {
   tempDir,
   type Upstream,
   until,
-} from "./test-support.ts";
+} from "../../../test/support/ingress/servers.ts";
+import { Holds } from "../holds/holds.ts";
+import { IdleScaler } from "./idle-scaler.ts";
+import { InFlight } from "./inflight.ts";
+import { type Ingress, startIngress } from "./server.ts";
+import { StopGate } from "./stop-gate.ts";
 
 /**
  * Stands in for a socket unit + service pair. Stricter than systemd: while the service is

@@ -1,6 +1,7 @@
 import { expect, test } from "bun:test";
 import { join } from "node:path";
 import { Hono } from "hono";
+import { HASH_A, MapRoutes, startUpstream, tempDir } from "../../../test/support/ingress/servers.ts";
 import {
   Holds,
   HoldTokens,
@@ -12,7 +13,6 @@ import {
   StopGate,
   startIngress,
 } from "./index.ts";
-import { HASH_A, MapRoutes, startUpstream, tempDir } from "./test-support.ts";
 
 // The wiring the agent does (see index.ts), end to end: ingress, scaler, holds API and /metrics.
 test("the agent's wiring: proxy a request, take a hold, read /metrics", async () => {

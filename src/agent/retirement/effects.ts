@@ -3,8 +3,9 @@
  * retirer. The agent's Retirer performs it on systemd, Nix and SQLite; the retirement simulator
  * applies it to its model of an agent. Both go through `effectOf`, so they cannot disagree.
  */
+
+import { LIVE_STATES } from "../../model/deployment.ts";
 import type { DeploymentState } from "../gossip/types.ts";
-import { LIVE_STATES } from "../state/deployment.ts";
 import type { Action } from "./planner.ts";
 
 /** What the retirer stops before it records the new state. */

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { parseManifest } from "../manifest.ts";
+import { parseManifest } from "../../model/manifest.ts";
 import { StateStore } from "./store.ts";
 
 const H = "0c7v2bqvqbr3xq4ia4czb2kh1bnr4hy6";

@@ -1,8 +1,8 @@
 import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import type { Manifest } from "../manifest.ts";
-import type { Deployment, DeploymentEvent, DeploymentState } from "./deployment.ts";
+import type { Deployment, DeploymentEvent, DeploymentState } from "../../model/deployment.ts";
+import type { Manifest } from "../../model/manifest.ts";
 
 /** Ordered schema migrations; PRAGMA user_version records how many have run. */
 const MIGRATIONS: string[] = [
@@ -44,7 +44,7 @@ const MIGRATIONS: string[] = [
   "ALTER TABLE deployments ADD COLUMN ever_wanted INTEGER NOT NULL DEFAULT 0;",
   // Every gossip member ever known and not seen to leave: the retirement planner's majority.
   "CREATE TABLE known_members (name TEXT PRIMARY KEY);",
-  // Leases on hashes taken through the service API (ingress/holds.ts): a restart must not forget
+  // Leases on hashes taken through the service API (holds/holds.ts): a restart must not forget
   // a job's hold, or its hash could retire under it.
   `CREATE TABLE holds (
      id TEXT PRIMARY KEY,
@@ -69,7 +69,7 @@ const MIGRATIONS: string[] = [
    UPDATE deployments SET activated_at = created_at;`,
 ];
 
-/** A hold as kept in the database (the shape of ingress/holds.ts's Hold). */
+/** A hold as kept in the database (the shape of holds/holds.ts's Hold). */
 export interface StoredHold {
   id: string;
   hash: string;

@@ -1,9 +1,15 @@
 import { afterEach, describe, expect, test } from "bun:test";
+import {
+  fakeHash,
+  fillStore,
+  fixtureProviders,
+  H,
+  tickingClock,
+} from "../../../test/support/status/fixtures.ts";
+import { SseReader } from "../../../test/support/status/sse-reader.ts";
 import { StateStore } from "../state/store.ts";
 import { statusApp } from "./app.ts";
-import { fakeHash, fillStore, fixtureProviders, H, tickingClock } from "./fixtures.ts";
 import { storeStatusSource } from "./source.ts";
-import { SseReader } from "./sse-reader.ts";
 import type { StatusSnapshot, StatusSource } from "./types.ts";
 
 const url = (h: string) => `http://${h}.hashd.test/`;

@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
-import { fakeMemberInfo } from "../gossip/fixtures.ts";
+import { fakeMemberInfo } from "../../../test/support/gossip/fixtures.ts";
+import { fakeHash } from "../../../test/support/status/fixtures.ts";
 import type { MemberAppState } from "../gossip/types.ts";
 import { StateStore } from "../state/store.ts";
-import { fakeHash } from "./fixtures.ts";
 import { aliasProviders, clusterProviders } from "./gossip-providers.ts";
 import { storeStatusSource } from "./source.ts";
 

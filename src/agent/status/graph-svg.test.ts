@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { fakeHash } from "./fixtures.ts";
+import { fakeHash } from "../../../test/support/status/fixtures.ts";
 import { graphOf, nodeState, renderGraphSvg } from "./graph-svg.ts";
 import type { StatusHash } from "./types.ts";
 

@@ -1,9 +1,9 @@
 import { describe, expect, test } from "bun:test";
+import { fillStore, H } from "../../../test/support/status/fixtures.ts";
+import { SseReader } from "../../../test/support/status/sse-reader.ts";
 import { StateStore } from "../state/store.ts";
-import { fillStore, H } from "./fixtures.ts";
 import { startStatusServer } from "./server.ts";
 import { storeStatusSource } from "./source.ts";
-import { SseReader } from "./sse-reader.ts";
 
 describe("startStatusServer", () => {
   test("serves on 127.0.0.1 by default; stop() ends open SSE streams and frees the port", async () => {

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { deploy, fakeHash, fillStore, fixtureProviders, H } from "../../../test/support/status/fixtures.ts";
 import { StateStore } from "../state/store.ts";
-import { deploy, fakeHash, fillStore, fixtureProviders, H } from "./fixtures.ts";
 import { storeStatusSource } from "./source.ts";
 
 const url = (h: string) => `http://${h}.hashd.test/`;

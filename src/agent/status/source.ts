@@ -12,7 +12,7 @@
  * rows (store.list() reads them all), i.e. well under 1% of a core.
  */
 import { hostname } from "node:os";
-import type { Deployment } from "../state/deployment.ts";
+import type { Deployment } from "../../model/deployment.ts";
 import type { StateStore } from "../state/store.ts";
 import type {
   DeploymentState,

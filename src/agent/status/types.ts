@@ -2,7 +2,7 @@
  * The status page's data contract. The page, the SSE stream and /api read only this shape, so they
  * do not care whether it was built from this agent's store and gossip or from a test fixture.
  */
-import type { DeploymentState } from "../state/deployment.ts";
+import type { DeploymentState } from "../../model/deployment.ts";
 
 export type { DeploymentState };
 

@@ -1,0 +1,81 @@
+/**
+ * Cluster-wide aliases: a last-writer-wins register per name, ordered by hybrid logical clock
+ * and then origin name (hlc.ts). Every member converges to the same winner whatever order the
+ * writes arrive in, because the order is total and merging is idempotent and commutative.
+ * Removals are tombstones (hash null) so a late copy of an older write cannot resurrect a name.
+ * Each record carries the name's previous targets as its writer saw them (`previousAfter`), so the
+ * winning record alone tells every member the same recent history.
+ */
+
+import {
+  compareWrites,
+  HLC_ZERO,
+  type Hlc,
+  hlcReceive,
+  hlcTick,
+  hlcTooFarAhead,
+} from "../../../model/hlc.ts";
+import type { AliasRecord } from "../types.ts";
+import { LIMITS } from "../wire/codec-fields.ts";
+
+export class AliasTable {
+  private readonly records = new Map<string, AliasRecord>();
+  private clock: Hlc = HLC_ZERO;
+
+  get hlc(): Hlc {
+    return this.clock;
+  }
+
+  get(name: string): AliasRecord | undefined {
+    return this.records.get(name);
+  }
+
+  all(): AliasRecord[] {
+    return [...this.records.values()].map(copy);
+  }
+
+  /** Timestamp for a local write (advances our clock). */
+  tick(physicalMs: number): Hlc {
+    this.clock = hlcTick(this.clock, physicalMs);
+    return this.clock;
+  }
+
+  /**
+   * Fold a remote timestamp into our clock so our next write orders after it. False (and no
+   * change) if it is further ahead of our physical clock than `maxDriftMs`.
+   */
+  observe(remote: Hlc, physicalMs: number, maxDriftMs: number): boolean {
+    if (hlcTooFarAhead(remote, physicalMs, maxDriftMs)) return false;
+    this.clock = hlcReceive(this.clock, remote, physicalMs);
+    return true;
+  }
+
+  /** A local write of `name` (not applied yet): its previous targets follow from the held record. */
+  record(name: string, hash: string | null, hlc: Hlc, origin: string): AliasRecord {
+    return { name, hash, hlc: { ...hlc }, origin, previous: previousAfter(this.records.get(name), hash) };
+  }
+
+  /** Merge one record; true if it won (it is now the value for its name). */
+  apply(record: AliasRecord): boolean {
+    const held = this.records.get(record.name);
+    if (held !== undefined && compareWrites(record, held) <= 0) return false;
+    this.records.set(record.name, copy(record));
+    return true;
+  }
+}
+
+const copy = (r: AliasRecord): AliasRecord => ({ ...r, hlc: { ...r.hlc }, previous: [...r.previous] });
+
+/**
+ * The previous targets of a write of `hash` over `held`: held's target, then held's previous,
+ * without repeats, nulls (removals) or `hash` itself, newest first, at most LIMITS.previousPerAlias.
+ */
+export function previousAfter(held: AliasRecord | undefined, hash: string | null): string[] {
+  const out: string[] = [];
+  for (const h of held === undefined ? [] : [held.hash, ...held.previous]) {
+    if (h === null || h === hash || out.includes(h)) continue;
+    out.push(h);
+    if (out.length === LIMITS.previousPerAlias) break;
+  }
+  return out;
+}

@@ -1,0 +1,121 @@
+import { readFile } from "node:fs/promises";
+import { z } from "zod";
+import { LIMITS } from "../agent/gossip/wire/codec-fields.ts";
+import { HashdError } from "../lib/errors.ts";
+import { zodProblems } from "../lib/zod-problems.ts";
+import { EXPECTED_ZONE, ZONE_MAX_LENGTH, ZONE_SYNTAX } from "./names.ts";
+
+const listen = z.object({
+  address: z.string().min(1).default("127.0.0.1"),
+  port: z.number().int().min(0).max(65535),
+});
+
+/** The agent's configuration: a JSON file (written by the NixOS module) plus CLI overrides. */
+export const configSchema = z
+  .object({
+    stateDir: z.string().startsWith("/").default("/var/lib/hashd"),
+    /** holds control.sock (root only) and sockets/<hash>.sock of every service */
+    runtimeDir: z.string().startsWith("/").default("/run/hashd"),
+    gcRootDir: z.string().startsWith("/").default("/nix/var/nix/gcroots/hashd"),
+    zone: z.string().max(ZONE_MAX_LENGTH).regex(ZONE_SYNTAX, `must be ${EXPECTED_ZONE}`).default("localhost"),
+    /** where `activate` copies missing closures from (binary cache URLs, ssh-ng://host) */
+    substituters: z.array(z.string().min(1)).default([]),
+    ingress: listen.default({ address: "127.0.0.1", port: 8480 }),
+    status: listen.default({ address: "127.0.0.1", port: 8481 }),
+    gossip: z
+      .object({
+        /** UDP packets and TCP push-pull streams, on every address of the host */
+        port: z.number().int().min(0).max(65535).default(7946),
+        address: z.string().min(1).default("0.0.0.0"),
+        /** address peers reach this host at (default: its first non-loopback IPv4 address) */
+        advertise: z.string().min(1).optional(),
+        /** "host:port" of members to join through */
+        seeds: z.array(z.string().min(1)).default([]),
+        /** keyring file: one base64 32-byte key per line, the first seals (see docs/gossip.md) */
+        keyFile: z.string().startsWith("/").optional(),
+        /** this member's name (default: the host name) */
+        name: z.string().min(1).max(253).optional(),
+      })
+      .strict()
+      .optional(),
+    /**
+     * What happens to a hash that no alias, pin or wanted hash reaches any more: retire it (stop,
+     * drop its GC root), keep it forever scaled to zero, or keep the last `count` of each alias.
+     */
+    retention: z
+      .discriminatedUnion("policy", [
+        z.object({ policy: z.literal("retire") }).strict(),
+        z.object({ policy: z.literal("keep") }).strict(),
+        // an alias record carries up to LIMITS.previousPerAlias previous targets: at most 1 + that
+        z
+          .object({
+            policy: z.literal("keep-last"),
+            count: z
+              .number()
+              .int()
+              .min(1)
+              .max(LIMITS.previousPerAlias + 1),
+          })
+          .strict(),
+      ])
+      .default({ policy: "retire" }),
+    /** seconds an unwanted hash must be idle and unreferenced on every member before it stops */
+    quietSec: z.number().min(0).max(86_400).default(10),
+    /** run services as this user instead of a DynamicUser */
+    serviceUser: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_-]*$/)
+      .optional(),
+    /** default readiness wait of `activate --wait` */
+    readyTimeoutSec: z.number().int().min(1).max(3600).default(120),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;
+
+export interface Paths {
+  controlSocket: string;
+  /** the holds API for services (any local process may connect) */
+  serviceSocket: string;
+  socketDir: string;
+  database: string;
+}
+
+export function pathsOf(config: Config): Paths {
+  return {
+    controlSocket: `${config.runtimeDir}/control.sock`,
+    serviceSocket: `${config.runtimeDir}/service.sock`,
+    socketDir: `${config.runtimeDir}/sockets`,
+    database: `${config.stateDir}/state.sqlite`,
+  };
+}
+
+export function parseConfig(input: unknown, source = "config"): Config {
+  const r = configSchema.safeParse(input);
+  if (r.success) return r.data;
+  const problems = zodProblems(r.error, "(top level)");
+  throw new HashdError("bad_request", `invalid ${source}: ${problems.join("; ")}`, { problems });
+}
+
+export async function loadConfig(
+  file: string | undefined,
+  overrides: Record<string, unknown>,
+): Promise<Config> {
+  let base: Record<string, unknown> = {};
+  if (file) {
+    let text: string;
+    try {
+      text = await readFile(file, "utf8");
+    } catch (e) {
+      throw new HashdError("bad_request", `cannot read config ${file}: ${(e as Error).message}`);
+    }
+    try {
+      base = JSON.parse(text);
+    } catch (e) {
+      throw new HashdError("bad_request", `invalid config ${file}: not JSON (${(e as Error).message})`);
+    }
+  }
+  const merged = { ...base };
+  for (const [k, v] of Object.entries(overrides)) if (v !== undefined) merged[k] = v;
+  return parseConfig(merged, file ?? "config");
+}

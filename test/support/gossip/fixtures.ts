@@ -1,0 +1,60 @@
+/**
+ * Test and benchmark fixtures: valid store hashes and app states of a chosen size. Not used by
+ * the agent.
+ */
+import type {
+  DeploymentState,
+  HashReport,
+  MemberAppState,
+  MemberInfo,
+} from "../../../src/agent/gossip/types.ts";
+
+const NIX32 = "0123456789abcdfghijklmnpqrsvwxyz";
+
+/** A deterministic valid store hash (nix-base32, 32 characters) for `n`. */
+export const fakeHash = (n: number): string => {
+  let x = (n * 2654435761) >>> 0;
+  let out = "";
+  for (let i = 0; i < 32; i++) {
+    x = (Math.imul(x ^ (x >>> 15), 0x2c1b3c6d) + i + n) >>> 0;
+    out += NIX32[x & 31];
+  }
+  return out;
+};
+
+/** A state with `count` hashes, each referencing `refs` others; `salt` varies the counters. */
+export const fakeState = (
+  first: number,
+  count: number,
+  options: { refs?: number; salt?: number; state?: DeploymentState; ingress?: string } = {},
+): MemberAppState => {
+  const hashes: HashReport[] = [];
+  for (let i = 0; i < count; i++) {
+    const refs = Array.from({ length: options.refs ?? 0 }, (_, r) => fakeHash(1_000_000 + first + i + r));
+    hashes.push({
+      hash: fakeHash(first + i),
+      state: options.state ?? "ready",
+      inFlight: (options.salt ?? 0) + i,
+      holds: 0,
+      refs,
+    });
+  }
+  return options.ingress === undefined ? { hashes } : { hashes, ingress: options.ingress };
+};
+
+/** One member as the core's events and members() show it; its boot is its incarnation. */
+export const fakeMemberInfo = (
+  name: string,
+  state: MemberInfo["state"],
+  address = `${name}:7946`,
+  incarnation = 1,
+): MemberInfo => ({
+  name,
+  address,
+  state,
+  incarnation,
+  boot: incarnation,
+  lastContact: 0,
+  stateChangedAt: 0,
+  stateVersion: null,
+});
