@@ -11,9 +11,9 @@
  * incarnations that are millisecond clocks (9 bytes each), in-flight counts above 65,535, an
  * ingress on every state, and 1,000 aliases each with the full history (9 previous targets).
  */
+
 import { parseArgs } from "node:util";
 import { DEFAULT_CONFIG } from "../../src/agent/gossip/config.ts";
-import type { AliasRecord, HashReport } from "../../src/agent/gossip/types.ts";
 import { encodeMessage } from "../../src/agent/gossip/wire/codec.ts";
 import { decodeStream } from "../../src/agent/gossip/wire/codec-stream.ts";
 import {
@@ -22,6 +22,8 @@ import {
   type PushPullMember,
   T,
 } from "../../src/agent/gossip/wire/messages.ts";
+import type { AliasRecord } from "../../src/model/alias-record.ts";
+import type { HashReport } from "../../src/model/reports.ts";
 import { fakeHash } from "../../test/support/gossip/fixtures.ts";
 
 const { values } = parseArgs({

@@ -1,8 +1,8 @@
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
-import { LIMITS } from "../agent/gossip/wire/codec-fields.ts";
 import { HashdError } from "../lib/errors.ts";
 import { zodProblems } from "../lib/zod-problems.ts";
+import { PREVIOUS_TARGETS_PER_ALIAS } from "./alias-record.ts";
 import { EXPECTED_ZONE, ZONE_MAX_LENGTH, ZONE_SYNTAX } from "./names.ts";
 
 const listen = z.object({
@@ -46,7 +46,7 @@ export const configSchema = z
       .discriminatedUnion("policy", [
         z.object({ policy: z.literal("retire") }).strict(),
         z.object({ policy: z.literal("keep") }).strict(),
-        // an alias record carries up to LIMITS.previousPerAlias previous targets: at most 1 + that
+        // an alias record carries up to PREVIOUS_TARGETS_PER_ALIAS previous targets: at most 1 + that
         z
           .object({
             policy: z.literal("keep-last"),
@@ -54,7 +54,7 @@ export const configSchema = z
               .number()
               .int()
               .min(1)
-              .max(LIMITS.previousPerAlias + 1),
+              .max(PREVIOUS_TARGETS_PER_ALIAS + 1),
           })
           .strict(),
       ])

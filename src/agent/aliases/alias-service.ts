@@ -1,9 +1,8 @@
 import type { Database } from "bun:sqlite";
 import { HashdError } from "../../lib/errors.ts";
+import type { AliasRecord } from "../../model/alias-record.ts";
+import type { FormerRoot, Root } from "../../model/roots.ts";
 import { parseStoreHash } from "../../nix/store-path.ts";
-import type { AliasRecord } from "../gossip/types.ts";
-import type { FormerRoot } from "../retirement/planner.ts";
-import type { Root } from "../retirement/wanted.ts";
 import { hashOfPin, parseAliasName, pinName } from "./names.ts";
 
 /** Where alias records live: the gossip node (cluster-wide) or a local table (a lone agent). */

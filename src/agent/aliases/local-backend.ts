@@ -1,5 +1,5 @@
-import { AliasTable } from "../gossip/sync/aliases.ts";
-import type { AliasRecord } from "../gossip/types.ts";
+import type { AliasRecord } from "../../model/alias-record.ts";
+import { AliasTable } from "../../model/alias-table.ts";
 import type { AliasBackend } from "./alias-service.ts";
 
 /**

@@ -1,10 +1,12 @@
 import { hostname, networkInterfaces } from "node:os";
 import { HashdError } from "../../lib/errors.ts";
+import type { AliasRecord } from "../../model/alias-record.ts";
 import type { Config } from "../../model/config.ts";
+import type { HashReport, MemberAppState } from "../../model/reports.ts";
 import type { AliasBackend } from "../aliases/alias-service.ts";
 import { LocalAliasBackend } from "../aliases/local-backend.ts";
 import { UdpGossipAdapter } from "../gossip/net/udp-adapter.ts";
-import type { AliasRecord, GossipEvent, HashReport, MemberAppState, MemberInfo } from "../gossip/types.ts";
+import type { GossipEvent, MemberInfo } from "../gossip/types.ts";
 import { Keyring } from "../gossip/wire/crypto.ts";
 import type { MemberView } from "../retirement/planner.ts";
 import { renderGossipMetrics } from "./gossip-metrics.ts";
@@ -181,7 +183,7 @@ export class GossipCluster implements Cluster {
       .whoRuns(hash)
       .filter((r) => r.member.name !== this.self && r.report.state !== "retired")
       .flatMap((r) => {
-        // only an IP literal the member could serve from (gossip/net/addresses.ts), never a port of ours
+        // only an IP literal the member could serve from (gossip/wire/addresses.ts), never a port of ours
         const ingress = node.routableIngress(r.member.name);
         return ingress ? [{ member: r.member.name, ingress, report: r.report }] : [];
       });

@@ -1,5 +1,5 @@
 import { type Deployment, LIVE_STATES } from "../../model/deployment.ts";
-import type { HashReport } from "../gossip/types.ts";
+import type { HashReport } from "../../model/reports.ts";
 import type { PendingActivation } from "../lifecycle/activator.ts";
 import type { StateStore } from "../state/store.ts";
 

@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import type { HashReport, MemberAppState } from "../gossip/types.ts";
+import type { HashReport, MemberAppState } from "../../model/reports.ts";
 import type { Cluster } from "./cluster.ts";
 import { ReportPublisher } from "./report-publisher.ts";
 

@@ -1,4 +1,4 @@
-import type { HashReport } from "../gossip/types.ts";
+import type { HashReport } from "../../model/reports.ts";
 import type { Cluster } from "./cluster.ts";
 
 /**

@@ -1,6 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import type { Deployment } from "../../model/deployment.ts";
-import type { DeploymentState } from "../gossip/types.ts";
+import type { Deployment, DeploymentState } from "../../model/deployment.ts";
 import type { Activator } from "../lifecycle/activator.ts";
 import type { Cluster, RemoteRunner } from "./cluster.ts";
 import { AgentRouteTable } from "./route-table.ts";

@@ -1,8 +1,9 @@
 import { expect, test } from "bun:test";
 import { inertActivator } from "../../../test/fakes/inert-activator.ts";
 import { membersText } from "../../cli/members.ts";
+import type { MemberAppState } from "../../model/reports.ts";
 import { renderGossipMetrics } from "../cluster/gossip-metrics.ts";
-import type { MemberAppState, MemberInfo } from "../gossip/types.ts";
+import type { MemberInfo } from "../gossip/types.ts";
 import { StateStore } from "../state/store.ts";
 import { controlApi } from "./api.ts";
 

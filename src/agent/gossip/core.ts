@@ -12,8 +12,9 @@
 import { HashdError } from "../../lib/errors.ts";
 import type { Rng } from "../../lib/prng.ts";
 import { randomInt } from "../../lib/prng.ts";
+import type { AliasRecord } from "../../model/alias-record.ts";
+import type { HashReport, MemberAppState } from "../../model/reports.ts";
 import { type GossipConfig, resolveConfig } from "./config.ts";
-import { ingressProblem } from "./net/addresses.ts";
 import { NodeContext } from "./swim/context.ts";
 import { memberInfo } from "./swim/members.ts";
 import { announceSelf } from "./swim/membership.ts";
@@ -28,17 +29,15 @@ import { broadcastAliases } from "./sync/push-pull.ts";
 import { onPublishTimer, setLocalState } from "./sync/state-sync.ts";
 import type {
   Address,
-  AliasRecord,
   GossipStats,
-  HashReport,
   Identity,
-  MemberAppState,
   MemberInfo,
   MemberStatus,
   Runtime,
   StateVersion,
   Timer,
 } from "./types.ts";
+import { ingressProblem } from "./wire/addresses.ts";
 import {
   appStateProblem,
   isAddr,
@@ -291,7 +290,7 @@ export class GossipNode {
 
   /**
    * The ingress address `name` reports, if a route may be made to it: an IP literal a member
-   * could serve from, the IP of its gossip address (addresses.ts). Null otherwise, or if none.
+   * could serve from, the IP of its gossip address (wire/addresses.ts). Null otherwise, or if none.
    */
   routableIngress(name: string): string | null {
     const m = this.ctx.members.get(name);

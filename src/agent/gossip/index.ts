@@ -11,5 +11,4 @@ export {
   type UdpGossipAdapterOptions,
 } from "./net/udp-adapter.ts";
 export type * from "./types.ts";
-export { DEPLOYMENT_STATES } from "./types.ts";
 export { Keyring, KeyringError, type KeyringStats } from "./wire/crypto.ts";

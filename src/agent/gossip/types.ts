@@ -2,48 +2,10 @@
  * The public vocabulary of the gossip layer: what a member reports, what the core tells its
  * driver, and what the driver feeds back. No behaviour here.
  */
-import type { DeploymentState } from "../../model/deployment.ts";
-import type { Hlc } from "../../model/hlc.ts";
+import type { AliasRecord } from "../../model/alias-record.ts";
 
 /** "ip:port" of a member's gossip endpoint (UDP for packets, TCP on the same port for streams). */
 export type Address = string;
-
-/**
- * The agent's deployment states (src/model/deployment.ts). Their order is the wire code in
- * a state report (codec-fields.ts), so it only ever grows at the end.
- */
-export { DEPLOYMENT_STATES, type DeploymentState } from "../../model/deployment.ts";
-
-export interface HashReport {
-  hash: string;
-  state: DeploymentState;
-  inFlight: number;
-  holds: number;
-  /** Service hashes this one references (its dependencies). */
-  refs: string[];
-}
-
-/** What one member owns and gossips about itself. */
-export interface MemberAppState {
-  hashes: HashReport[];
-  /** "ip:port" of its HTTP ingress. */
-  ingress?: string;
-}
-
-export interface AliasRecord {
-  name: string;
-  /** null = the alias was removed (a tombstone that still wins over older writes). */
-  hash: string | null;
-  /**
-   * The distinct hashes the name pointed at before this write, newest first, at most
-   * LIMITS.previousPerAlias (codec-fields.ts), as the writer saw them. Every member computes
-   * keep-last retention and rollback from the winning record, so they agree once their tables do.
-   */
-  previous: string[];
-  hlc: Hlc;
-  /** Name of the member that made the write. */
-  origin: string;
-}
 
 /**
  * Version of a member's app state: `boot` identifies the process lifetime (strictly larger after a

@@ -1,6 +1,6 @@
+import { type Clock, systemClock } from "../../lib/clock.ts";
 import { HashdError } from "../../lib/errors.ts";
 import { parseStoreHash } from "../../nix/store-path.ts";
-import { type Clock, systemClock } from "../ingress/types.ts";
 
 /**
  * Leased holds: work that outlives a request (a queue consumer, a job) keeps its hash busy by

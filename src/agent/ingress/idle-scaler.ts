@@ -1,7 +1,8 @@
+import { type Clock, systemClock } from "../../lib/clock.ts";
 import type { Holds } from "../holds/holds.ts";
 import type { InFlight } from "./inflight.ts";
 import type { StopGate } from "./stop-gate.ts";
-import { type Clock, defaultLog, type IngressLog, type ServiceControl, systemClock } from "./types.ts";
+import { defaultLog, type IngressLog, type ServiceControl } from "./types.ts";
 
 export type ScalePhase = "awake" | "stopping" | "asleep";
 

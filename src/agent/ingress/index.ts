@@ -34,11 +34,9 @@ export { type Ingress, type IngressOptions, startIngress } from "./server.ts";
 export { StopGate } from "./stop-gate.ts";
 export type {
   AliasResolver,
-  Clock,
   IngressConfig,
   IngressLog,
   Route,
   RouteTable,
   ServiceControl,
 } from "./types.ts";
-export { systemClock } from "./types.ts";

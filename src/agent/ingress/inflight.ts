@@ -1,4 +1,4 @@
-import { type Clock, systemClock } from "./types.ts";
+import { type Clock, systemClock } from "../../lib/clock.ts";
 
 /** One hash's counters; the proxy keeps a reference per request so that leave() needs no lookup. */
 export interface InFlightEntry {

@@ -31,13 +31,6 @@ export interface ServiceControl {
   stopService(hash: string): Promise<void>;
 }
 
-/** Milliseconds since the epoch; injected so that leases and idle times are testable. */
-export interface Clock {
-  now(): number;
-}
-
-export const systemClock: Clock = { now: () => Date.now() };
-
 /** Optional structured log sink; the default writes errors to stderr and drops the rest. */
 export type IngressLog = (level: "debug" | "info" | "warn" | "error", event: string, fields?: object) => void;
 

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import type { DeploymentState } from "../gossip/types.ts";
+import type { DeploymentState } from "../../model/deployment.ts";
 import { effectOf, needsServiceState } from "./effects.ts";
 import type { Action } from "./planner.ts";
 

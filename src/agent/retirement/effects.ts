@@ -4,8 +4,7 @@
  * applies it to its model of an agent. Both go through `effectOf`, so they cannot disagree.
  */
 
-import { LIVE_STATES } from "../../model/deployment.ts";
-import type { DeploymentState } from "../gossip/types.ts";
+import { type DeploymentState, LIVE_STATES } from "../../model/deployment.ts";
 import type { Action } from "./planner.ts";
 
 /** What the retirer stops before it records the new state. */

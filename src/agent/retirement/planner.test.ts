@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import type { HashReport, MemberStatus } from "../gossip/types.ts";
+import type { HashReport } from "../../model/reports.ts";
+import type { MemberStatus } from "../gossip/types.ts";
 import {
   DEAD_GRACE_MS,
   LEFT_GRACE_MS,

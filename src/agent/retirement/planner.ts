@@ -1,6 +1,9 @@
-import type { DeploymentState, HashReport, MemberStatus } from "../gossip/types.ts";
+import type { DeploymentState } from "../../model/deployment.ts";
+import type { HashReport } from "../../model/reports.ts";
+import type { FormerRoot, Root } from "../../model/roots.ts";
+import type { MemberStatus } from "../gossip/types.ts";
 import { type Blocker, describeWantedOnce, type Verdict, verdictOf, type WantedOnce } from "./verdicts.ts";
-import { type Root, wantedHashes } from "./wanted.ts";
+import { wantedHashes } from "./wanted.ts";
 
 export type { Verdict } from "./verdicts.ts";
 
@@ -43,15 +46,6 @@ export interface LocalHash {
   reactivated?: boolean;
   /** when this host's deployment of it was first made (for formerRoots) */
   since?: number;
-}
-
-/**
- * A hash an alias or pin pointed at before its latest write (the previous targets its winning
- * record carries), with that write's time: a copy deployed here before then was wanted, even if
- * this host never saw the alias point at it (it was down, cut off, or the alias moved on fast).
- */
-export interface FormerRoot extends Root {
-  until: number;
 }
 
 /** A hash the retirer retired here (not one deactivated by hand), with its references. */

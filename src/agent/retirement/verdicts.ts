@@ -1,4 +1,5 @@
-import type { DeploymentState, MemberStatus } from "../gossip/types.ts";
+import type { DeploymentState } from "../../model/deployment.ts";
+import type { MemberStatus } from "../gossip/types.ts";
 
 /**
  * The planner's verdict on a hash as data: why it is wanted, kept, blocked or retiring. The text

@@ -1,14 +1,10 @@
+import type { Root } from "../../model/roots.ts";
+
 /**
  * Which hashes are wanted: the roots (aliases, pins, retention policy) and, transitively, every
  * service hash a wanted hash references. References are Nix runtime references between service
  * closures, so they are facts about the hashes themselves and can be learned from any member.
  */
-export interface Root {
-  hash: string;
-  /** e.g. "alias prod", "pinned", "kept: last 3 of alias prod" */
-  reason: string;
-}
-
 /** hash -> why it is wanted. Breadth-first, so each reason names the shortest chain. */
 export function wantedHashes(
   roots: Iterable<Root>,

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { fakeMemberInfo } from "../../../test/support/gossip/fixtures.ts";
 import { fakeHash } from "../../../test/support/status/fixtures.ts";
-import type { MemberAppState } from "../gossip/types.ts";
+import type { MemberAppState } from "../../model/reports.ts";
 import { StateStore } from "../state/store.ts";
 import { aliasProviders, clusterProviders } from "./gossip-providers.ts";
 import { storeStatusSource } from "./source.ts";

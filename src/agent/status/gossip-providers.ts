@@ -3,7 +3,8 @@
  * alias service. Typed structurally (the few methods of Cluster and AliasService it reads), so the
  * status page compiles against what they expose and nothing else.
  */
-import type { MemberAppState, MemberInfo } from "../gossip/types.ts";
+import type { MemberAppState } from "../../model/reports.ts";
+import type { MemberInfo } from "../gossip/types.ts";
 import type { StatusProviders } from "./source.ts";
 import type { StatusAlias, StatusAliasChange } from "./types.ts";
 

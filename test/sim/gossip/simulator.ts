@@ -8,11 +8,13 @@
  * Same seed, same run: every random choice comes from xoshiro128** streams forked from the seed,
  * and events due at the same time run in scheduling order.
  */
+
 import type { GossipConfig } from "../../../src/agent/gossip/config.ts";
 import { GossipNode } from "../../../src/agent/gossip/core.ts";
-import type { Address, GossipEvent, MemberAppState, Timer } from "../../../src/agent/gossip/types.ts";
+import type { Address, GossipEvent, Timer } from "../../../src/agent/gossip/types.ts";
 import { SEAL_OVERHEAD } from "../../../src/agent/gossip/wire/crypto.ts";
 import { randomBetween, randomFloat, randomInt, Xoshiro128 } from "../../../src/lib/prng.ts";
+import type { MemberAppState } from "../../../src/model/reports.ts";
 import { EventHeap } from "./event-heap.ts";
 
 export interface SimOptions {

@@ -2,10 +2,11 @@
  * App state and aliases in the simulator: large states by announce-and-fetch, replays, restarts
  * with a clock that went back, alias convergence under loss and reordering.
  */
+
 import { describe, expect, test } from "bun:test";
-import type { AliasRecord } from "../../../src/agent/gossip/types.ts";
 import { decodePacket } from "../../../src/agent/gossip/wire/codec.ts";
 import { T } from "../../../src/agent/gossip/wire/messages.ts";
+import type { AliasRecord } from "../../../src/model/alias-record.ts";
 import { compareWrites } from "../../../src/model/hlc.ts";
 import { fakeHash, fakeState } from "../../support/gossip/fixtures.ts";
 import { bootCluster, membershipConverged, statesConverged } from "./scenarios.ts";

@@ -14,7 +14,6 @@
 import { AliasService, type RetentionPolicy } from "../../../src/agent/aliases/alias-service.ts";
 import { recentlyRetired } from "../../../src/agent/cluster/local-report.ts";
 import type { GossipNode } from "../../../src/agent/gossip/core.ts";
-import type { DeploymentState, HashReport, MemberAppState } from "../../../src/agent/gossip/types.ts";
 import { Holds } from "../../../src/agent/holds/holds.ts";
 import { type Effect, effectOf } from "../../../src/agent/retirement/effects.ts";
 import {
@@ -29,7 +28,8 @@ import {
 } from "../../../src/agent/retirement/planner.ts";
 import { StateStore } from "../../../src/agent/state/store.ts";
 import { HashdError } from "../../../src/lib/errors.ts";
-import { LIVE_STATES } from "../../../src/model/deployment.ts";
+import { type DeploymentState, LIVE_STATES } from "../../../src/model/deployment.ts";
+import type { HashReport, MemberAppState } from "../../../src/model/reports.ts";
 import type { SimMember, Simulation } from "../gossip/simulator.ts";
 
 /** States in which a hash's units exist: it can be called, and call others. */

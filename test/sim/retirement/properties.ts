@@ -37,10 +37,11 @@
  * member since it was activated by hand (kept by design: a fresh deployment waiting for its alias).
  */
 
-import type { AliasRecord, MemberStatus } from "../../../src/agent/gossip/types.ts";
+import type { MemberStatus } from "../../../src/agent/gossip/types.ts";
 import type { Effect } from "../../../src/agent/retirement/effects.ts";
 import type { Action, PlannerInput } from "../../../src/agent/retirement/planner.ts";
 import { wantedHashes } from "../../../src/agent/retirement/wanted.ts";
+import type { AliasRecord } from "../../../src/model/alias-record.ts";
 import { compareWrites } from "../../../src/model/hlc.ts";
 import { type AgentModel, LIVE, RUNNING } from "./agent-model.ts";
 import type { Workload } from "./workload.ts";

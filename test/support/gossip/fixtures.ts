@@ -2,12 +2,10 @@
  * Test and benchmark fixtures: valid store hashes and app states of a chosen size. Not used by
  * the agent.
  */
-import type {
-  DeploymentState,
-  HashReport,
-  MemberAppState,
-  MemberInfo,
-} from "../../../src/agent/gossip/types.ts";
+
+import type { MemberInfo } from "../../../src/agent/gossip/types.ts";
+import type { DeploymentState } from "../../../src/model/deployment.ts";
+import type { HashReport, MemberAppState } from "../../../src/model/reports.ts";
 
 const NIX32 = "0123456789abcdfghijklmnpqrsvwxyz";
 

@@ -4,11 +4,13 @@
  * sealing everything that leaves and opening everything that arrives. Nothing that fails to open
  * reaches the core; every drop is counted. No protocol logic lives here.
  */
+
 import type { Socket, udp } from "bun";
 import { SystemRng } from "../../../lib/prng.ts";
+import type { MemberAppState } from "../../../model/reports.ts";
 import { DEFAULT_CONFIG, type GossipConfig } from "../config.ts";
 import { GossipNode } from "../core.ts";
-import type { Address, GossipEvent, GossipStats, MemberAppState, Timer } from "../types.ts";
+import type { Address, GossipEvent, GossipStats, Timer } from "../types.ts";
 import { type Keyring, SEAL_OVERHEAD } from "../wire/crypto.ts";
 import { type FrameSeal, keyringFrameSeal } from "../wire/stream-frame.ts";
 import {

@@ -5,19 +5,11 @@
  */
 
 import type { Rng } from "../../../lib/prng.ts";
+import { AliasTable } from "../../../model/alias-table.ts";
+import type { MemberAppState } from "../../../model/reports.ts";
 import type { GossipConfig } from "../config.ts";
-import { AliasTable } from "../sync/aliases.ts";
 import { HashIndex } from "../sync/app-state.ts";
-import type {
-  Address,
-  GossipEvent,
-  GossipStats,
-  Identity,
-  MemberAppState,
-  Runtime,
-  StateVersion,
-  Timer,
-} from "../types.ts";
+import type { Address, GossipEvent, GossipStats, Identity, Runtime, StateVersion, Timer } from "../types.ts";
 import { assemblePacket, encodeMessage, packetOverhead } from "../wire/codec.ts";
 import type { BroadcastMessage, PacketMessage } from "../wire/messages.ts";
 import { Awareness } from "./awareness.ts";

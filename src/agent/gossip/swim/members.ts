@@ -5,8 +5,10 @@
  * reaped each time the walk wraps. Round-robin bounds the time until a failed member is probed
  * (SWIM section 4.3) while the shuffle keeps members from probing in lockstep.
  */
+
 import { type Rng, randomInt, shuffle } from "../../../lib/prng.ts";
-import type { Address, MemberAppState, MemberInfo, MemberStatus, StateVersion } from "../types.ts";
+import type { MemberAppState } from "../../../model/reports.ts";
+import type { Address, MemberInfo, MemberStatus, StateVersion } from "../types.ts";
 import type { Suspicion } from "./suspicion.ts";
 
 export interface Member {

@@ -2,7 +2,8 @@
  * What members report about their deployments, indexed by hash for `whoRuns`, and the version
  * order that makes stale or replayed reports harmless.
  */
-import type { HashReport, MemberAppState, StateVersion } from "../types.ts";
+import type { HashReport, MemberAppState } from "../../../model/reports.ts";
+import type { StateVersion } from "../types.ts";
 
 /** Lexicographic order on (boot, seq): -1, 0 or 1. */
 export const compareVersion = (a: StateVersion, b: StateVersion): number => {

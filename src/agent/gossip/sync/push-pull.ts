@@ -10,9 +10,10 @@
  * refutation spreads by gossip (memberlist alone relies on Serf's reconnect for this).
  */
 
+import type { AliasRecord } from "../../../model/alias-record.ts";
 import type { NodeContext } from "../swim/context.ts";
 import { aliveNode, deadNode, suspectNode } from "../swim/membership.ts";
-import type { AliasRecord, StateVersion } from "../types.ts";
+import type { StateVersion } from "../types.ts";
 import { encodeMessage } from "../wire/codec.ts";
 import {
   type AliasMsg,

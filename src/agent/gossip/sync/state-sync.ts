@@ -15,10 +15,11 @@
  * each change; updates are coalesced to at most one per stateMinIntervalMs.
  */
 
+import type { MemberAppState } from "../../../model/reports.ts";
 import type { NodeContext, PendingStream } from "../swim/context.ts";
 import type { Member } from "../swim/members.ts";
 import { announceSelf, exhausted, refute } from "../swim/membership.ts";
-import type { Address, MemberAppState, StateVersion } from "../types.ts";
+import type { Address, StateVersion } from "../types.ts";
 import { encodeMessage } from "../wire/codec.ts";
 import { LIMITS } from "../wire/codec-fields.ts";
 import { type FullState, type StateMsg, T } from "../wire/messages.ts";

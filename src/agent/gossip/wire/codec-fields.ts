@@ -1,11 +1,12 @@
+import { type AliasRecord, PREVIOUS_TARGETS_PER_ALIAS } from "../../../model/alias-record.ts";
 /**
  * Field checks and the nested structures of the wire format (app state, alias records), shared by
  * the codec and by the core's local input validation. Limits here are the protocol's maximum
  * sizes: anything larger is refused when decoding and when set locally.
  */
+import { DEPLOYMENT_STATES, type DeploymentState } from "../../../model/deployment.ts";
 import { isStoreHash as isStoreHashString } from "../../../model/names.ts";
-import type { AliasRecord, DeploymentState, HashReport, MemberAppState } from "../types.ts";
-import { DEPLOYMENT_STATES } from "../types.ts";
+import type { HashReport, MemberAppState } from "../../../model/reports.ts";
 
 export const LIMITS = {
   nameChars: 128,
@@ -17,8 +18,8 @@ export const LIMITS = {
   /** names in one state fetch */
   namesPerFetch: 256,
   /** previous targets an alias record carries (retention keep-last counts up to this + 1) */
-  previousPerAlias: 9,
-  /** in-flight and hold counts, probe sequence numbers, the HLC's logical part (hlc.ts carries) */
+  previousPerAlias: PREVIOUS_TARGETS_PER_ALIAS,
+  /** in-flight and hold counts, probe sequence numbers, the HLC's logical part (model/hlc.ts carries) */
   counter: 0xffff_ffff,
   /**
    * Incarnations, boot ids, state versions (both parts) and HLC walls. They start at a wall clock

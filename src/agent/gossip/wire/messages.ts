@@ -27,8 +27,10 @@
  *  state    = [name, boot, seq, appState]
  */
 
+import type { AliasRecord } from "../../../model/alias-record.ts";
 import type { Hlc } from "../../../model/hlc.ts";
-import type { AliasRecord, MemberAppState, MemberStatus, StateVersion } from "../types.ts";
+import type { MemberAppState } from "../../../model/reports.ts";
+import type { MemberStatus, StateVersion } from "../types.ts";
 import type { AliasEntry } from "./codec-fields.ts";
 
 export const T = {

@@ -6,9 +6,9 @@
 import { describe, expect, test } from "bun:test";
 import { addr, packet, fakeRuntimeNode as setup, T0 } from "../../../../test/support/gossip/fake-runtime.ts";
 import { fakeHash, fakeState } from "../../../../test/support/gossip/fixtures.ts";
-import { decodePacket, encodeMessage } from "../wire/codec.ts";
-import { T } from "../wire/messages.ts";
 import { ingressProblem, parseIp } from "./addresses.ts";
+import { decodePacket, encodeMessage } from "./codec.ts";
+import { T } from "./messages.ts";
 
 const MEMBER = "10.0.0.5:7946";
 

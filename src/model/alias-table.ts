@@ -7,16 +7,8 @@
  * winning record alone tells every member the same recent history.
  */
 
-import {
-  compareWrites,
-  HLC_ZERO,
-  type Hlc,
-  hlcReceive,
-  hlcTick,
-  hlcTooFarAhead,
-} from "../../../model/hlc.ts";
-import type { AliasRecord } from "../types.ts";
-import { LIMITS } from "../wire/codec-fields.ts";
+import { type AliasRecord, PREVIOUS_TARGETS_PER_ALIAS } from "./alias-record.ts";
+import { compareWrites, HLC_ZERO, type Hlc, hlcReceive, hlcTick, hlcTooFarAhead } from "./hlc.ts";
 
 export class AliasTable {
   private readonly records = new Map<string, AliasRecord>();
@@ -68,14 +60,14 @@ const copy = (r: AliasRecord): AliasRecord => ({ ...r, hlc: { ...r.hlc }, previo
 
 /**
  * The previous targets of a write of `hash` over `held`: held's target, then held's previous,
- * without repeats, nulls (removals) or `hash` itself, newest first, at most LIMITS.previousPerAlias.
+ * without repeats, nulls (removals) or `hash` itself, newest first, at most PREVIOUS_TARGETS_PER_ALIAS.
  */
 export function previousAfter(held: AliasRecord | undefined, hash: string | null): string[] {
   const out: string[] = [];
   for (const h of held === undefined ? [] : [held.hash, ...held.previous]) {
     if (h === null || h === hash || out.includes(h)) continue;
     out.push(h);
-    if (out.length === LIMITS.previousPerAlias) break;
+    if (out.length === PREVIOUS_TARGETS_PER_ALIAS) break;
   }
   return out;
 }
