@@ -16,7 +16,7 @@ import { ReportPublisher } from "./cluster/report-publisher.ts";
 import { AgentRouteTable } from "./cluster/route-table.ts";
 import { controlApi } from "./control/api.ts";
 import { refuseLiveSocket, removeSocket, serveUnix } from "./control/unix-server.ts";
-import type { GossipEvent } from "./gossip/types.ts";
+import type { GossipEvent } from "./gossip/index.ts";
 import {
   HOP_KEY_INFO,
   Holds,

@@ -5,9 +5,8 @@ import type { Config } from "../../model/config.ts";
 import type { HashReport, MemberAppState } from "../../model/reports.ts";
 import type { AliasBackend } from "../aliases/alias-service.ts";
 import { LocalAliasBackend } from "../aliases/local-backend.ts";
-import { UdpGossipAdapter } from "../gossip/net/udp-adapter.ts";
-import type { GossipEvent, MemberInfo } from "../gossip/types.ts";
-import { Keyring } from "../gossip/wire/crypto.ts";
+import type { GossipEvent, MemberInfo } from "../gossip/index.ts";
+import { Keyring, UdpGossipAdapter } from "../gossip/index.ts";
 import type { MemberView } from "../retirement/planner.ts";
 import { renderGossipMetrics } from "./gossip-metrics.ts";
 

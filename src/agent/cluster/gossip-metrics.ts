@@ -6,8 +6,7 @@
  */
 
 import { family } from "../../lib/prometheus.ts";
-import type { AdapterStats } from "../gossip/net/udp-adapter.ts";
-import type { GossipStats, MemberInfo, MemberStatus } from "../gossip/types.ts";
+import type { AdapterStats, GossipStats, MemberInfo, MemberStatus } from "../gossip/index.ts";
 
 export interface GossipMetricsView {
   self: string;

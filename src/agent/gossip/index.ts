@@ -1,7 +1,7 @@
-/** The gossip layer's public surface (the simulator is imported directly by tests and benches). */
-
-export { type Rng, SystemRng, Xoshiro128 } from "../../lib/prng.ts";
-export type { Hlc } from "../../model/hlc.ts";
+/**
+ * The gossip layer's surface: the rest of the agent imports from here only
+ * (test/architecture.test.ts checks it). Tests, the simulator and the benches reach inside.
+ */
 export { DEFAULT_CONFIG, type GossipConfig } from "./config.ts";
 export { GossipNode, type RunningHash } from "./core.ts";
 export {

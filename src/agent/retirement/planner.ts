@@ -1,7 +1,7 @@
 import type { DeploymentState } from "../../model/deployment.ts";
 import type { HashReport } from "../../model/reports.ts";
 import type { FormerRoot, Root } from "../../model/roots.ts";
-import type { MemberStatus } from "../gossip/types.ts";
+import type { MemberStatus } from "../gossip/index.ts";
 import { type Blocker, describeWantedOnce, type Verdict, verdictOf, type WantedOnce } from "./verdicts.ts";
 import { wantedHashes } from "./wanted.ts";
 

@@ -1,5 +1,5 @@
 import type { DeploymentState } from "../../model/deployment.ts";
-import type { MemberStatus } from "../gossip/types.ts";
+import type { MemberStatus } from "../gossip/index.ts";
 
 /**
  * The planner's verdict on a hash as data: why it is wanted, kept, blocked or retiring. The text

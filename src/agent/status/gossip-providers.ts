@@ -4,7 +4,7 @@
  * status page compiles against what they expose and nothing else.
  */
 import type { MemberAppState } from "../../model/reports.ts";
-import type { MemberInfo } from "../gossip/types.ts";
+import type { MemberInfo } from "../gossip/index.ts";
 import type { StatusProviders } from "./source.ts";
 import type { StatusAlias, StatusAliasChange } from "./types.ts";
 
