@@ -26,10 +26,12 @@
       systemOf = pkgs: pkgs.stdenv.hostPlatform.system;
       version = (lib.importJSON ./package.json).version;
 
-      # Only what the build reads, so that editing docs or tests does not change the hashes.
-      src = lib.fileset.toSource {
-        root = ./.;
-        fileset = lib.fileset.unions [ ./package.json ./bun.lock ./bunfig.toml ./tsconfig.json ./src ];
+      # Only what the build reads (nix/source-filter.nix): editing docs, tests, simulators or
+      # benchmarks does not change the hashes.
+      src = lib.cleanSourceWith {
+        name = "hashd-source";
+        src = ./.;
+        filter = import ./nix/source-filter.nix { inherit lib; } ./.;
       };
       # What node_modules is made from: the lockfile and the one script that installs it.
       lockSrc = lib.fileset.toSource {

@@ -99,42 +99,33 @@ export interface Violation {
   why: string;
 }
 
+/** Why production file `file` may not import `target` (both repository paths), or null if it may. */
+export function judge(file: string, target: string): string | null {
+  const from = unitOf(file);
+  if (!from) return "belongs to no unit in scripts/layers.ts";
+  if (!target.startsWith("src/")) return target === "package.json" ? null : "production imports outside src/";
+  const surface = SURFACES.find((x) => target.startsWith(`${x.folder}/`) && !file.startsWith(`${x.folder}/`));
+  if (surface && target !== surface.file)
+    return `only ${surface.file} is imported from outside ${surface.folder}`;
+  const to = unitOf(target);
+  if (!to) return `${target} belongs to no unit in scripts/layers.ts`;
+  if (to === from || to.rank < from.rank) return null;
+  if (PEERS.some(([a, b]) => (a === from.path && b === to.path) || (a === to.path && b === from.path)))
+    return null;
+  return `${from.path} (rank ${from.rank}) imports ${to.path} (rank ${to.rank})`;
+}
+
 export function violations(): Violation[] {
   const out: Violation[] = [];
   for (const file of sourceFiles()) {
     if (isTest(file)) continue;
-    const from = unitOf(file);
-    if (!from) {
+    if (!unitOf(file)) {
       out.push({ file, imports: "", why: "belongs to no unit in scripts/layers.ts" });
       continue;
     }
     for (const target of importsOf(file)) {
-      if (!target.startsWith("src/")) {
-        if (target !== "package.json")
-          out.push({ file, imports: target, why: "production imports outside src/" });
-        continue;
-      }
-      const surface = SURFACES.find(
-        (x) => target.startsWith(`${x.folder}/`) && !file.startsWith(`${x.folder}/`),
-      );
-      if (surface && target !== surface.file) {
-        out.push({
-          file,
-          imports: target,
-          why: `only ${surface.file} is imported from outside ${surface.folder}`,
-        });
-        continue;
-      }
-      const to = unitOf(target);
-      if (!to) continue;
-      if (to === from || to.rank < from.rank) continue;
-      if (PEERS.some(([a, b]) => (a === from.path && b === to.path) || (a === to.path && b === from.path)))
-        continue;
-      out.push({
-        file,
-        imports: target,
-        why: `${from.path} (rank ${from.rank}) imports ${to.path} (rank ${to.rank})`,
-      });
+      const why = judge(file, target);
+      if (why) out.push({ file, imports: target, why });
     }
   }
   return out;

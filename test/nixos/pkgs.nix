@@ -6,7 +6,8 @@
 # - formats.json is nixpkgs' (pkgs/pkgs-lib/formats.nix): the same type, and the same derivation
 #   attributes (`value` holds builtins.toJSON of the settings; nixpkgs runs jq on it).
 # - stdenvNoCC.mkDerivation and mkShell return a derivation-shaped attribute set without building or
-#   reading `src` (flake.nix's src is a lib.fileset, which Nix 2.8 cannot evaluate).
+#   reading `src` (reading flake.nix's src would copy the repository into a store; its filter,
+#   nix/source-filter.nix, is evaluated on its own by test/architecture.test.ts).
 # - callPackage of a path that does not exist gives a package named after it: the README's
 #   `pkgs.callPackage ./api { }` stands for the reader's own programs.
 # - testers.runNixOSTest evaluates each node with lib.evalModules (./nixos-options.nix,

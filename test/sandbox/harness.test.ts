@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -16,6 +16,9 @@ import {
   Sandbox,
   STATE_ROOT,
 } from "./harness.ts";
+
+// Boots real hosts: sized for a machine several times slower than ours (5-9 s here for the slowest).
+setDefaultTimeout(120_000);
 
 const SAFE_MOUNTINFO = [
   "100 90 0:50 / / rw,relatime - overlay overlay rw,lowerdir=/,upperdir=/x/upper,workdir=/x/work",
