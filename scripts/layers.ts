@@ -43,9 +43,10 @@ export const UNITS: readonly Unit[] = [
   { path: "src/agent/cluster", rank: 13, role: "solo or gossip cluster, reports, route table" },
   { path: "src/agent/status", rank: 14, role: "the status page" },
   { path: "src/agent/control", rank: 14, role: "the control API on the unix socket" },
-  { path: "src/agent/daemon.ts", rank: 15, role: "composition: phases and their stops" },
-  { path: "src/cli", rank: 16, role: "the hashd command" },
-  { path: "src/cli.ts", rank: 17, role: "entry point" },
+  { path: "src/agent/compose", rank: 15, role: "the agent's start phases and their stops" },
+  { path: "src/agent/daemon.ts", rank: 16, role: "startAgent: the single-instance check, then the phases" },
+  { path: "src/cli", rank: 17, role: "the hashd command" },
+  { path: "src/cli.ts", rank: 18, role: "entry point" },
 ];
 
 /** Folders whose inside is private: from outside them, only the named file is imported. */

@@ -1,7 +1,8 @@
 import { beforeEach, describe, expect, test } from "bun:test";
+import { parseConfig } from "../../model/config.ts";
 import { isAliasName } from "../../model/names.ts";
 import { StateStore } from "../state/store.ts";
-import { AliasService } from "./alias-service.ts";
+import { AliasService, retentionPolicy } from "./alias-service.ts";
 import { LocalAliasBackend } from "./local-backend.ts";
 import { parseAliasName } from "./names.ts";
 
@@ -133,5 +134,15 @@ describe("aliases", () => {
     expect(restored.list().map((a) => [a.name, a.hash, a.previous])).toEqual([["prod", V3, [V1]]]);
     restored.set({ prod: V1 });
     expect(restored.resolve("prod")).toBe(V1);
+  });
+});
+
+describe("retentionPolicy", () => {
+  test("the config's retention is the policy the roots and the retirer read", () => {
+    const of = (retention: unknown) => retentionPolicy(parseConfig({ retention }).retention);
+    expect(of({ policy: "retire" })).toEqual({ kind: "retire" });
+    expect(of({ policy: "keep" })).toEqual({ kind: "keep" });
+    expect(of({ policy: "keep-last", count: 3 })).toEqual({ kind: "keep-last", count: 3 });
+    expect(retentionPolicy(parseConfig({}).retention)).toEqual({ kind: "retire" });
   });
 });

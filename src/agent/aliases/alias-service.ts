@@ -1,6 +1,7 @@
 import type { Database } from "bun:sqlite";
 import { HashdError } from "../../lib/errors.ts";
 import type { AliasRecord } from "../../model/alias-record.ts";
+import type { Config } from "../../model/config.ts";
 import type { FormerRoot, Root } from "../../model/roots.ts";
 import { parseStoreHash } from "../../nix/store-path.ts";
 import { hashOfPin, parseAliasName, pinName } from "./names.ts";
@@ -155,44 +156,14 @@ export class AliasService {
 
   /** Keeps a winning write (local or gossiped) in the history; duplicates are ignored. */
   record(r: AliasRecord): void {
-    this.db
-      .query(
-        `INSERT OR IGNORE INTO alias_history (name, hash, hlc_wall, hlc_logical, origin, seen_at, previous)
-         VALUES (?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(r.name, r.hash, r.hlc.wall, r.hlc.logical, r.origin, this.now(), JSON.stringify(r.previous));
+    recordAliasWrite(this.db, r, this.now());
   }
 
   /** The winning record of every name this agent has seen, to restore the table after a restart. */
   latestRecords(): AliasRecord[] {
-    const rows = this.db
-      .query(
-        `SELECT name, hash, hlc_wall, hlc_logical, origin, previous FROM alias_history h
-         WHERE NOT EXISTS (SELECT 1 FROM alias_history n WHERE n.name = h.name AND
-           (n.hlc_wall, n.hlc_logical, n.origin) > (h.hlc_wall, h.hlc_logical, h.origin))`,
-      )
-      .all() as {
-      name: string;
-      hash: string | null;
-      hlc_wall: number;
-      hlc_logical: number;
-      origin: string;
-      previous: string | null;
-    }[];
-    return rows.map((r) => ({
-      name: r.name,
-      hash: r.hash,
-      hlc: { wall: r.hlc_wall, logical: r.hlc_logical },
-      origin: r.origin,
-      previous: JSON.parse(r.previous ?? "[]") as string[],
-    }));
+    return latestAliasRecords(this.db);
   }
 
-  /**
-   * What the retirement planner must keep: aliased and pinned hashes, and the policy's extras
-   * (keep-last: the alias's target and the previous ones its winning record carries, so every
-   * member keeps the same set once their alias tables agree).
-   */
   /**
    * Earlier targets of every alias and pin, removed ones included, from the winning records (the
    * same on every member), each with the time of the write that moved the name away from it.
@@ -206,6 +177,11 @@ export class AliasService {
     return out;
   }
 
+  /**
+   * What the retirement planner must keep: aliased and pinned hashes, and the policy's extras
+   * (keep-last: the alias's target and the previous ones its winning record carries, so every
+   * member keeps the same set once their alias tables agree).
+   */
   roots(policy: RetentionPolicy): Root[] {
     const roots: Root[] = [];
     const aliases = this.list();
@@ -218,4 +194,51 @@ export class AliasService {
     }
     return roots;
   }
+}
+
+/**
+ * Keeps a winning write (local or gossiped) in the agent's alias history; duplicates are ignored.
+ * It needs only the database: the agent records gossiped writes from the moment its gossip node
+ * starts, before the AliasService on that node's table exists.
+ */
+export function recordAliasWrite(db: Database, r: AliasRecord, seenAt: number): void {
+  db.query(
+    `INSERT OR IGNORE INTO alias_history (name, hash, hlc_wall, hlc_logical, origin, seen_at, previous)
+     VALUES (?, ?, ?, ?, ?, ?, ?)`,
+  ).run(r.name, r.hash, r.hlc.wall, r.hlc.logical, r.origin, seenAt, JSON.stringify(r.previous));
+}
+
+/**
+ * The winning record of every name in the alias history: what a restarted agent gives its alias
+ * table (the gossip node's, or the local one) before it has one.
+ */
+export function latestAliasRecords(db: Database): AliasRecord[] {
+  const rows = db
+    .query(
+      `SELECT name, hash, hlc_wall, hlc_logical, origin, previous FROM alias_history h
+       WHERE NOT EXISTS (SELECT 1 FROM alias_history n WHERE n.name = h.name AND
+         (n.hlc_wall, n.hlc_logical, n.origin) > (h.hlc_wall, h.hlc_logical, h.origin))`,
+    )
+    .all() as {
+    name: string;
+    hash: string | null;
+    hlc_wall: number;
+    hlc_logical: number;
+    origin: string;
+    previous: string | null;
+  }[];
+  return rows.map((r) => ({
+    name: r.name,
+    hash: r.hash,
+    hlc: { wall: r.hlc_wall, logical: r.hlc_logical },
+    origin: r.origin,
+    previous: JSON.parse(r.previous ?? "[]") as string[],
+  }));
+}
+
+/** The config's `retention` (policy, count) as the roots and the retirer read it. */
+export function retentionPolicy(retention: Config["retention"]): RetentionPolicy {
+  return retention.policy === "keep-last"
+    ? { kind: "keep-last", count: retention.count }
+    : { kind: retention.policy };
 }

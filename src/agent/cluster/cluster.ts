@@ -34,6 +34,10 @@ export interface Cluster {
   publish(state: MemberAppState): void;
   /** subkeys of the cluster keys (Keyring.derive); none for a cluster of one, which trusts no peer */
   derivedKeys(info: string): Buffer[];
+  /** joins through the seeds, once this host's first report is published (a cluster of one: nothing) */
+  join(seeds: readonly string[]): void;
+  /** its Prometheus lines for /metrics (a cluster of one: none) */
+  metrics(now?: number): string;
   stop(): Promise<void>;
 }
 
@@ -70,6 +74,12 @@ export class SoloCluster implements Cluster {
 
   derivedKeys(): Buffer[] {
     return [];
+  }
+
+  join(): void {}
+
+  metrics(): string {
+    return "";
   }
 
   async stop(): Promise<void> {}

@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { z } from "zod";
 import { HashdError } from "../../lib/errors.ts";
+import { PROMETHEUS_CONTENT_TYPE } from "../../lib/prometheus.ts";
 import type { Deployment } from "../../model/deployment.ts";
 import { parseStoreHash } from "../../nix/store-path.ts";
 import { Systemctl } from "../../systemd/systemctl.ts";
@@ -33,6 +34,8 @@ export interface ApiDeps {
   aliases?: AliasApiDeps;
   /** the status page's snapshot (`GET /v1/status`, `hashd status`) */
   status?: () => unknown;
+  /** the agent's Prometheus text (`GET /metrics`: ingress, holds, idle stops, gossip) */
+  metrics?: () => string;
   /** gossip membership (`GET /v1/members`); without it that route answers 404 */
   cluster?: Pick<Cluster, "self" | "memberInfos" | "memberState"> & Partial<Pick<Cluster, "whoRuns">>;
 }
@@ -137,6 +140,10 @@ export function controlApi(deps: ApiDeps, log: (msg: string) => void): Hono {
 
   const status = deps.status;
   if (status) app.get("/v1/status", (c) => c.json(status()));
+
+  const metrics = deps.metrics;
+  if (metrics)
+    app.get("/metrics", (c) => c.body(metrics(), 200, { "content-type": PROMETHEUS_CONTENT_TYPE }));
 
   if (cluster) {
     // Every member gossip knows (this one included), with state, incarnation and last contact.

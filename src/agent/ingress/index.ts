@@ -1,6 +1,7 @@
 /**
  * The hashd ingress: every hash at http://<hash>.<zone>/, /h/<hash>/ and http://<alias>.<zone>/,
- * in-flight counting, holds, and scale to zero. Wiring, done by the agent:
+ * in-flight counting, holds, and scale to zero. Wiring, done by the agent (compose/start-serving.ts,
+ * which wiring.test.ts runs):
  *
  *   const inflight = new InFlight();
  *   const gate = new StopGate();
@@ -13,12 +14,9 @@
  *   });
  *   scaler.start();
  *   scaler.register(hash, manifest.idleStopSec); // on activate and re-adopt; unregister on retire
- *   api.route("/", holdsApp(holds, HoldTokens.open(stateDir)));
- *   api.get("/metrics", (c) =>
- *     c.body(renderMetrics({ inflight, holds, ingress: ingress.stats(), idleStops: scaler.stops }), 200, {
- *       "content-type": PROMETHEUS_CONTENT_TYPE,
- *     }),
- *   );
+ *   serviceApi.route("/", holdsApp(holds, HoldTokens.open(stateDir)));
+ *   // GET /metrics on the control API:
+ *   renderMetrics({ inflight, holds, ingress: ingress.stats(), idleStops: scaler.stops });
  */
 
 export { HoldTokens, holdTokenPaths, installHoldToken } from "../holds/hold-tokens.ts";

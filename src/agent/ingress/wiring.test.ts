@@ -1,63 +1,67 @@
 import { expect, test } from "bun:test";
 import { join } from "node:path";
-import { Hono } from "hono";
-import { HASH_A, MapRoutes, startUpstream, tempDir } from "../../../test/support/ingress/servers.ts";
-import {
-  Holds,
-  HoldTokens,
-  holdsApp,
-  IdleScaler,
-  InFlight,
-  PROMETHEUS_CONTENT_TYPE,
-  renderMetrics,
-  StopGate,
-  startIngress,
-} from "./index.ts";
+import { FakeHost } from "../../../test/fakes/fake-host.ts";
+import { HASH_A, startUpstream, tempDir } from "../../../test/support/ingress/servers.ts";
+import { parseConfig } from "../../model/config.ts";
+import { parseManifest } from "../../model/manifest.ts";
+import { Notifier } from "../../systemd/notify.ts";
+import { openState } from "../compose/open-state.ts";
+import { startCluster } from "../compose/start-cluster.ts";
+import { startServing } from "../compose/start-serving.ts";
+import { StopStack } from "../compose/stop-stack.ts";
+import { StateStore } from "../state/store.ts";
+import { PROMETHEUS_CONTENT_TYPE } from "./index.ts";
 
-// The wiring the agent does (see index.ts), end to end: ingress, scaler, holds API and /metrics.
+// The wiring the agent does (compose/start-serving.ts, the daemon's own), end to end: ingress,
+// scaler, holds API and /metrics, over a state opened on a fake systemd and a cluster of one.
 test("the agent's wiring: proxy a request, take a hold, read /metrics", async () => {
   const dir = tempDir();
-  const socketPath = join(dir.path, "a.sock");
-  const upstream = startUpstream(socketPath, () => new Response("hello"));
-  const inflight = new InFlight();
-  const gate = new StopGate();
-  const holds = new Holds();
-  const stopped: string[] = [];
-  const ingress = startIngress({
-    config: { port: 0 },
-    routes: new MapRoutes().local(HASH_A, socketPath),
-    aliases: { resolveAlias: () => undefined },
-    inflight,
-    gate,
-    log: () => {},
+  const config = parseConfig({
+    stateDir: join(dir.path, "state"),
+    runtimeDir: join(dir.path, "run"),
+    gcRootDir: join(dir.path, "gcroots"),
+    ingress: { address: "127.0.0.1", port: 0 },
+    status: { address: "127.0.0.1", port: 0 },
   });
-  const scaler = new IdleScaler({
-    inflight,
-    holds,
-    gate,
-    control: { stopService: async (hash) => void stopped.push(hash) },
-    beforeStop: (hash) => ingress.dropIdleUpstreams(hash),
-    log: () => {},
+  // HASH_A is ready in the database and its units run: the agent adopts it.
+  const seed = new StateStore(join(config.stateDir, "state.sqlite"));
+  const manifest = parseManifest({
+    schema: 1,
+    name: "hello",
+    exec: ["/bin/true"],
+    readiness: { type: "notify" },
+    idleStopSec: 300,
   });
-  scaler.register(HASH_A, 300);
-  const api = new Hono();
-  const tokens = HoldTokens.fromSecret(new Uint8Array(32).fill(1));
-  api.route("/", holdsApp(holds, tokens));
-  api.get("/metrics", (c) =>
-    c.body(renderMetrics({ inflight, holds, ingress: ingress.stats(), idleStops: scaler.stops }), 200, {
-      "content-type": PROMETHEUS_CONTENT_TYPE,
-    }),
-  );
+  const d = seed.beginActivation(`/nix/store/${HASH_A}-hello`, HASH_A, manifest, "activate");
+  seed.transition(HASH_A, d.generation, "ready", "ready");
+  seed.close();
+  const host = new FakeHost();
+  host.units.set(`hashd-${HASH_A}.socket`, "active");
+  host.units.set(`hashd-${HASH_A}.service`, "active");
+
+  const failedStops: string[] = [];
+  const stops = new StopStack((m) => failedStops.push(m));
+  const state = await openState(config, () => {}, { exec: host.exec }, new Notifier({}), stops);
+  const { scaler, ingress } = await startServing(state, await startCluster(state, stops), "test", stops);
+  const upstream = startUpstream(state.activator.units(HASH_A).socketPath, () => new Response("hello"));
+  const api = (path: string, init: RequestInit = {}) =>
+    fetch(`http://agent${path}`, {
+      ...init,
+      unix: path === "/metrics" ? state.paths.controlSocket : state.paths.serviceSocket,
+    });
 
   const response = await fetch(`${ingress.url}/`, { headers: { host: `${HASH_A}.localhost` } });
   expect(await response.text()).toBe("hello");
-  const hold = await api.request("/v1/holds", {
+  const hold = await api("/v1/holds", {
     method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${tokens.tokenFor(HASH_A)}` },
+    headers: {
+      "content-type": "application/json",
+      authorization: `Bearer ${state.holdTokens.tokenFor(HASH_A)}`,
+    },
     body: JSON.stringify({ hash: HASH_A, ttlSec: 60 }),
   });
   expect(hold.status).toBe(201);
-  const metrics = await api.request("/metrics");
+  const metrics = await api("/metrics");
   expect(metrics.headers.get("content-type")).toBe(PROMETHEUS_CONTENT_TYPE);
   const text = await metrics.text();
   expect(text).toContain(`hashd_ingress_requests_total{hash="${HASH_A}"} 1`);
@@ -65,8 +69,8 @@ test("the agent's wiring: proxy a request, take a hold, read /metrics", async ()
   expect(text).toContain("hashd_idle_stops_total 0");
   expect(scaler.tick()).toEqual([]);
 
-  await scaler.close();
-  await ingress.stop(0);
+  await stops.stopAll();
+  expect(failedStops).toEqual([]);
   upstream.stop(true);
   dir.remove();
 });
