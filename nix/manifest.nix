@@ -80,13 +80,41 @@ let
         })
       names);
 
+  # Names only: the host maps each to a file (services.hashd.credentials.<service>.<name>), which
+  # systemd hands the program as $CREDENTIALS_DIRECTORY/<name>. A value here would be in the store.
+  checkCredentials = name: credentials:
+    let
+      checked = map
+        (c:
+          if !(isString c) then fail name "credential names must be strings, e.g. credentials = [ \"db-url\" ]"
+          else if match credentialPattern c == null then
+            fail name "credential name \"${c}\" must be 1 to 64 of a-z, 0-9 and _ . - starting with a letter or digit"
+          else c)
+        credentials;
+      twice = filter (c: length (filter (x: x == c) checked) > 1) checked;
+    in
+    if !(isList credentials) then
+      fail name "credentials must be a list of names, e.g. [ \"db-url\" ]: the host maps each name to a file (never put a value here: it would be in the Nix store)"
+    else if length credentials > 32 then fail name "credentials has more than 32 credentials"
+    else if twice != [ ] then fail name "credential ${builtins.head twice} is named twice"
+    else checked;
+
+  checkStateDirectory = name: value:
+    if builtins.isBool value then value
+    else fail name "stateDirectory must be true or false (the directory is /var/lib/hashd-state/<name>, at $STATE_DIRECTORY)";
+
   namePattern = "[A-Za-z0-9][A-Za-z0-9._+-]{0,63}";
+  # src/model/names.ts CREDENTIAL_NAME_SOURCE (test/name-patterns.test.ts compares them)
+  credentialPattern = "[a-z0-9][a-z0-9_.-]{0,63}";
 in
 {
-  inherit namePattern;
+  inherit namePattern credentialPattern;
 
   # mkManifest { name, exec, socket?, readiness?, idleStopSec?, drainTimeoutSec?, startTimeoutSec?,
-  #              environment? } -> the manifest as an attribute set (every field present).
+  #              environment?, credentials?, stateDirectory? } -> the manifest as an attribute set
+  # (every field present, but credentials and stateDirectory only when used: a service that uses
+  # neither keeps the manifest, and so the store hash, it had before they existed, and agents
+  # before them still read it).
   # Other attributes (version, files, system, ...) belong to mkService and are ignored here.
   mkManifest =
     { name
@@ -97,6 +125,8 @@ in
     , drainTimeoutSec ? 30
     , startTimeoutSec ? 60
     , environment ? { }
+    , credentials ? [ ]
+    , stateDirectory ? false
     , ...
     }:
     if !(isString name) || match namePattern name == null then
@@ -111,7 +141,9 @@ in
       drainTimeoutSec = checkInt name "drainTimeoutSec" 1 86400 drainTimeoutSec;
       startTimeoutSec = checkInt name "startTimeoutSec" 1 3600 startTimeoutSec;
       environment = checkEnvironment name environment;
-    };
+    }
+    // (let c = checkCredentials name credentials; in if c == [ ] then { } else { credentials = c; })
+    // (if checkStateDirectory name stateDirectory then { stateDirectory = true; } else { });
 
   # builtins.toJSON keeps the string context of every value, so the store paths named in exec and
   # environment stay inputs of the derivation that writes this text, and, since their hashes are in

@@ -22,6 +22,7 @@ let
   signingKey = "hashd-vm-test-1:tpPwcWdAph8VGkRTVNdPBwP3DuJ2IQwyIb2tU77vrELZ6oeoJV/zrOY8rFIs/plqOtUmK7YaDoEyfHTBkbTbBQ==";
   signingPublicKey = "hashd-vm-test-1:2eqHqCVf86zmPKxSLP6ZajrVJiu2Gg6BMnx0wZG02wU=";
   clusterKey = "yXXLpa1CQdihNvSk5nffo5dMX9oNDGcIyZm7yVZNRWU=";
+  signingKeyCredential = "hashd-vm-test example signing key";
 
   host =
     { config, nodes, ... }:
@@ -45,6 +46,13 @@ let
       # a root-only copy in /etc, not a link into the store (the module refuses store paths)
       environment.etc."hashd-test/cluster.key" = {
         text = clusterKey;
+        mode = "0400";
+      };
+      # the example backend's credential (nix/example: credentials = [ "signing-key" ]), made the
+      # same way; a real host would use agenix, sops-nix or systemd-creds
+      services.hashd.credentials.example-backend.signing-key = "/etc/hashd-test/signing-key";
+      environment.etc."hashd-test/signing-key" = {
+        text = signingKeyCredential;
         mode = "0400";
       };
       services.openssh.enable = true;
@@ -137,6 +145,9 @@ in
         for name in ("web1", "web2"):
             answer = prod(name)
             assert answer["version"] == "2" and answer["backend"]["version"] == "2", answer
+            # v2's backend read the credential, and found the state v1's backend left (by name)
+            assert answer["backend"]["signingKey"].startswith("sha256:"), answer
+            assert answer["backend"]["stateCreatedBy"] == "1", answer
 
     with subtest("v1 retires on both hosts, frontend and backend"):
         for h in hosts:

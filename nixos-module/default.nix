@@ -61,6 +61,27 @@ let
   # `<hash>.<zone>` is a DNS name of at most 253). test/name-patterns.test.ts compares them.
   zonePattern = "[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*";
   zoneMaxLength = 220;
+  # Service and credential names as src/model/names.ts has them (SERVICE_NAME_SOURCE,
+  # CREDENTIAL_NAME_SOURCE, CREDENTIALS_MAX; test/name-patterns.test.ts compares them).
+  serviceNamePattern = "[A-Za-z0-9][A-Za-z0-9._+-]{0,63}";
+  credentialNamePattern = "[a-z0-9][a-z0-9_.-]{0,63}";
+  credentialsMax = 32;
+  credentialServicesMax = 1024;
+  # services.hashd.credentials, flattened: one entry per file, for the assertions
+  credentialEntries = lib.concatLists (
+    lib.mapAttrsToList (
+      service: names: lib.mapAttrsToList (name: path: { inherit service name path; }) names
+    ) cfg.credentials
+  );
+  badServiceNames = lib.filter (n: builtins.match serviceNamePattern n == null) (lib.attrNames cfg.credentials);
+  badCredentialNames = lib.filter (e: builtins.match credentialNamePattern e.name == null) credentialEntries;
+  crowdedServices = lib.filter (n: lib.length (lib.attrNames cfg.credentials.${n}) > credentialsMax) (
+    lib.attrNames cfg.credentials
+  );
+  storeCredentials = lib.filter (e: lib.hasPrefix "${builtins.storeDir}/" e.path) credentialEntries;
+  tmpCredentials = lib.filter (e: builtins.match "/(var/)?tmp/.*" e.path != null) credentialEntries;
+  entryName = e: "services.hashd.credentials.${builtins.toJSON e.service}.${builtins.toJSON e.name}";
+
   # An alias keeps its target and up to 9 previous ones (src/agent/gossip/wire/codec-fields.ts,
   # LIMITS.previousPerAlias); the test compares this bound with the agent's schema.
   maxKeepLast = 10;
@@ -224,8 +245,55 @@ let
       default = 120;
       description = "Default readiness wait of `hashd activate`, in seconds.";
     };
+    credentials = mkOption {
+      type = types.attrsOf (types.attrsOf plainPath);
+      readOnly = true;
+      defaultText = lib.literalMD "read-only: `services.hashd.credentials`";
+      description = "Set from {option}`services.hashd.credentials`; set that instead.";
+    };
+    access = mkOption {
+      type = types.submodule {
+        options = {
+          hashUrls = mkOption {
+            type = types.nullOr (
+              types.enum [
+                "public"
+                "aliased"
+                "token"
+              ]
+            );
+            default = null;
+            example = "token";
+            description = ''
+              Who may reach hash URLs (`http://<hash>.<zone>/`, `/h/<hash>/`); alias URLs are always
+              public. `public`: anyone. `aliased`: only hashes an alias points at now, others with the
+              bypass token. `token`: every hash URL needs the bypass token. Services on the host
+              (calling through the local ingress) and requests forwarded by a member are always let
+              through. Without access a hash URL answers as an unknown hash does (404). null: the
+              agent's default, `public` for a host that runs alone and `aliased` in a cluster.
+            '';
+          };
+          bypassTokenFile = mkOption {
+            type = types.nullOr plainPath;
+            default = null;
+            example = "/run/keys/hashd-bypass";
+            description = ''
+              File holding the bypass token of private previews (32 to 512 letters, digits and
+              . _ ~ -: `openssl rand -hex 32`), the same on every host. A request carries it as the
+              header `x-hashd-bypass: <token>`, or once as `?hashd-bypass=<token>`, which sets a cookie
+              for that hash and redirects to the URL without it. The agent reads the file at start (a
+              missing, empty or short token stops it) and again within 5 s of a change. Keep it
+              root-only, outside the Nix store and /tmp; give its path as a string.
+            '';
+          };
+        };
+      };
+      default = { };
+      description = "Private previews: who may reach hash URLs, and the token that opens them.";
+    };
   };
 
+  tokenFile = cfg.settings.access.bypassTokenFile;
   gossip = cfg.settings.gossip;
   ports = lib.filter (port: port != 0) (
     [
@@ -298,10 +366,36 @@ in
       description = "Open the ingress port (TCP) and, in a cluster, the gossip port (UDP and TCP). Never the status page.";
     };
 
+    credentials = mkOption {
+      type = types.attrsOf (types.attrsOf plainPath);
+      default = { };
+      example = literalExpression ''
+        {
+          api.db-url = "/run/agenix/db-url";
+          api.stripe-key = "/etc/credstore.encrypted/stripe-key.cred";
+        }
+      '';
+      description = ''
+        The files of the credentials services name in their manifests
+        (`lib.mkService { name = "api"; credentials = [ "db-url" ]; }`), by service name, then
+        credential name. When a hash of that service starts, systemd reads the file (as root,
+        LoadCredential=) and gives the program its own copy at `$CREDENTIALS_DIRECTORY/<name>`,
+        which no other service can read; the value never enters the Nix store, the agent's state,
+        gossip or its logs. A path ending in `.cred` is a file made by
+        `systemd-creds encrypt --name=<name>` (LoadCredentialEncrypted=, decrypted with the host
+        key or the TPM). Give paths as strings, outside the Nix store and /tmp. A host that runs no
+        such service needs no entry; activating a hash whose credential is not mapped here, or
+        whose file is missing, is refused before anything starts. After changing a file,
+        `hashd restart <hash|alias>` makes the program read it.
+      '';
+    };
+
     settings = mkOption {
       type = types.submodule {
         freeformType = settingsFormat.type;
         options = settingsOptions;
+        # The one definition of the read-only credentials: the host's side, above.
+        config.credentials = cfg.credentials;
       };
       default = { };
       example = literalExpression ''
@@ -350,6 +444,41 @@ in
         message =
           "services.hashd.settings.runtimeDir is ${cfg.settings.runtimeDir}, but it must stay /run/hashd: the unit's "
           + "RuntimeDirectory=hashd (kept across agent restarts) is where the services' sockets live. Remove the definition.";
+      }
+      {
+        assertion = badServiceNames == [ ];
+        message =
+          "services.hashd.credentials.${builtins.toJSON (lib.head badServiceNames)}: ${builtins.toJSON (lib.head badServiceNames)} is not a service name, "
+          + "so no service could be given these credentials. Use the name the service's manifest has (lib.mkService { name = \"api\"; }): "
+          + "1 to 64 letters, digits and . _ + -, starting with a letter or digit.";
+      }
+      {
+        assertion = badCredentialNames == [ ];
+        message =
+          "${entryName (lib.head badCredentialNames)}: ${builtins.toJSON (lib.head badCredentialNames).name} is not a credential name. "
+          + "Use the name the service's manifest lists (lib.mkService { credentials = [ \"db-url\" ]; }): "
+          + "1 to 64 of a-z, 0-9 and _ . -, starting with a letter or digit.";
+      }
+      {
+        assertion = crowdedServices == [ ] && lib.length (lib.attrNames cfg.credentials) <= credentialServicesMax;
+        message =
+          "services.hashd.credentials: a service may be given at most ${toString credentialsMax} credentials (a manifest names at most that many), "
+          + "and a host may map them for at most ${toString credentialServicesMax} services; remove the entries no manifest names.";
+      }
+      {
+        assertion = storeCredentials == [ ] && tmpCredentials == [ ];
+        message =
+          let e = lib.head (storeCredentials ++ tmpCredentials); in
+          "${entryName e} is ${e.path}, "
+          + (if storeCredentials != [ ] then "in the Nix store, where every user can read it. " else "in /tmp or /var/tmp, which the agent (PrivateTmp=) sees apart from systemd. ")
+          + "Keep secrets in a root-only file outside the store and /tmp (e.g. /run/keys/<name>, or a secret from agenix or sops-nix) and give its path as a string.";
+      }
+      {
+        assertion = tokenFile == null || !(lib.hasPrefix "${builtins.storeDir}/" tokenFile || builtins.match "/(var/)?tmp/.*" tokenFile != null);
+        message =
+          "services.hashd.settings.access.bypassTokenFile is ${toString tokenFile}, "
+          + (if lib.hasPrefix "${builtins.storeDir}/" (toString tokenFile) then "in the Nix store, where every user can read it. " else "in /tmp or /var/tmp, which the agent (PrivateTmp=) sees apart from systemd. ")
+          + "Keep the token in a root-only file outside the store and /tmp (e.g. /run/keys/hashd-bypass, or a secret from agenix or sops-nix) and give its path as a string.";
       }
       {
         assertion = (cfg.settings.retention.policy == "keep-last") == (cfg.settings.retention.count != null);

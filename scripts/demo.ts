@@ -10,7 +10,14 @@
  */
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
-import { ensureBinary, hashd, installCluster, installNixLib } from "../test/sandbox/agent-host.ts";
+import {
+  EXAMPLE_CREDENTIALS,
+  ensureBinary,
+  hashd,
+  installCluster,
+  installNixLib,
+  writeExampleSecrets,
+} from "../test/sandbox/agent-host.ts";
 import { browserOn, CHROMIUM } from "../test/sandbox/browser.ts";
 import { type Host, Sandbox } from "../test/sandbox/harness.ts";
 import { LOAD_GENERATOR_TS, type LoadSummary } from "../test/sandbox/load-generator.ts";
@@ -70,7 +77,11 @@ try {
 
   step("installing the agent on web1 and web2: one cluster (shared key, gossip), ingress on :8480");
   await sb.enableRootSsh();
-  await installCluster([web1, web2], { config: { quietSec: 3, status: { address: "0.0.0.0", port: 8481 } } });
+  // the example backend's credential, a file on each host (services.hashd.credentials on NixOS)
+  for (const h of [web1, web2]) await writeExampleSecrets(h);
+  await installCluster([web1, web2], {
+    config: { quietSec: 3, status: { address: "0.0.0.0", port: 8481 }, credentials: EXAMPLE_CREDENTIALS },
+  });
   await laptop.installBinary(await ensureBinary(), "/usr/local/bin/hashd");
   const key = await laptop.generateSigningKey("laptop-1");
   for (const h of [web1, web2]) await h.trustPublicKeys([key.publicKey]);

@@ -8,7 +8,17 @@ import { afterAll, describe, expect, test } from "bun:test";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { isZone, STORE_HASH_SOURCE, ZONE_MAX_LENGTH, ZONE_SOURCE } from "../src/model/names.ts";
+import { CREDENTIAL_SERVICES_MAX } from "../src/model/config.ts";
+import {
+  CREDENTIAL_NAME_SOURCE,
+  CREDENTIALS_MAX,
+  isZone,
+  PLAIN_PATH_SOURCE,
+  SERVICE_NAME_SOURCE,
+  STORE_HASH_SOURCE,
+  ZONE_MAX_LENGTH,
+  ZONE_SOURCE,
+} from "../src/model/names.ts";
 import { nixEvalJson } from "./nix-eval.ts";
 import { ZONE_PROBES } from "./zone-probes.ts";
 
@@ -39,6 +49,19 @@ describe("src/model/names.ts and the Nix side", () => {
     const module = read("nixos-module/default.nix");
     expect(nixString(module, "zonePattern")).toBe(ZONE_SOURCE);
     expect(nixInt(module, "zoneMaxLength")).toBe(ZONE_MAX_LENGTH);
+  });
+
+  test("service and credential names, and credential paths: the manifest's, the module's and the agent's", () => {
+    const manifest = read("nix/manifest.nix");
+    expect(nixString(manifest, "namePattern")).toBe(SERVICE_NAME_SOURCE);
+    expect(nixString(manifest, "credentialPattern")).toBe(CREDENTIAL_NAME_SOURCE);
+    expect(manifest).toContain(`length credentials > ${CREDENTIALS_MAX}`);
+    const module = read("nixos-module/default.nix");
+    expect(nixString(module, "serviceNamePattern")).toBe(SERVICE_NAME_SOURCE);
+    expect(nixString(module, "credentialNamePattern")).toBe(CREDENTIAL_NAME_SOURCE);
+    expect(nixInt(module, "credentialsMax")).toBe(CREDENTIALS_MAX);
+    expect(nixInt(module, "credentialServicesMax")).toBe(CREDENTIAL_SERVICES_MAX);
+    expect(nixString(module, "segments")).toBe(PLAIN_PATH_SOURCE);
   });
 
   test("nix/hash-url.nix has the same zone and store hash patterns", () => {

@@ -95,7 +95,14 @@ describe("mkService writes the manifest", () => {
       builder = s.drvAttrs.builder;
     }`) as { json: string; name: string; passAsFile: string[]; builder: string };
     const raw = JSON.parse(r.json);
-    expect(Object.keys(raw).sort()).toEqual(Object.keys(manifestSchema.shape).sort());
+    // credentials and stateDirectory are written only when used: the manifest of a service that
+    // uses neither is what it was before they existed (same store hash; older agents read it)
+    const unused = ["credentials", "stateDirectory"];
+    expect(Object.keys(raw).sort()).toEqual(
+      Object.keys(manifestSchema.shape)
+        .filter((k) => !unused.includes(k))
+        .sort(),
+    );
     expect(raw).toEqual({
       schema: 1,
       name: "api",
@@ -107,7 +114,7 @@ describe("mkService writes the manifest", () => {
       startTimeoutSec: 60,
       environment: {},
     });
-    expect(parseManifestText(r.json)).toEqual(raw);
+    expect(parseManifestText(r.json)).toEqual({ ...raw, credentials: [], stateDirectory: false });
     expect(r.name).toBe("api");
     expect(r.passAsFile).toEqual(["manifest"]);
     expect(r.builder).toBe("/bin/sh");
@@ -127,6 +134,8 @@ describe("mkService writes the manifest", () => {
         drainTimeoutSec = 90;
         startTimeoutSec = 10;
         environment = { BACKEND_URL = hashd.mkHashUrl b; TOOL = fake "tool"; N = 3; };
+        credentials = [ "db-url" "stripe_key.v2" "0" ];
+        stateDirectory = true;
       };
     in { json = s.drvAttrs.manifest; name = s.name; backend = b.outPath; tool = (fake "tool").outPath; }`) as {
       json: string;
@@ -146,6 +155,17 @@ describe("mkService writes the manifest", () => {
       N: "3",
       TOOL: r.tool,
     });
+    expect(m.credentials).toEqual(["db-url", "stripe_key.v2", "0"]);
+    expect(m.stateDirectory).toBe(true);
+  });
+
+  test("credentials: 32 names of 64 characters are fine, and stateDirectory = false writes nothing", () => {
+    const names = Array.from({ length: 32 }, (_, i) => `${i}`.padEnd(64, "x"));
+    const r = nixEval(
+      `(svc { name = "a"; exec = [ "/x" ]; credentials = [ ${names.map((n) => `"${n}"`).join(" ")} ]; stateDirectory = false; }).drvAttrs.manifest`,
+    ) as string;
+    expect(parseManifestText(r).credentials).toEqual(names);
+    expect(JSON.parse(r).stateDirectory).toBeUndefined();
   });
 
   test("the store paths in exec and environment become inputs of the service's derivation", () => {
@@ -188,6 +208,28 @@ describe("mkService writes the manifest", () => {
     ['svc { name = "a"; exec = [ "/x" ]; drainTimeoutSec = 0; }', "drainTimeoutSec must be from 1 to 86400"],
     ['svc { name = "a"; exec = [ "/x" ]; files."../x" = ""; }', 'files."../x": use a relative path'],
     ['svc { name = "a"; exec = [ "/x" ]; files."hashd/service.json" = ""; }', "hashd/ is where mkService"],
+    // credentials: names only (the host maps them to files), as src/model/manifest.ts takes them
+    [
+      'svc { name = "a"; exec = [ "/x" ]; credentials = { db-url = "postgres://"; }; }',
+      "credentials must be a list of names",
+    ],
+    ['svc { name = "a"; exec = [ "/x" ]; credentials = "db-url"; }', "credentials must be a list of names"],
+    ['svc { name = "a"; exec = [ "/x" ]; credentials = [ "a/b" ]; }', 'credential name "a/b" must be'],
+    ['svc { name = "a"; exec = [ "/x" ]; credentials = [ ".." ]; }', 'credential name ".." must be'],
+    ['svc { name = "a"; exec = [ "/x" ]; credentials = [ "DB_URL" ]; }', 'credential name "DB_URL" must be'],
+    ['svc { name = "a"; exec = [ "/x" ]; credentials = [ "" ]; }', 'credential name "" must be'],
+    ['svc { name = "a"; exec = [ "/x" ]; credentials = [ "a:b" ]; }', 'credential name "a:b" must be'],
+    [`svc { name = "a"; exec = [ "/x" ]; credentials = [ "${"a".repeat(65)}" ]; }`, "credential name"],
+    ['svc { name = "a"; exec = [ "/x" ]; credentials = [ 1 ]; }', "credential names must be strings"],
+    ['svc { name = "a"; exec = [ "/x" ]; credentials = [ "x" "y" "x" ]; }', "credential x is named twice"],
+    [
+      `svc { name = "a"; exec = [ "/x" ]; credentials = [ ${Array.from({ length: 33 }, (_, i) => `"c${i}"`).join(" ")} ]; }`,
+      "more than 32 credentials",
+    ],
+    [
+      'svc { name = "a"; exec = [ "/x" ]; stateDirectory = "/var/lib/a"; }',
+      "stateDirectory must be true or false",
+    ],
   ])("%s is refused at evaluation", (expr, message) => {
     const stderr = nixEvalError(`(${expr}).drvPath`);
     expect(stderr).toContain(message);
@@ -221,6 +263,12 @@ describe("the example chain (evaluation)", () => {
     expect(front.environment.VERSION).toBe("1");
     expect(front.readiness).toEqual({ type: "http", path: "/healthz" });
     expect(parseManifestText(v1.backendManifest).exec[0]).toBe("/usr/bin/python3");
+    // the backend names a credential (the host maps it to a file) and keeps state by name
+    expect(parseManifestText(v1.backendManifest)).toMatchObject({
+      credentials: ["signing-key"],
+      stateDirectory: true,
+    });
+    expect(front).toMatchObject({ credentials: [], stateDirectory: false });
     expect(v2.frontend).not.toBe(v1.frontend);
     expect(v2.backend).not.toBe(v1.backend);
     // a new frontend over the same backend: the backend's hash, and so its deployment, is shared
@@ -343,16 +391,15 @@ describe("on a sandbox host", () => {
     });
     const get = (args: string[]) =>
       a.run(["curl", "-sS", "--max-time", "10", ...args], { timeoutMs: 15_000 });
-    expect(JSON.parse(await get(["http://127.0.0.1:18480/"]))).toEqual({
-      service: "example-backend",
-      version: "1",
-    });
+    // run by hand: no credentials directory, no state directory
+    const alone = { service: "example-backend", version: "1", signingKey: null, stateCreatedBy: null };
+    expect(JSON.parse(await get(["http://127.0.0.1:18480/"]))).toEqual(alone);
     const report = JSON.parse(await get(["--unix-socket", "/run/hashd-ex-frontend.sock", "http://x/"]));
     expect(report).toEqual({
       service: "example-frontend",
       version: "1",
       backendUrl: `http://${urlHash(backend)}.localhost/`,
-      backend: { service: "example-backend", version: "1" },
+      backend: alone,
       backendStatus: 200,
     });
     expect(await get(["--unix-socket", "/run/hashd-ex-frontend.sock", "http://x/healthz"])).toBe("ok\n");
@@ -426,6 +473,11 @@ describe("on a sandbox host", () => {
       "/run/hashd/sockets/probe.sock",
       "http://x/",
     ]);
-    expect(JSON.parse(answer)).toEqual({ service: "example-backend", version: "1" });
+    expect(JSON.parse(answer)).toEqual({
+      service: "example-backend",
+      version: "1",
+      signingKey: null,
+      stateCreatedBy: null,
+    });
   });
 });

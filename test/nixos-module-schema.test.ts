@@ -146,6 +146,8 @@ function probeValues(schema: Zod): unknown[] {
     return [min - 1, min, min + 0.5, max, max + 1, String(min), true, null];
   }
   if (def.type === "array") return [[], ["x"], ["10.0.0.2:7946", "10.0.0.3:7946"], [""], "x", [1], null];
+  // an enum (access.hashUrls): each value, another case, another word, a number
+  if (def.type === "enum") return [...Object.values(def.entries as object), "Public", "", "x", 1, null];
   return [];
 }
 
@@ -245,7 +247,12 @@ describe.skipIf(!LIB)("the module's settings and the agent's config schema", () 
     const optional = Object.fromEntries(fields.map((f) => [key(f.path), f.optional]));
     expect(nullable).toEqual(optional);
     // the one option a user cannot set: the module fills it from clusterKeyFile
-    expect(infos.filter((o) => o.readOnly).map((o) => key(o.path))).toEqual(["gossip.keyFile"]);
+    expect(
+      infos
+        .filter((o) => o.readOnly)
+        .map((o) => key(o.path))
+        .sort(),
+    ).toEqual(["credentials", "gossip.keyFile"]);
   });
 
   test("the same values: what the module accepts the agent accepts as written, and what it refuses the agent refuses", () => {
@@ -253,7 +260,8 @@ describe.skipIf(!LIB)("the module's settings and the agent's config schema", () 
     const probes: Probe[] = [];
     for (const f of fields) {
       const type = defOf(f.schema).type;
-      if (f.path.join(".") === "gossip.keyFile") continue; // read-only: the module sets it
+      // read-only: the module sets them (test/nixos-module.test.ts has the credentials' own probes)
+      if (f.path.join(".") === "gossip.keyFile" || f.path.join(".") === "credentials") continue;
       if (type === "union") for (const value of unionProbes(f.schema)) probes.push({ path: f.path, value });
       else if (type !== "object" && type !== "literal")
         for (const value of probeValues(f.schema)) probes.push({ path: f.path, value });

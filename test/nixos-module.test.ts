@@ -45,6 +45,8 @@ describe.skipIf(!LIB)("the module, evaluated by nixpkgs' lib.evalModules", () =>
       retention: { policy: "retire" },
       quietSec: 10,
       readyTimeoutSec: 120,
+      credentials: {},
+      access: {},
     });
     expect(configSchema.parse(json)).toEqual(json);
 
@@ -134,6 +136,53 @@ describe.skipIf(!LIB)("the module, evaluated by nixpkgs' lib.evalModules", () =>
     expect(json.gossip).toEqual({ port: 7946, address: "0.0.0.0", seeds: [], keyFile: CREDENTIAL });
   });
 
+  test("credentials: by service name and credential name, into the agent's config as given", () => {
+    const credentials = {
+      api: { "db-url": "/run/agenix/db-url", "stripe-key": "/etc/credstore.encrypted/stripe-key.cred" },
+      "Web.v2+x": { token: "/run/keys/web@token" },
+    };
+    const m = ev().summary(`{
+      services.hashd = {
+        enable = true;
+        credentials = builtins.fromJSON ${JSON.stringify(JSON.stringify(credentials))};
+      };
+    }`);
+    expect(m.failed).toEqual([]);
+    expect(m.warnings).toEqual([]);
+    const json = JSON.parse(m.json);
+    expect(json.credentials).toEqual(credentials);
+    expect(configSchema.parse(json)).toEqual(json);
+    // the agent's own unit loads none of them: systemd hands each to the services that name it
+    expect(unitSection(m.unit, "Service").filter((l) => l.startsWith("LoadCredential="))).toEqual([]);
+  });
+
+  test("access (private previews): the mode and the token file go into the agent's config as given", () => {
+    const m = ev().summary(`{
+      services.hashd = {
+        enable = true;
+        settings.access = { hashUrls = "token"; bypassTokenFile = "/run/keys/hashd-bypass"; };
+      };
+    }`);
+    expect(m.failed).toEqual([]);
+    expect(m.warnings).toEqual([]);
+    const json = JSON.parse(m.json);
+    expect(json.access).toEqual({ hashUrls: "token", bypassTokenFile: "/run/keys/hashd-bypass" });
+    expect(configSchema.parse(json)).toEqual(json);
+    // left out, the agent decides: public alone, aliased in a cluster (src/model/config.ts hashUrlAccess)
+    const clustered = JSON.parse(
+      ev().summary(`{ services.hashd = { enable = true; clusterKeyFile = "${KEY}"; }; }`).json,
+    );
+    expect(clustered.access).toEqual({});
+    // the token file is read by the agent at run time: not a credential of its unit, never in the store
+    expect(unitSection(m.unit, "Service").filter((l) => l.startsWith("LoadCredential="))).toEqual([]);
+    const tmp = ev().summary(ENABLE, '{ services.hashd.settings.access.bypassTokenFile = "/tmp/bypass"; }');
+    expect(tmp.failed).toEqual([
+      "services.hashd.settings.access.bypassTokenFile is /tmp/bypass, in /tmp or /var/tmp, which the agent (PrivateTmp=) " +
+        "sees apart from systemd. Keep the token in a root-only file outside the store and /tmp (e.g. /run/keys/hashd-bypass, " +
+        "or a secret from agenix or sops-nix) and give its path as a string.",
+    ]);
+  });
+
   test("the unit's tunables and hardening take a plain definition; what the agent relies on needs mkForce", () => {
     const m = ev().summary(
       ENABLE,
@@ -205,6 +254,39 @@ describe.skipIf(!LIB)("the module, evaluated by nixpkgs' lib.evalModules", () =>
         "(kept across agent restarts) is where the services' sockets live. Remove the definition.",
     ],
     [
+      "credentials of a name no service can have",
+      '{ services.hashd.credentials."api/v1".db-url = "/run/keys/db-url"; }',
+      'services.hashd.credentials."api/v1": "api/v1" is not a service name, so no service could be given these credentials. ' +
+        'Use the name the service\'s manifest has (lib.mkService { name = "api"; }): 1 to 64 letters, digits and . _ + -, ' +
+        "starting with a letter or digit.",
+    ],
+    [
+      "a credential name no manifest can list",
+      '{ services.hashd.credentials.api.DB_URL = "/run/keys/db-url"; }',
+      'services.hashd.credentials."api"."DB_URL": "DB_URL" is not a credential name. Use the name the service\'s manifest ' +
+        'lists (lib.mkService { credentials = [ "db-url" ]; }): 1 to 64 of a-z, 0-9 and _ . -, starting with a letter or digit.',
+    ],
+    [
+      "more credentials for a service than a manifest can name",
+      `{ services.hashd.credentials.api = builtins.listToAttrs (builtins.genList (i: { name = "c\${toString i}"; value = "/run/keys/c\${toString i}"; }) 33); }`,
+      "services.hashd.credentials: a service may be given at most 32 credentials (a manifest names at most that many), " +
+        "and a host may map them for at most 1024 services; remove the entries no manifest names.",
+    ],
+    [
+      "a credential in the Nix store",
+      `{ services.hashd.credentials.api.db-url = "${STORE_KEY}"; }`,
+      `services.hashd.credentials."api"."db-url" is ${STORE_KEY}, in the Nix store, where every user can read it. ` +
+        "Keep secrets in a root-only file outside the store and /tmp (e.g. /run/keys/<name>, or a secret from agenix or sops-nix) " +
+        "and give its path as a string.",
+    ],
+    [
+      "a bypass token in the Nix store",
+      `{ services.hashd.settings.access.bypassTokenFile = "${STORE_KEY}"; }`,
+      `services.hashd.settings.access.bypassTokenFile is ${STORE_KEY}, in the Nix store, where every user can read it. ` +
+        "Keep the token in a root-only file outside the store and /tmp (e.g. /run/keys/hashd-bypass, or a secret from " +
+        "agenix or sops-nix) and give its path as a string.",
+    ],
+    [
       "keep-last without a count",
       '{ services.hashd.settings.retention.policy = "keep-last"; }',
       'services.hashd.settings.retention.policy is "keep-last": set services.hashd.settings.retention.count to how many ' +
@@ -225,6 +307,13 @@ describe.skipIf(!LIB)("the module, evaluated by nixpkgs' lib.evalModules", () =>
         'or set retention.policy = "keep-last".',
     ]);
     for (const [, , message] of assertions) expect(message).not.toContain("\n");
+    // a credential in /tmp is the store assertion's other message
+    const tmp = ev().summary(ENABLE, '{ services.hashd.credentials.api.db-url = "/tmp/db-url"; }');
+    expect(tmp.failed).toEqual([
+      'services.hashd.credentials."api"."db-url" is /tmp/db-url, in /tmp or /var/tmp, which the agent (PrivateTmp=) sees ' +
+        "apart from systemd. Keep secrets in a root-only file outside the store and /tmp (e.g. /run/keys/<name>, or a " +
+        "secret from agenix or sops-nix) and give its path as a string.",
+    ]);
     // as nixos-rebuild shows them
     const error = ev().failure([ENABLE, assertions[0]?.[1] as string, assertions[3]?.[1] as string]);
     expect(error).toContain(
@@ -325,6 +414,16 @@ describe.skipIf(!LIB)("the module, evaluated by nixpkgs' lib.evalModules", () =>
       'A definition for option `services.hashd.settings.retention.policy\' is not of type `one of "retire", "keep", "keep-last"\'',
     ],
     [
+      "an unknown access mode",
+      'settings.access.hashUrls = "private";',
+      'A definition for option `services.hashd.settings.access.hashUrls\' is not of type `null or one of "public", "aliased", "token"\'',
+    ],
+    [
+      "a bypass token in place of its file",
+      'settings.access.bypassTokenFile = "0123456789abcdef0123456789abcdef";',
+      "A definition for option `services.hashd.settings.access.bypassTokenFile' is not of type `null or absolute path as a string",
+    ],
+    [
       "seeds as one string",
       'clusterKeyFile = "/run/keys/k"; settings.gossip.seeds = "10.0.0.2:7946";',
       "A definition for option `services.hashd.settings.gossip.seeds' is not of type `list of non-empty string'",
@@ -338,6 +437,26 @@ describe.skipIf(!LIB)("the module, evaluated by nixpkgs' lib.evalModules", () =>
       "the key file in settings",
       `clusterKeyFile = "${KEY}"; settings.gossip.keyFile = "/etc/hashd/key";`,
       "The option `services.hashd.settings.gossip.keyFile' is read-only, but it's set multiple times.",
+    ],
+    [
+      "a relative credential file",
+      'credentials.api.db-url = "agenix/db-url";',
+      "A definition for option `services.hashd.credentials.api.db-url' is not of type `absolute path as a string",
+    ],
+    [
+      "a credential file as a Nix path (it would be copied into the store)",
+      "credentials.api.db-url = /run/agenix/db-url;",
+      "A definition for option `services.hashd.credentials.api.db-url' is not of type `absolute path as a string",
+    ],
+    [
+      "a credential value in place of a file",
+      'credentials.api.db-url = "postgres://user:pw@db/app";',
+      "A definition for option `services.hashd.credentials.api.db-url' is not of type `absolute path as a string",
+    ],
+    [
+      "credentials in settings",
+      'settings.credentials.api.db-url = "/run/keys/db-url";',
+      "The option `services.hashd.settings.credentials' is read-only, but it's set multiple times.",
     ],
     [
       "a misspelt key in a section",
@@ -447,6 +566,35 @@ describe.skipIf(!LIB)("the generated hashd.service on systemd 252", () => {
       "http://127.0.0.1/",
     ]);
     expect(answer).toStartWith(`module-default 1 ${hash}`);
+  });
+
+  test("credentials: under the module's unit (no capability, PrivateTmp) the agent checks the files, and the service reads its own", async () => {
+    await a.run(["install", "-d", "-m", "700", "/run/keys"]);
+    await a.writeFile("/run/keys/module-db-url", "module secret", 0o400);
+    await install(
+      a,
+      generated(`{ services.hashd = {
+        enable = true;
+        credentials.module-cred.db-url = "/run/keys/module-db-url";
+        credentials.module-missing.db-url = "/run/keys/not-there";
+      }; }`),
+    );
+    await start(a);
+    const path = await a.nixBuild(
+      serviceExpr({ name: "module-cred", credentials: ["db-url"], stateDirectory: true }),
+    );
+    const hash = path.slice("/nix/store/".length, "/nix/store/".length + 32);
+    expect((await hashdJson<{ deployment: { state: string } }>(a, ["activate", path])).deployment.state).toBe(
+      "ready",
+    );
+    const get = (p: string) =>
+      a.run(["curl", "-sS", "--max-time", "10", "-H", `Host: ${hash}.localhost`, `http://127.0.0.1${p}`]);
+    expect(await get("/cred/db-url")).toBe("module secret");
+    expect(await get("/state/write/f/x")).toStartWith("wrote f");
+    const missing = await a.nixBuild(serviceExpr({ name: "module-missing", credentials: ["db-url"] }));
+    const r = await a.exec(["/usr/local/bin/hashd", "activate", missing]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain("/run/keys/not-there does not exist");
   });
 
   test("clustered: both agents reach READY with the key as a credential, and join", async () => {

@@ -5,6 +5,10 @@
 #   nix-build nix/example -A frontend --argstr version 2 --argstr backendVersion 1
 #                                                           # new frontend, same backend hash
 #
+# A host that runs the backend maps its credential to a file: services.hashd.credentials
+# .example-backend.signing-key = "/run/keys/example-signing-key" (any content; the backend shows a
+# fingerprint of it). Without it, activating the backend is refused (exit code 3).
+#
 # Without nixpkgs the servers run on the host's /usr/bin/python3 (the Debian test hosts); flake.nix
 # passes the nixpkgs lib and "${pkgs.python3}/bin/python3" instead.
 #
@@ -32,10 +36,14 @@ let
   } // (if system == null then { } else { inherit system; });
 in
 rec {
+  # The backend reads a credential (a host maps it: services.hashd.credentials.example-backend.signing-key)
+  # and keeps state shared by its versions ($STATE_DIRECTORY); backend.py says how.
   backend = hashd.mkService (app "backend.py" // {
     name = "example-backend";
     version = backendVersion;
     environment.VERSION = backendVersion;
+    credentials = [ "signing-key" ];
+    stateDirectory = true;
   });
 
   frontend = hashd.mkService (app "frontend.py" // {

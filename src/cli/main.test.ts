@@ -46,6 +46,11 @@ describe("cli", () => {
     [["alias", "set", ...missingSocket], 2, /one or more name=<hash>/],
     [["alias", "set", "a=x", "a=y", ...missingSocket], 2, /given twice/],
     [["alias", "list", ...missingSocket], 8, /cannot reach/],
+    [["restart", ...missingSocket], 1, /NAME/],
+    [["restart", "Bad_Name", ...missingSocket], 2, /neither a store hash/],
+    [["restart", "0c7v2bqvqbr3xq4ia4czb2kh1bnr4hye", ...missingSocket], 2, /malformed hash/],
+    [["restart", "prod", "--host", "root@bad host", ...missingSocket], 2, /./],
+    [["restart", "prod", ...missingSocket], 8, /cannot reach the hashd agent/],
   ])("%p fails with exit code %d", async (argv, code, pattern) => {
     const r = await run(argv);
     expect(r.code).toBe(code);

@@ -5,6 +5,7 @@ import { activate, deactivate, list, type Output, serve, show, VERSION } from ".
 import { deploy } from "./deploy.ts";
 import { logs } from "./logs.ts";
 import { members } from "./members.ts";
+import { restart } from "./restart.ts";
 import { status } from "./status.ts";
 import { type StreamRunner, streamOutcome } from "./stream.ts";
 
@@ -22,6 +23,7 @@ export const root = defineCommand({
     show,
     deploy,
     logs,
+    restart,
     members,
     alias,
     rollback,

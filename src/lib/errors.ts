@@ -5,6 +5,7 @@
 export type ErrorCode =
   | "bad_request" // malformed input: store path, hash, manifest, flags
   | "not_found" // unknown hash, alias or host
+  | "missing_credential" // a credential a manifest names has no readable file on this host
   | "forbidden" // the caller may not do this (a hold on another service's hash)
   | "conflict" // the request contradicts current state
   | "nix_failed" // nix copy / path-info refused or failed (signatures included)
@@ -16,6 +17,8 @@ export type ErrorCode =
 const httpStatusByCode: Record<ErrorCode, number> = {
   bad_request: 400,
   not_found: 404,
+  // the request is fine; this host lacks what it needs to carry it out (a file only the host can add)
+  missing_credential: 422,
   forbidden: 403,
   conflict: 409,
   nix_failed: 502,
@@ -29,6 +32,7 @@ const httpStatusByCode: Record<ErrorCode, number> = {
 const exitCodeByCode: Record<ErrorCode, number> = {
   bad_request: 2,
   not_found: 3,
+  missing_credential: 3,
   forbidden: 9,
   conflict: 4,
   nix_failed: 5,

@@ -3,12 +3,81 @@ import { z } from "zod";
 import { HashdError } from "../lib/errors.ts";
 import { zodProblems } from "../lib/zod-problems.ts";
 import { PREVIOUS_TARGETS_PER_ALIAS } from "./alias-record.ts";
-import { EXPECTED_ZONE, ZONE_MAX_LENGTH, ZONE_SYNTAX } from "./names.ts";
+import {
+  CREDENTIAL_NAME,
+  CREDENTIALS_MAX,
+  EXPECTED_CREDENTIAL_NAME,
+  EXPECTED_PLAIN_PATH,
+  EXPECTED_SERVICE_NAME,
+  EXPECTED_ZONE,
+  PLAIN_PATH,
+  SERVICE_NAME,
+  ZONE_MAX_LENGTH,
+  ZONE_SYNTAX,
+} from "./names.ts";
 
 const listen = z.object({
   address: z.string().min(1).default("127.0.0.1"),
   port: z.number().int().min(0).max(65535),
 });
+
+/** How many services a host may map credentials for. */
+export const CREDENTIAL_SERVICES_MAX = 1024;
+
+/**
+ * Where a credential's value is on this host: a file systemd reads when the service starts
+ * (LoadCredential=; a name ending in `.cred` is a `systemd-creds encrypt` file, LoadCredentialEncrypted=).
+ * Spliced into the unit as it is, so plain (PLAIN_PATH). Not in the Nix store (readable by every
+ * user), and not in /tmp or /var/tmp: the agent checks the file before it activates, and with the
+ * NixOS unit's PrivateTmp= it would look at another /tmp than systemd reads.
+ */
+const credentialPath = z
+  .string()
+  .max(1024)
+  .regex(PLAIN_PATH, `must be ${EXPECTED_PLAIN_PATH}`)
+  .refine((p) => !p.startsWith("/nix/store/"), {
+    message: "is in the Nix store, where every user can read it: keep secrets outside the store",
+  })
+  .refine((p) => !/^\/(var\/)?tmp\//.test(p), {
+    message:
+      "is in /tmp or /var/tmp, which the agent (PrivateTmp=) sees apart from systemd: use /run/keys or /etc",
+  });
+
+/** credentials.<service name>.<credential name> = path */
+const credentialsSchema = z
+  .record(
+    z.string().regex(SERVICE_NAME, `service names must be ${EXPECTED_SERVICE_NAME}`),
+    z
+      .record(
+        z.string().regex(CREDENTIAL_NAME, `credential names must be ${EXPECTED_CREDENTIAL_NAME}`),
+        credentialPath,
+      )
+      .refine((m) => Object.keys(m).length <= CREDENTIALS_MAX, {
+        message: `at most ${CREDENTIALS_MAX} credentials per service`,
+      }),
+  )
+  .refine((m) => Object.keys(m).length <= CREDENTIAL_SERVICES_MAX, {
+    message: `at most ${CREDENTIAL_SERVICES_MAX} services`,
+  });
+
+/**
+ * Who may reach a hash URL (`http://<hash>.<zone>/`, `/h/<hash>/`); alias URLs are always public.
+ * `public`: anyone; `aliased`: only hashes an alias points at now, others with the bypass token;
+ * `token`: every hash URL needs the bypass token. Processes on the host itself (services calling
+ * through HASHD_INGRESS) and proven hops from members are always let through (ingress/access.ts).
+ */
+export const HASH_URL_ACCESS = ["public", "aliased", "token"] as const;
+export type HashUrlAccess = (typeof HASH_URL_ACCESS)[number];
+
+/** access: private previews. The token's file follows the rules of credential files (credentialPath). */
+const accessSchema = z
+  .object({
+    /** default: public for a host that runs alone (no gossip section), aliased in a cluster */
+    hashUrls: z.enum(HASH_URL_ACCESS).optional(),
+    /** the bypass token (x-hashd-bypass, ?hashd-bypass=, its cookie), read at start and when it changes */
+    bypassTokenFile: credentialPath.optional(),
+  })
+  .strict();
 
 /** The agent's configuration: a JSON file (written by the NixOS module) plus CLI overrides. */
 export const configSchema = z
@@ -68,10 +137,23 @@ export const configSchema = z
       .optional(),
     /** default readiness wait of `activate --wait` */
     readyTimeoutSec: z.number().int().min(1).max(3600).default(120),
+    /**
+     * The files of the credentials a service's manifest names, by service name then credential
+     * name. A service this host does not run needs no entry; a manifest that names a credential
+     * missing here is refused at activation.
+     */
+    credentials: credentialsSchema.default({}),
+    /** private previews: who may reach hash URLs, and the bypass token's file */
+    access: accessSchema.default({}),
   })
   .strict();
 
 export type Config = z.infer<typeof configSchema>;
+
+/** The access mode of hash URLs: as configured, else public alone and aliased in a gossip cluster. */
+export function hashUrlAccess(config: Pick<Config, "access" | "gossip">): HashUrlAccess {
+  return config.access.hashUrls ?? (config.gossip === undefined ? "public" : "aliased");
+}
 
 export interface Paths {
   controlSocket: string;

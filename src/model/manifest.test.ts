@@ -14,6 +14,8 @@ describe("manifest", () => {
       drainTimeoutSec: 30,
       startTimeoutSec: 60,
       environment: {},
+      credentials: [],
+      stateDirectory: false,
     });
   });
 
@@ -26,6 +28,8 @@ describe("manifest", () => {
       drainTimeoutSec: 10,
       startTimeoutSec: 20,
       environment: { BACKEND_URL: "http://abc.localhost/", LANG: "C.UTF-8" },
+      credentials: ["db-url", "stripe_key.v2", "0"],
+      stateDirectory: true,
     };
     expect(parseManifest(full)).toEqual(full);
   });
@@ -43,6 +47,26 @@ describe("manifest", () => {
     ["bad env name", { ...minimal, environment: { "A=B": "x" } }, "environment"],
     ["newline in env", { ...minimal, environment: { A: "x\ny" } }, "environment.A"],
     ["unknown field", { ...minimal, execStart: "/bin/sh" }, "execStart"],
+    // credentials: names only, each a plain lower-case file name, at most 32, no duplicates
+    ["a credential with a value", { ...minimal, credentials: { "db-url": "postgres://" } }, "credentials"],
+    ["a credential name with a slash", { ...minimal, credentials: ["a/b"] }, "credentials.0"],
+    ["a credential name ..", { ...minimal, credentials: [".."] }, "credentials.0"],
+    ["a hidden credential name", { ...minimal, credentials: [".env"] }, "credentials.0"],
+    ["an empty credential name", { ...minimal, credentials: [""] }, "credentials.0"],
+    ["an upper-case credential name", { ...minimal, credentials: ["DB_URL"] }, "credentials.0"],
+    ["a credential name with a colon", { ...minimal, credentials: ["db:/etc/shadow"] }, "credentials.0"],
+    ["a credential name with a space", { ...minimal, credentials: ["db url"] }, "credentials.0"],
+    ["a credential name with a newline", { ...minimal, credentials: ["db\nx"] }, "credentials.0"],
+    ["a credential name of 65", { ...minimal, credentials: ["a".repeat(65)] }, "credentials.0"],
+    ["a credential that is not a string", { ...minimal, credentials: [1] }, "credentials.0"],
+    ["a credential named twice", { ...minimal, credentials: ["db-url", "x", "db-url"] }, "db-url"],
+    [
+      "33 credentials",
+      { ...minimal, credentials: Array.from({ length: 33 }, (_, i) => `c${i}`) },
+      "credentials",
+    ],
+    ["a state directory given as a path", { ...minimal, stateDirectory: "/var/lib/api" }, "stateDirectory"],
+    ["a state directory given as 1", { ...minimal, stateDirectory: 1 }, "stateDirectory"],
   ])("refuses %s and names the field", (_, input, field) => {
     try {
       parseManifest(input);
@@ -51,7 +75,14 @@ describe("manifest", () => {
       expect(e).toBeInstanceOf(HashdError);
       expect((e as HashdError).code).toBe("bad_request");
       expect((e as HashdError).message).toContain(field);
+      // refused by the field's own rule, not as a key the schema does not know
+      if (field !== "execStart") expect((e as HashdError).message).not.toContain("Unrecognized key");
     }
+  });
+
+  test("credentials: 64-character names and 32 of them are fine", () => {
+    const names = Array.from({ length: 32 }, (_, i) => `${i}`.padEnd(64, "x"));
+    expect(parseManifest({ ...minimal, credentials: names }).credentials).toEqual(names);
   });
 
   test("refuses text that is not JSON or is too large", () => {

@@ -1,6 +1,13 @@
 import { z } from "zod";
 import { HashdError } from "../lib/errors.ts";
 import { zodProblems } from "../lib/zod-problems.ts";
+import {
+  CREDENTIAL_NAME,
+  CREDENTIALS_MAX,
+  EXPECTED_CREDENTIAL_NAME,
+  EXPECTED_SERVICE_NAME,
+  SERVICE_NAME,
+} from "./names.ts";
 
 /** Where a service closure keeps its manifest, relative to the store path (written by lib.mkService). */
 export const MANIFEST_RELATIVE_PATH = "hashd/service.json";
@@ -54,12 +61,7 @@ const readinessSchema = z.discriminatedUnion("type", [
 export const manifestSchema = z
   .object({
     schema: z.literal(1),
-    name: z
-      .string()
-      .regex(
-        /^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/,
-        "must be 1-64 of letters, digits and . _ + - (leading letter or digit)",
-      ),
+    name: z.string().regex(SERVICE_NAME, `must be ${EXPECTED_SERVICE_NAME}`),
     exec: z
       .array(argvItem)
       .min(1)
@@ -84,10 +86,39 @@ export const manifestSchema = z
       .record(envName, envValue)
       .default({})
       .refine((env) => Object.keys(env).length <= 256, { message: "at most 256 variables" }),
+    /**
+     * The names of the credentials the program reads from $CREDENTIALS_DIRECTORY/<name>: never
+     * their values, which the host maps to files (config `credentials.<service name>.<name>`).
+     */
+    credentials: z
+      .array(z.string().regex(CREDENTIAL_NAME, `must be ${EXPECTED_CREDENTIAL_NAME}`))
+      .max(CREDENTIALS_MAX, `at most ${CREDENTIALS_MAX} credentials`)
+      .default([])
+      .superRefine((names, ctx) => {
+        const seen = new Set<string>();
+        for (const name of names) {
+          if (seen.has(name)) ctx.addIssue({ code: "custom", message: `${name} is named twice` });
+          seen.add(name);
+        }
+      }),
+    /**
+     * A directory at $STATE_DIRECTORY that belongs to the service's name, not its hash: every
+     * version of the service sees the same files (src/systemd/service-identity.ts).
+     */
+    stateDirectory: z.boolean().default(false),
   })
   .strict();
 
 export type Manifest = z.infer<typeof manifestSchema>;
+
+/**
+ * A manifest as the state database kept it: rows written before a field existed lack it, and get
+ * the field's default (what the schema would have given them).
+ */
+export function storedManifest(json: unknown): Manifest {
+  const m = json as Manifest;
+  return { ...m, credentials: m.credentials ?? [], stateDirectory: m.stateDirectory ?? false };
+}
 
 /** Parses and validates a manifest; the error names every wrong field by its path. */
 export function parseManifest(input: unknown, source = "manifest"): Manifest {

@@ -53,3 +53,33 @@ export function isZone(value: string): boolean {
 }
 
 export const EXPECTED_ZONE = `a DNS name of lower-case labels (1-63 of a-z, 0-9 and -, not starting or ending with -) separated by dots, at most ${ZONE_MAX_LENGTH} characters, such as localhost or svc.example.org`;
+
+/**
+ * A service's name (manifest `name`): what its versions share. It names the service's state
+ * directory and its credentials in the host's config, so it is a plain file name: 1 to 64 letters,
+ * digits and . _ + -, starting with a letter or digit (nix/manifest.nix's namePattern).
+ */
+export const SERVICE_NAME_SOURCE = "[A-Za-z0-9][A-Za-z0-9._+-]{0,63}";
+export const SERVICE_NAME = new RegExp(`^${SERVICE_NAME_SOURCE}$`);
+export const EXPECTED_SERVICE_NAME = "1-64 of letters, digits and . _ + - (leading letter or digit)";
+
+/**
+ * A credential's name (manifest `credentials`, the host's `credentials.<service>.<name>`): the file
+ * name the program reads in $CREDENTIALS_DIRECTORY, and systemd's credential ID. Lower case, so
+ * that a name means one file on every file system, and never `.` or `..`.
+ */
+export const CREDENTIAL_NAME_SOURCE = "[a-z0-9][a-z0-9_.-]{0,63}";
+export const CREDENTIAL_NAME = new RegExp(`^${CREDENTIAL_NAME_SOURCE}$`);
+export const EXPECTED_CREDENTIAL_NAME = "1-64 of a-z, 0-9 and _ . - (leading letter or digit)";
+/** How many credentials one manifest may name, and one service may be given by a host. */
+export const CREDENTIALS_MAX = 32;
+
+/**
+ * An absolute path that may be spliced into a unit setting (LoadCredential=) as it is: segments of
+ * letters, digits and . _ @ + -, none starting with a dot (so no `.` or `..`), no space, no `%` (a
+ * systemd specifier), no `:` (LoadCredential='s separator). nixos-module/default.nix's `segments`.
+ */
+export const PLAIN_PATH_SOURCE = "(/[A-Za-z0-9_@+-][A-Za-z0-9._@+-]*)+";
+export const PLAIN_PATH = new RegExp(`^${PLAIN_PATH_SOURCE}$`);
+export const EXPECTED_PLAIN_PATH =
+  "an absolute path of letters, digits and . _ @ + - (no segment starting with a dot)";

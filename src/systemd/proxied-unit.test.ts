@@ -4,12 +4,15 @@ import {
   appEnvironment,
   appRunArgv,
   isProxied,
+  journalUnitsOf,
   type ProxiedUnitSpec,
   proxyRunArgv,
   quoteExecArg,
   sharedUser,
+  unitsOf,
   upstreamOf,
 } from "./proxied-unit.ts";
+import { stateUser } from "./service-identity.ts";
 import { SERVICE_HARDENING, systemdRunArgv } from "./transient-unit.ts";
 import { hashUnits } from "./unit-names.ts";
 
@@ -180,6 +183,30 @@ describe("proxied unit generation", () => {
     expect(props(proxyRunArgv(spec))).toContain("Type=exec");
   });
 
+  test("credentials and state go to the program's unit only; with state both units run as the name's user", () => {
+    for (const mode of [UNIX, PORT]) {
+      const spec = {
+        ...specFor({ ...mode, credentials: ["db-url"], stateDirectory: true }),
+        credentials: [{ name: "db-url", path: "/run/agenix/db-url" }],
+      };
+      const app = props(appRunArgv(spec));
+      const proxy = props(proxyRunArgv(spec));
+      expect(app).toEqual(
+        expect.arrayContaining([
+          "LoadCredential=db-url:/run/agenix/db-url",
+          "StateDirectory=hashd-state/backend",
+          "DynamicUser=yes",
+          `User=${stateUser("backend")}`,
+        ]),
+      );
+      expect(proxy.filter((p) => /Credential|StateDirectory/.test(p))).toEqual([]);
+      expect(proxy).toEqual(expect.arrayContaining(["DynamicUser=yes", `User=${stateUser("backend")}`]));
+      expect(app.filter((p) => p.startsWith("User="))).toEqual(proxy.filter((p) => p.startsWith("User=")));
+    }
+    // without state, the per-hash user as before
+    expect(props(appRunArgv(specFor(UNIX)))).toContain(`User=${sharedUser(H)}`);
+  });
+
   test("a configured service user replaces the dynamic user on both units", () => {
     const spec = specFor(UNIX, "svc");
     for (const argv of [appRunArgv(spec), proxyRunArgv(spec)]) {
@@ -212,5 +239,20 @@ describe("proxied unit generation", () => {
     ["$HOME", '"$$HOME"'],
   ])("ExecStartPost argument %p is written as %p", (arg, quoted) => {
     expect(quoteExecArg(arg)).toBe(quoted);
+  });
+});
+
+describe("which units a hash has, and which hold its output", () => {
+  const fd = specFor({}).manifest;
+  test("fd: the socket + service pair; the program is the service", () => {
+    expect(unitsOf(units, fd)).toEqual([units.socket, units.service]);
+    expect(journalUnitsOf(units, fd)).toBe(units.service);
+  });
+  test("proxied: also the program's own unit and its timer; output in the program's and the proxy's", () => {
+    for (const mode of [UNIX, PORT]) {
+      const m = specFor(mode).manifest;
+      expect(unitsOf(units, m)).toEqual([units.socket, units.service, units.app, units.appTimer]);
+      expect(journalUnitsOf(units, m)).toEqual([units.app, units.service]);
+    }
   });
 });

@@ -2,9 +2,11 @@ import type { Manifest } from "../model/manifest.ts";
 import type { ProxyHelpers } from "./proxy-helpers.ts";
 import {
   bindProperties,
+  programProperties,
   SERVICE_HARDENING,
   socketPairRun,
   type TransientUnitSpec,
+  userProperties,
 } from "./transient-unit.ts";
 import type { HashUnits } from "./unit-names.ts";
 import { formatUpstreamTarget, type UpstreamTarget } from "./wait-upstream.ts";
@@ -25,7 +27,10 @@ import { formatUpstreamTarget, type UpstreamTarget } from "./wait-upstream.ts";
  * proxy references it (systemd's GC keeps referenced units), checked on systemd 252.
  *
  * Both units run as the same DynamicUser name, which systemd maps to one uid while either runs:
- * the proxy can reach the app's 0700 runtime directory, nothing else can.
+ * the proxy can reach the app's 0700 runtime directory, nothing else can. That name is the hash's
+ * (sharedUser), or, for a service with a state directory, its name's (service-identity.ts), which
+ * the proxies of its other versions share too. The state directory and the credentials are the
+ * program's alone.
  */
 export interface ProxiedUnitSpec extends TransientUnitSpec {
   helpers: ProxyHelpers;
@@ -33,6 +38,24 @@ export interface ProxiedUnitSpec extends TransientUnitSpec {
 
 export function isProxied(manifest: Manifest): boolean {
   return manifest.socket.type !== "fd";
+}
+
+/**
+ * Every unit of a hash: the socket + service pair, and in the proxied modes (unix, port) the
+ * program's own unit and the timer that creates it (normally gone within the creating call).
+ */
+export function unitsOf(units: HashUnits, manifest: Manifest): string[] {
+  return isProxied(manifest)
+    ? [units.socket, units.service, units.app, units.appTimer]
+    : [units.socket, units.service];
+}
+
+/**
+ * The units whose journal holds a hash's own output (`hashd logs`, the error of a failed start):
+ * the program's unit, and in the proxied modes the proxy's as well, whose journal alone says little.
+ */
+export function journalUnitsOf(units: HashUnits, manifest: Manifest): string | string[] {
+  return isProxied(manifest) ? [units.app, units.service] : units.service;
 }
 
 /** Parent of each unix upstream, relative to /run (RuntimeDirectory= takes a relative path). */
@@ -63,8 +86,8 @@ export function sharedUser(hash: string): string {
   return `hashd-${hash.slice(0, 25)}`;
 }
 
-function userProperties(spec: TransientUnitSpec): string[] {
-  return spec.user ? [`User=${spec.user}`] : ["DynamicUser=yes", `User=${sharedUser(spec.units.hash)}`];
+function unitUser(spec: TransientUnitSpec): string[] {
+  return userProperties(spec, sharedUser(spec.units.hash));
 }
 
 /** Environment of the program: the manifest's, the agent's, then where to listen (wins). */
@@ -82,7 +105,7 @@ export function appProperties(spec: ProxiedUnitSpec): string[] {
   return [
     manifest.readiness.type === "notify" ? "Type=notify" : "Type=exec",
     ...(manifest.readiness.type === "notify" ? ["NotifyAccess=all"] : []),
-    ...userProperties(spec),
+    ...unitUser(spec),
     `TimeoutStartSec=${manifest.startTimeoutSec}s`,
     `TimeoutStopSec=${manifest.drainTimeoutSec}s`,
     "KillMode=mixed",
@@ -95,6 +118,7 @@ export function appProperties(spec: ProxiedUnitSpec): string[] {
       : ["PrivateNetwork=yes"]),
     `ExecStartPost=${[...spec.helpers.waitUpstream, formatUpstreamTarget(upstream)].map(quoteExecArg).join(" ")}`,
     ...bindProperties(spec),
+    ...programProperties(spec),
     ...SERVICE_HARDENING,
   ];
 }
@@ -110,7 +134,7 @@ export function proxyProperties(spec: ProxiedUnitSpec): string[] {
     // exec, not notify: systemd-socket-proxyd 252 never sends READY=1. It accepts as soon as it
     // runs, and until then connections wait in the socket's backlog.
     "Type=exec",
-    ...userProperties(spec),
+    ...unitUser(spec),
     `TimeoutStartSec=${manifest.startTimeoutSec}s`,
     `TimeoutStopSec=${manifest.drainTimeoutSec}s`,
     "KillMode=mixed",

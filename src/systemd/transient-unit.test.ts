@@ -1,12 +1,17 @@
 import { describe, expect, test } from "bun:test";
 import { parseManifest } from "../model/manifest.ts";
+import { stateUser } from "./service-identity.ts";
 import { SERVICE_HARDENING, systemdRunArgv } from "./transient-unit.ts";
 import { hashOfUnit, hashUnits } from "./unit-names.ts";
 
 const H = "0c7v2bqvqbr3xq4ia4czb2kh1bnr4hy6";
 const path = `/nix/store/${H}-backend`;
 
-function argvFor(manifest: Record<string, unknown>, user?: string) {
+function argvFor(
+  manifest: Record<string, unknown>,
+  user?: string,
+  credentials?: { name: string; path: string }[],
+) {
   return systemdRunArgv({
     units: hashUnits(H, "/run/hashd/sockets"),
     storePath: path,
@@ -18,6 +23,7 @@ function argvFor(manifest: Record<string, unknown>, user?: string) {
     }),
     agentEnvironment: { HASHD_HASH: H },
     ...(user ? { user } : {}),
+    ...(credentials ? { credentials } : {}),
   });
 }
 
@@ -110,5 +116,44 @@ describe("systemd-run argv", () => {
       "; rm -rf / #",
       "ExecStartPre=/bin/sh",
     ]);
+  });
+
+  test("credentials: LoadCredential= per file on the service (the program), encrypted ones decrypted by systemd", () => {
+    const argv = argvFor({ credentials: ["db-url", "stripe-key"] }, undefined, [
+      { name: "db-url", path: "/run/agenix/db-url" },
+      { name: "stripe-key", path: "/etc/credstore.encrypted/stripe-key.cred" },
+    ]);
+    expect(argv).toContain("--property=LoadCredential=db-url:/run/agenix/db-url");
+    expect(argv).toContain(
+      "--property=LoadCredentialEncrypted=stripe-key:/etc/credstore.encrypted/stripe-key.cred",
+    );
+    // the socket gets none: it runs nothing
+    expect(argv.filter((a) => a.startsWith("--socket-property=") && a.includes("Credential"))).toEqual([]);
+    expect(argvFor({}).some((a) => a.includes("Credential"))).toBe(false);
+  });
+
+  test("a credential path that would add unit syntax is refused, not written", () => {
+    expect(() =>
+      argvFor({ credentials: ["db-url"] }, undefined, [
+        { name: "db-url", path: "/run/a\nExecStartPre=/bin/sh" },
+      ]),
+    ).toThrow(/credential/);
+  });
+
+  test("stateDirectory: the directory and the dynamic user of the service's name, not its hash", () => {
+    const argv = argvFor({ stateDirectory: true });
+    expect(argv).toContain("--property=DynamicUser=yes");
+    expect(argv).toContain(`--property=User=${stateUser("backend")}`);
+    expect(argv).toContain("--property=StateDirectory=hashd-state/backend");
+    expect(argv).toContain("--property=StateDirectoryMode=0700");
+    // without it: no state, and systemd's own per-unit dynamic user
+    expect(argvFor({}).some((a) => a.includes("StateDirectory") || a.startsWith("--property=User="))).toBe(
+      false,
+    );
+    // a configured user owns the state instead
+    const withUser = argvFor({ stateDirectory: true }, "svc");
+    expect(withUser).toContain("--property=User=svc");
+    expect(withUser).toContain("--property=StateDirectory=hashd-state/backend");
+    expect(withUser).not.toContain("--property=DynamicUser=yes");
   });
 });

@@ -1,4 +1,10 @@
 import type { Manifest } from "../model/manifest.ts";
+import {
+  credentialProperties,
+  stateDirectoryOf,
+  stateUser,
+  type UnitCredential,
+} from "./service-identity.ts";
 import type { HashUnits } from "./unit-names.ts";
 
 /** What the agent knows about a hash when it asks systemd for its socket + service pair. */
@@ -12,6 +18,8 @@ export interface TransientUnitSpec {
   agentEnvironment: Record<string, string>;
   /** files of the host the program sees, read-only, at another path (its hold token) */
   bindReadOnly?: readonly { source: string; target: string }[];
+  /** the files of the credentials its manifest names, as the agent checked them (agent/lifecycle/credentials.ts) */
+  credentials?: readonly UnitCredential[];
 }
 
 /** BindReadOnlyPaths= for the program's unit; the agent's own paths hold no spaces or colons. */
@@ -20,8 +28,30 @@ export function bindProperties(spec: TransientUnitSpec): string[] {
 }
 
 /**
+ * Who the program's units run as: the configured user; else, for a service with a state directory,
+ * the dynamic user of its name (shared by its versions, service-identity.ts); else a dynamic user
+ * of the hash (`perHash`, or systemd's own, named after the unit).
+ */
+export function userProperties(spec: TransientUnitSpec, perHash?: string): string[] {
+  if (spec.user) return [`User=${spec.user}`];
+  if (spec.manifest.stateDirectory) return ["DynamicUser=yes", `User=${stateUser(spec.manifest.name)}`];
+  return perHash ? ["DynamicUser=yes", `User=${perHash}`] : ["DynamicUser=yes"];
+}
+
+/** What only the program's unit gets: its state directory (by name) and its credentials. */
+export function programProperties(spec: TransientUnitSpec): string[] {
+  return [
+    ...(spec.manifest.stateDirectory
+      ? [`StateDirectory=${stateDirectoryOf(spec.manifest.name)}`, "StateDirectoryMode=0700"]
+      : []),
+    ...credentialProperties(spec.credentials ?? []),
+  ];
+}
+
+/**
  * Sandboxing every generated service gets (systemd.exec(5)). Services are immutable closures that
- * keep their state elsewhere, so the file system is read-only to them and nothing can gain
+ * keep their state elsewhere, so the file system is read-only to them (but for the state directory
+ * of their name, when the manifest asks for one: programProperties) and nothing can gain
  * privileges. MemoryDenyWriteExecute is left out: JIT runtimes (node, bun, the JVM) need W+X pages.
  */
 export const SERVICE_HARDENING: readonly string[] = [
@@ -71,7 +101,7 @@ export function serviceProperties(spec: TransientUnitSpec): string[] {
     manifest.readiness.type === "notify" ? "Type=notify" : "Type=exec",
     // Programs in Bun or shell report through the systemd-notify CLI, a child process.
     ...(manifest.readiness.type === "notify" ? ["NotifyAccess=all"] : []),
-    spec.user ? `User=${spec.user}` : "DynamicUser=yes",
+    ...userProperties(spec),
     `TimeoutStartSec=${manifest.startTimeoutSec}s`,
     `TimeoutStopSec=${manifest.drainTimeoutSec}s`,
     // SIGTERM to the main process only, so it can drain; the rest of the cgroup is killed after it.
@@ -83,6 +113,7 @@ export function serviceProperties(spec: TransientUnitSpec): string[] {
     "StartLimitIntervalSec=0",
     `SyslogIdentifier=${manifest.name}`,
     ...bindProperties(spec),
+    ...programProperties(spec),
     ...SERVICE_HARDENING,
   ];
   return props;

@@ -3,10 +3,12 @@ import { resolve } from "node:path";
 import type { ExecResult, Host } from "./harness.ts";
 
 export const REPO = resolve(import.meta.dir, "../..");
-export const BINARY = `${REPO}/dist/hashd`;
+/** The binary the hosts run: dist/hashd, or $HASHD_BINARY (a build made elsewhere, used as it is). */
+export const BINARY = process.env.HASHD_BINARY ?? `${REPO}/dist/hashd`;
 
 /** Builds dist/hashd once per test process if it is missing (`bun run check` builds it first). */
 export async function ensureBinary(): Promise<string> {
+  if (process.env.HASHD_BINARY) return BINARY;
   if (!existsSync(BINARY)) {
     const p = Bun.spawn(["bun", "run", "build"], { cwd: REPO, stdout: "inherit", stderr: "inherit" });
     if ((await p.exited) !== 0) throw new Error("bun run build failed");
@@ -195,6 +197,21 @@ export async function installCluster(
       });
     }),
   );
+}
+
+/**
+ * The example chain's backend (nix/example) names a credential, `signing-key`: a host that runs it
+ * maps it to a file (the agent's `credentials`), as services.hashd.credentials does on NixOS.
+ */
+export const EXAMPLE_CREDENTIALS = {
+  "example-backend": { "signing-key": "/run/keys/example-signing-key" },
+} as const;
+
+/** Writes the example backend's signing key (root only) on a host; returns its value. */
+export async function writeExampleSecrets(host: Host, value = "example signing key\n"): Promise<string> {
+  await host.run(["install", "-d", "-m", "700", "/run/keys"]);
+  await host.writeFile(EXAMPLE_CREDENTIALS["example-backend"]["signing-key"], value, 0o400);
+  return value;
 }
 
 /**

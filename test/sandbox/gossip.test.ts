@@ -38,7 +38,8 @@ beforeAll(async () => {
   sb = await Sandbox.create({ hosts: NAMES });
   hosts = NAMES.map((n) => sb.host(n));
   [a, b, c, d, e] = hosts as [Host, Host, Host, Host, Host];
-  await installCluster(hosts, { key: newClusterKey() });
+  // public hash URLs: c asks b for a hash no alias points at (a cluster's default is "aliased")
+  await installCluster(hosts, { key: newClusterKey(), config: { access: { hashUrls: "public" } } });
   const path = await b.nixBuild(serviceExpr({ name: "gossiped" }));
   hash = path.slice(11, 43);
   await b.writeFile("/root/service-path", path);

@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import {
+  EXAMPLE_CREDENTIALS,
   hashdJson,
   installCluster,
   installNixLib,
@@ -13,6 +14,7 @@ import {
   takeHold,
   unitProps,
   waitFor,
+  writeExampleSecrets,
 } from "./agent-host.ts";
 import { type Host, Sandbox } from "./harness.ts";
 import { LOAD_GENERATOR_TS, type LoadSummary } from "./load-generator.ts";
@@ -34,7 +36,9 @@ interface Event {
 beforeAll(async () => {
   sb = await Sandbox.create({ hosts: ["a", "b", "c"] });
   hosts = sb.hosts();
-  await installCluster(hosts, { config: { quietSec: 2 } });
+  // the example backend names a credential: each host maps it to a file
+  for (const h of hosts) await writeExampleSecrets(h);
+  await installCluster(hosts, { config: { quietSec: 2, credentials: EXAMPLE_CREDENTIALS } });
   // Every host builds the same closures (same inputs, same store paths): no copy needed here.
   for (const h of hosts) {
     const example = `${await installNixLib(h)}/example`;

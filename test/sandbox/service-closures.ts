@@ -3,7 +3,10 @@
  * builtins.derivation with /bin/sh as builder and the host's python3 as the program. The server
  * takes its listening socket as fd 3 (LISTEN_FDS), answers every GET with its name, version and
  * hash, and can be told to fail, to start slowly, or to report readiness by sd_notify; GET
- * /say/<text> writes "said: <text>" to its stdout (its journal).
+ * /say/<text> writes "said: <text>" to its stdout (its journal). GET /cred/<name> answers the
+ * credential <name> as it was when the program started (it reads $CREDENTIALS_DIRECTORY once, as a
+ * program reads its secrets); /state/write/<file>/<text>, /state/read/<file> and /state/ls use
+ * $STATE_DIRECTORY.
  */
 export interface TestService {
   name: string;
@@ -21,6 +24,10 @@ export interface TestService {
    * run PROXIED_SERVER_PY, which listens on $HASHD_UPSTREAM or 127.0.0.1:$PORT itself.
    */
   socketMode?: { type: "fd" } | { type: "unix" } | { type: "port"; port: number };
+  /** manifest `credentials`: names the host maps to files */
+  credentials?: string[];
+  /** manifest `stateDirectory` */
+  stateDirectory?: boolean;
 }
 
 export const SERVER_PY = String.raw`
@@ -32,6 +39,20 @@ if mode == "crash":
     sys.exit(3)
 if mode == "slow":
     time.sleep(float(os.environ.get("TEST_DELAY", "2")))
+
+# What a program does with its secrets: read them once, at start.
+CREDS_AT_START = {}
+if os.environ.get("CREDENTIALS_DIRECTORY"):
+    for name in os.listdir(os.environ["CREDENTIALS_DIRECTORY"]):
+        with open(os.path.join(os.environ["CREDENTIALS_DIRECTORY"], name), "rb") as f:
+            CREDS_AT_START[name] = f.read()
+
+def state_path(name):
+    return os.path.join(os.environ.get("STATE_DIRECTORY", "/nonexistent"), name)
+
+def describe_stat(path):
+    st = os.stat(path)
+    return "%s uid=%d gid=%d mode=%o" % (os.path.basename(path) or path, st.st_uid, st.st_gid, st.st_mode & 0o7777)
 
 def notify(msg):
     path = os.environ.get("NOTIFY_SOCKET")
@@ -65,6 +86,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             except Exception as e:
                 body = ("error: %s\n" % e.__class__.__name__).encode()
             return self.reply(body)
+        if self.path.startswith("/cred/"):
+            name = self.path[len("/cred/"):]
+            return self.reply(CREDS_AT_START.get(name, ("error: no credential %s" % name).encode()))
+        if self.path.startswith("/state/"):
+            return self.reply(self.state(self.path[len("/state/"):].split("/", 2)).encode())
         if self.path.startswith("/echo-headers"):
             body = "".join("%s: %s\n" % (k.lower(), v) for k, v in self.headers.items()).encode()
             return self.reply(body)
@@ -75,6 +101,22 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("content-length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+    def state(self, parts):
+        try:
+            if parts[0] == "write":
+                with open(state_path(parts[1]), "w") as f:
+                    f.write(parts[2])
+                return "wrote %s as uid=%d" % (parts[1], os.getuid())
+            if parts[0] == "read":
+                with open(state_path(parts[1])) as f:
+                    return f.read()
+            if parts[0] == "ls":
+                d = os.environ["STATE_DIRECTORY"]
+                return "\n".join(["me uid=%d dir=%s" % (os.getuid(), d), describe_stat(d)] +
+                                 [describe_stat(os.path.join(d, n)) for n in sorted(os.listdir(d))])
+        except Exception as e:
+            return "error: %s %s" % (e.__class__.__name__, e)
+        return "error: unknown state command"
     def reply(self, body):
         self.send_response(200)
         self.send_header("content-type", "text/plain")
@@ -208,6 +250,8 @@ export function serviceExpr(s: TestService): string {
     idleStopSec: s.idleStopSec ?? 0,
     startTimeoutSec: 30,
     drainTimeoutSec: 5,
+    ...(s.credentials ? { credentials: s.credentials } : {}),
+    ...(s.stateDirectory ? { stateDirectory: true } : {}),
     environment: {
       TEST_NAME: s.name,
       TEST_VERSION: version,

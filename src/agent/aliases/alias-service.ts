@@ -27,6 +27,9 @@ export interface HistoryEntry {
   by: string;
 }
 
+/** How stale the set of aliased hashes may be (aliased mode of the ingress, isAliased). */
+export const ALIASED_SET_TTL_MS = 250;
+
 export type RetentionPolicy = { kind: "retire" } | { kind: "keep" } | { kind: "keep-last"; count: number };
 
 /**
@@ -37,6 +40,9 @@ export type RetentionPolicy = { kind: "retire" } | { kind: "keep" } | { kind: "k
  * (down, cut off) would otherwise roll back to, or keep, different hashes.
  */
 export class AliasService {
+  private aliasedSet: Set<string> | undefined;
+  private aliasedUntil = 0;
+
   constructor(
     private readonly backend: AliasBackend,
     private readonly db: Database,
@@ -51,6 +57,7 @@ export class AliasService {
     }));
     if (list.length === 0) throw new HashdError("bad_request", "no alias given (expected name=<hash>)");
     for (const r of this.backend.setAliases(list, this.now())) this.record(r);
+    this.aliasedSet = undefined;
     return this.list();
   }
 
@@ -131,6 +138,46 @@ export class AliasService {
 
   resolve(name: string): string | undefined {
     return this.current(name)?.hash;
+  }
+
+  /**
+   * Whether an alias (not a pin) points at `hash` now: the ingress asks on every request for a
+   * hash URL in "aliased" mode, so the set is kept, built again after a write here and otherwise at
+   * most ALIASED_SET_TTL_MS old (a gossiped switch is seen within that).
+   */
+  isAliased(hash: string): boolean {
+    const now = this.now();
+    if (this.aliasedSet === undefined || now >= this.aliasedUntil) {
+      this.aliasedSet = new Set(this.list().map((a) => a.hash));
+      this.aliasedUntil = now + ALIASED_SET_TTL_MS;
+    }
+    return this.aliasedSet.has(hash);
+  }
+
+  /** Whether an alias or a pin points at `hash` now (then the retirer brings it back if it can). */
+  isWanted(hash: string): boolean {
+    return this.backend.aliases().some((r) => r.hash === hash);
+  }
+
+  /**
+   * Aliases (not pins) that pointed at `hash`, from the winning records (their target and previous
+   * ones) and this agent's alias history, at most `limit`, most recent writes first.
+   */
+  formerAliasesOf(hash: string, limit: number): string[] {
+    const names = new Set<string>();
+    const records = this.backend
+      .aliases()
+      .filter((r) => hashOfPin(r.name) === undefined && (r.hash === hash || r.previous.includes(hash)))
+      .sort((a, b) => b.hlc.wall - a.hlc.wall);
+    for (const r of records) names.add(r.name);
+    const rows = this.db
+      .query(
+        `SELECT name FROM alias_history WHERE hash = ? AND name NOT LIKE 'pin:%'
+         GROUP BY name ORDER BY MAX(hlc_wall) DESC LIMIT ?`,
+      )
+      .all(hash, limit) as { name: string }[];
+    for (const r of rows) names.add(r.name);
+    return [...names].slice(0, limit);
   }
 
   private recordedWithoutPrevious(a: AliasView): boolean {

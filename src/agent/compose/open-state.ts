@@ -8,7 +8,7 @@ import type { Notifier } from "../../systemd/notify.ts";
 import { Systemctl } from "../../systemd/systemctl.ts";
 import { latestAliasRecords } from "../aliases/alias-service.ts";
 import { type LoadSource, localReport } from "../cluster/local-report.ts";
-import { Holds, HoldTokens, InFlight } from "../ingress/index.ts";
+import { BypassTokenFile, Holds, HoldTokens, InFlight } from "../ingress/index.ts";
 import { Activator } from "../lifecycle/activator.ts";
 import { reconcile } from "../lifecycle/reconcile.ts";
 import { StateStore } from "../state/store.ts";
@@ -43,6 +43,8 @@ export interface AgentState {
   report: () => HashReport[];
   /** the winning alias records of the history, for the cluster's alias table */
   restoredAliases: AliasRecord[];
+  /** access.bypassTokenFile, read (private previews: the ingress asks it for the token) */
+  bypassToken: BypassTokenFile | undefined;
 }
 
 /**
@@ -58,6 +60,9 @@ export async function openState(
   stops: StopStack,
 ): Promise<AgentState> {
   const paths = pathsOf(config);
+  // first of all: a missing, empty or too short bypass token stops the start before anything is touched
+  const tokenFile = config.access.bypassTokenFile;
+  const bypassToken = tokenFile === undefined ? undefined : BypassTokenFile.open(tokenFile, log);
   mkdirSync(config.runtimeDir, { recursive: true, mode: 0o755 });
   mkdirSync(paths.socketDir, { recursive: true, mode: 0o755 });
 
@@ -101,5 +106,6 @@ export async function openState(
     changes,
     report: () => localReport(store, load, activator.activations()),
     restoredAliases: latestAliasRecords(store.db),
+    bypassToken,
   };
 }

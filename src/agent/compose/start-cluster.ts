@@ -1,6 +1,8 @@
 import { hostname } from "node:os";
+import type { HashReport } from "../../model/reports.ts";
 import { AliasService, recordAliasWrite, retentionPolicy } from "../aliases/alias-service.ts";
 import { type Cluster, GossipCluster, SoloCluster } from "../cluster/cluster.ts";
+import { RetiredElsewhereLog } from "../cluster/retired-elsewhere.ts";
 import type { GossipEvent } from "../gossip/index.ts";
 import { RetirementPlanner } from "../retirement/planner.ts";
 import { Retirer } from "../retirement/retirer.ts";
@@ -18,6 +20,8 @@ export interface StartedCluster {
    * It reads the cluster's members with this host's report.
    */
   retirer: Retirer;
+  /** what other members retired, kept for the ingress's 410 (start-loops flushes it) */
+  retiredElsewhere: RetiredElsewhereLog;
 }
 
 /**
@@ -26,13 +30,19 @@ export interface StartedCluster {
  */
 export async function startCluster(state: AgentState, stops: StopStack): Promise<StartedCluster> {
   const { config, log, store } = state;
+  // gossip may speak before the cluster below is assigned: reports are read later, by name
+  let reportOf: (member: string) => HashReport[] | undefined = () => undefined;
+  const retiredElsewhere = new RetiredElsewhereLog(store, (member) => reportOf(member));
   const onGossip = (e: GossipEvent) => {
     if (e.type === "alias-changed") recordAliasWrite(store.db, e.record, Date.now());
+    if (e.type === "state-changed" && e.version !== null) retiredElsewhere.changed(e.name);
   };
   const cluster: Cluster = config.gossip
     ? await GossipCluster.start(config, state.restoredAliases, onGossip, log)
     : new SoloCluster(hostname(), state.restoredAliases);
   stops.push("cluster", () => cluster.stop());
+  // this host's own retirements are in its deployments (gone-hashes.ts reads them there)
+  reportOf = (member) => (member === cluster.self ? undefined : cluster.memberState(member)?.hashes);
   const aliases = new AliasService(cluster.aliasBackend, store.db);
 
   const retirer = new Retirer({
@@ -47,5 +57,5 @@ export async function startCluster(state: AgentState, stops: StopStack): Promise
     log,
     onChange: state.changes.deploymentChanged,
   });
-  return { cluster, aliases, retirer };
+  return { cluster, aliases, retirer, retiredElsewhere };
 }

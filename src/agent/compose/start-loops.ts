@@ -2,6 +2,7 @@ import { every } from "../../lib/periodic.ts";
 import type { Notifier } from "../../systemd/notify.ts";
 import { firstAddress } from "../cluster/cluster.ts";
 import { ReportPublisher } from "../cluster/report-publisher.ts";
+import { RETIRED_ELSEWHERE_FLUSH_MS } from "../cluster/retired-elsewhere.ts";
 import { syncServiceStates } from "../lifecycle/unit-watch.ts";
 import type { AgentState } from "./open-state.ts";
 import type { StartedCluster } from "./start-cluster.ts";
@@ -28,7 +29,7 @@ export async function startLoops(
   stops: StopStack,
 ): Promise<void> {
   const { config, paths, log, store, holds, changes } = state;
-  const { cluster, retirer } = clustered;
+  const { cluster, retirer, retiredElsewhere } = clustered;
   const { ingress, status } = serving;
 
   // What peers learn about this host, and the first publication before joining.
@@ -50,6 +51,8 @@ export async function startLoops(
     ),
     every(PUBLISH_MS, publish, log),
     every(RETIRE_MS, () => retirer.tick(Date.now()), log),
+    // what other members retired, for the ingress's 410 (cluster/retired-elsewhere.ts)
+    every(RETIRED_ELSEWHERE_FLUSH_MS, () => retiredElsewhere.flush(Date.now()), log),
   ];
   stops.push("timers", () => {
     for (const l of loops) l.stop();

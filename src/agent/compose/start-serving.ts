@@ -1,6 +1,8 @@
 import { Hono } from "hono";
+import { hashUrlAccess } from "../../model/config.ts";
 import { LIVE_STATES } from "../../model/deployment.ts";
 import type { Cluster } from "../cluster/cluster.ts";
+import { AgentGoneHashes } from "../cluster/gone-hashes.ts";
 import { AgentRouteTable } from "../cluster/route-table.ts";
 import { controlApi } from "../control/api.ts";
 import { removeSocket, serveUnix } from "../control/unix-server.ts";
@@ -90,9 +92,18 @@ export async function startServing(
     inflight,
     gate,
     hopAuth: HopAuth.create(cluster.derivedKeys(HOP_KEY_INFO)),
+    // private previews and 410 Gone (ingress/access.ts, cluster/gone-hashes.ts)
+    access: {
+      mode: hashUrlAccess(config),
+      aliased: (hash) => aliases.isAliased(hash),
+      secret: () => state.bypassToken?.secret(),
+    },
+    gone: new AgentGoneHashes(store, aliases),
   });
   // Services are left running on purpose: systemd owns them (docs/architecture.md, invariant 6).
   stops.push("ingress", () => ingress.stop(2000));
+  state.bypassToken?.start();
+  stops.push("bypass token", () => state.bypassToken?.stop());
 
   // Scale to zero through systemd (lifecycle/scale-to-zero.ts says which hashes, and how).
   const policy = new ScaleToZeroPolicy({
@@ -124,6 +135,7 @@ export async function startServing(
       metrics: () =>
         renderMetrics({ inflight, holds, ingress: ingress.stats(), idleStops: scaler.stops }) +
         cluster.metrics(),
+      drain: { gate, inflight, dropIdleUpstreams: (hash) => ingress.dropIdleUpstreams(hash) },
     },
     log,
   );

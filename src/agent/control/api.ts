@@ -8,10 +8,12 @@ import { parseStoreHash } from "../../nix/store-path.ts";
 import { Systemctl } from "../../systemd/systemctl.ts";
 import type { Cluster } from "../cluster/cluster.ts";
 import type { Activator } from "../lifecycle/activator.ts";
+import type { RestartDrain } from "../lifecycle/restart.ts";
 import type { StateStore } from "../state/store.ts";
 import { type AliasApiDeps, aliasApi } from "./alias-api.ts";
 import { logsApi } from "./logs-api.ts";
 import { readJson } from "./read-json.ts";
+import { restartApi } from "./restart-api.ts";
 
 const activateBody = z
   .object({
@@ -36,6 +38,11 @@ export interface ApiDeps {
   status?: () => unknown;
   /** the agent's Prometheus text (`GET /metrics`: ingress, holds, idle stops, gossip) */
   metrics?: () => string;
+  /**
+   * the ingress's stop gate, in-flight counts and pooled connections, which `hashd restart` drains
+   * a hash with (`POST /v1/restart/:name`, lifecycle/restart.ts); without them that route answers 404
+   */
+  drain?: RestartDrain;
   /** gossip membership (`GET /v1/members`); without it that route answers 404 */
   cluster?: Pick<Cluster, "self" | "memberInfos" | "memberState"> & Partial<Pick<Cluster, "whoRuns">>;
 }
@@ -137,6 +144,20 @@ export function controlApi(deps: ApiDeps, log: (msg: string) => void): Hono {
   });
 
   if (deps.aliases) app.route("/v1", aliasApi(deps.aliases));
+
+  const drain = deps.drain;
+  if (drain)
+    app.route(
+      "/v1",
+      restartApi({
+        store: deps.store,
+        activator: deps.activator,
+        drain,
+        resolveAlias: (alias) => deps.aliases?.aliases.resolve(alias),
+        whoRuns: (hash) => cluster?.whoRuns?.(hash).map((r) => r.member) ?? [],
+        show,
+      }),
+    );
 
   const status = deps.status;
   if (status) app.get("/v1/status", (c) => c.json(status()));

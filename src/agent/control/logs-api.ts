@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import { HashdError } from "../../lib/errors.ts";
 import type { Deployment } from "../../model/deployment.ts";
 import { parseStoreHash } from "../../nix/store-path.ts";
+import { journalUnitsOf } from "../../systemd/proxied-unit.ts";
 import type { Systemctl } from "../../systemd/systemctl.ts";
 import { resolveName } from "../aliases/resolve.ts";
 import type { Activator } from "../lifecycle/activator.ts";
@@ -79,8 +80,7 @@ function known(deps: LogsApiDeps, hash: string, message: string): Deployment {
 
 async function read(deps: LogsApiDeps, d: Deployment, lines: number) {
   const units = deps.activator.units(d.hash);
-  // A proxied hash's program runs in its own unit; its proxy's journal alone says little.
-  const unit = d.manifest.socket.type === "fd" ? units.service : [units.app, units.service];
+  const unit = journalUnitsOf(units, d.manifest);
   if (lines === 0) return { unit, lines: [] };
   const text = await deps.journal.journal(unit, lines, "short-iso");
   return { unit, lines: text.split("\n").filter((l) => l && l !== "-- No entries --") };

@@ -326,3 +326,34 @@ describe("BodyFraming", () => {
     expect(BodyFraming.forRequest(head).done).toBe(true);
   });
 });
+
+describe("private previews' headers", () => {
+  test("x-hashd-bypass and hashd-bypass cookies are taken out; other cookies stay where they were", () => {
+    const head = parseRequestHead(
+      [
+        "GET / HTTP/1.1",
+        "Host: h",
+        "X-Hashd-Bypass:  tok ",
+        "Cookie: a=1; hashd-bypass=c1; b=2",
+        "Accept: application/json",
+        "Cookie: HASHD-BYPASS=c2",
+        "Cookie: d=4",
+      ].join("\r\n"),
+    );
+    expect(head.bypass).toBe("tok");
+    expect(head.bypassCookies).toEqual(["c1", "c2"]);
+    expect(head.accept).toBe("application/json");
+    expect(head.passthrough).toBe(
+      "Host: h\r\nCookie: a=1; b=2\r\nAccept: application/json\r\nCookie: d=4\r\n",
+    );
+  });
+
+  test("a request without them is passed on as one slice", () => {
+    const head = parseRequestHead("GET / HTTP/1.1\r\nHost: h\r\nCookie: a=1");
+    expect([head.bypass, head.bypassCookies, head.passthrough]).toEqual([
+      undefined,
+      undefined,
+      "Host: h\r\nCookie: a=1\r\n",
+    ]);
+  });
+});

@@ -1,3 +1,5 @@
+import { MAX_BYPASS_COOKIES, takeBypassCookies } from "./access.ts";
+
 /**
  * Strict HTTP/1.1 message-head parsing for the ingress (RFC 9112). The ingress forwards bodies as
  * bytes, so it must agree exactly with the service on where a request ends: anything ambiguous
@@ -37,9 +39,16 @@ export interface RequestHead {
   forwardedFor: string | undefined;
   forwardedHost: string | undefined;
   forwardedProto: string | undefined;
+  /** x-hashd-bypass: the bypass token (access.ts); never passed on */
+  bypass: string | undefined;
+  /** the values of hashd-bypass cookies, taken out of the Cookie header passed on */
+  bypassCookies: string[] | undefined;
+  /** Accept (passed on): whether the ingress's own 410 is JSON */
+  accept: string | undefined;
   /**
    * the header lines to pass on, each ending in CRLF: all but hop-by-hop, x-forwarded-* / x-hashd-*,
-   * and the framing headers (Content-Length, Transfer-Encoding), which upstream-head.ts writes anew
+   * and the framing headers (Content-Length, Transfer-Encoding), which upstream-head.ts writes anew;
+   * Cookie lines without their hashd-bypass cookies (a service never sees the token's cookie)
    */
   passthrough: string;
 }
@@ -141,6 +150,9 @@ export function parseRequestHead(head: string): RequestHead {
     forwardedFor: undefined,
     forwardedHost: undefined,
     forwardedProto: undefined,
+    bypass: undefined,
+    bypassCookies: undefined,
+    accept: undefined,
     passthrough: "",
   };
   let connection: string[] | undefined;
@@ -161,6 +173,8 @@ export function parseRequestHead(head: string): RequestHead {
     if (!TOKEN.test(name))
       throw new HttpParseError(400, `malformed header name ${JSON.stringify(name.slice(0, 40))}`);
     let keep = false;
+    /** a line passed on in place of this one */
+    let replacement: string | undefined;
     const lower = name.toLowerCase();
     switch (lower) {
       case "host":
@@ -209,6 +223,24 @@ export function parseRequestHead(head: string): RequestHead {
       case "x-hashd-hop-auth":
         result.hopProof = trimOws(head.slice(colon + 1, end));
         break;
+      case "x-hashd-bypass":
+        result.bypass = trimOws(head.slice(colon + 1, end));
+        break;
+      case "cookie": {
+        const taken = takeBypassCookies(head.slice(colon + 1, end));
+        if (taken === undefined) keep = true;
+        else {
+          result.bypassCookies = (result.bypassCookies ?? [])
+            .concat(taken.values)
+            .slice(0, MAX_BYPASS_COOKIES);
+          if (taken.rest !== "") replacement = `${name}: ${taken.rest}\r\n`;
+        }
+        break;
+      }
+      case "accept":
+        result.accept = trimOws(head.slice(colon + 1, end));
+        keep = true;
+        break;
       case "keep-alive":
       case "proxy-connection":
       case "te":
@@ -220,6 +252,7 @@ export function parseRequestHead(head: string): RequestHead {
     if (!keep) {
       passthrough += head.slice(keepFrom, pos);
       keepFrom = end + 2;
+      if (replacement !== undefined) passthrough += replacement;
     }
     pos = end + 2;
   }

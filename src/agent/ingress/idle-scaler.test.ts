@@ -52,6 +52,18 @@ function setup() {
 }
 
 describe("IdleScaler", () => {
+  test("a gate someone else holds (a restart draining the hash) is left alone, and the stop comes after", () => {
+    const t = setup();
+    t.scaler.register(HASH_A, 30);
+    t.gate.close(HASH_A);
+    t.clock.advance(60_000);
+    // before: the scaler closed the gate again and threw "already closed" out of its timer
+    expect(t.scaler.tick()).toEqual([]);
+    expect(t.stopped).toEqual([]);
+    t.gate.open(HASH_A);
+    expect(t.scaler.tick()).toEqual([HASH_A]);
+  });
+
   test("stops a hash after idleStopSec without requests, once", async () => {
     const t = setup();
     t.scaler.register(HASH_A, 30);

@@ -75,6 +75,8 @@ export class IdleScaler {
     const started: string[] = [];
     for (const [hash, tracked] of this.tracked) {
       if (tracked.idleStopSec <= 0 || tracked.phase === "stopping") continue;
+      // someone else holds the gate (a restart draining it, lifecycle/restart.ts): not idle now
+      if (this.options.gate.isClosed(hash)) continue;
       if (inflight.count(hash) > 0 || holds.activeCount(hash) > 0) {
         tracked.phase = "awake";
         continue;

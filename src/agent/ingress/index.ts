@@ -22,7 +22,10 @@
 export { HoldTokens, holdTokenPaths, installHoldToken } from "../holds/hold-tokens.ts";
 export { type Hold, Holds, type HoldsOptions } from "../holds/holds.ts";
 export { holdsApp } from "../holds/holds-app.ts";
+export { BYPASS_NAME, decideAccess, isLocalClient } from "./access.ts";
+export { BypassSecret, BypassTokenFile, readBypassToken } from "./bypass-token.ts";
 export { INGRESS_DEFAULTS, ingressConfig } from "./config.ts";
+export { GONE_ALIASES_MAX, type GoneInfo, goneBody } from "./gone.ts";
 export { HOP_KEY_INFO, HopAuth } from "./hop-auth.ts";
 export { IdleScaler, type IdleScalerOptions, type ScalePhase } from "./idle-scaler.ts";
 export { InFlight, type InFlightEntry, type InFlightSnapshot } from "./inflight.ts";
@@ -31,7 +34,9 @@ export { notLiveMessage, type Routing, routeTarget } from "./route.ts";
 export { type Ingress, type IngressOptions, startIngress } from "./server.ts";
 export { StopGate } from "./stop-gate.ts";
 export type {
+  AccessControl,
   AliasResolver,
+  GoneHashes,
   IngressConfig,
   IngressLog,
   Route,

@@ -18,6 +18,8 @@ export interface IngressStatsView {
   answered: ReadonlyMap<number, number>;
   /** requests whose hop header no cluster key proved */
   unprovenHops?: number;
+  /** requests for hash URLs refused for want of access (private previews) */
+  accessDenied?: number;
 }
 
 export interface MetricSources {
@@ -84,6 +86,15 @@ export function renderMetrics(sources: MetricSources): string {
         "counter",
         "Requests with a peer hop header that no cluster key proved (routed as any client's).",
         [[{}, ingress.unprovenHops]],
+      );
+    }
+    if (ingress.accessDenied !== undefined) {
+      family(
+        out,
+        "hashd_ingress_access_denied_total",
+        "counter",
+        "Requests for a hash URL refused for want of access (answered as an unknown hash: 404).",
+        [[{}, ingress.accessDenied]],
       );
     }
   }

@@ -1,5 +1,15 @@
 import type { Socket } from "bun";
+import {
+  bypassCookieLine,
+  decideAccess,
+  isLocalClient,
+  safeLocation,
+  takeBypassParam,
+  type Via,
+} from "./access.ts";
 import { BodyFraming } from "./body-framing.ts";
+import { BYPASS_COOKIE_MAX_AGE_SEC } from "./bypass-token.ts";
+import { goneBody } from "./gone.ts";
 import { HttpParseError, parseRequestHead, type RequestHead } from "./http1-head.ts";
 import type { InFlightEntry } from "./inflight.ts";
 import { Outbox } from "./outbox.ts";
@@ -7,7 +17,9 @@ import { type ProxyContext, SWEEP_MS } from "./proxy-context.ts";
 import { parseResponseHead, type ResponseHead } from "./response-head.ts";
 import { notLiveMessage, routeTarget } from "./route.ts";
 import { scratch } from "./scratch.ts";
+import type { AccessControl } from "./types.ts";
 import {
+  type AnswerExtras,
   type ForwardTo,
   forwardedValues,
   plainResponse,
@@ -101,6 +113,8 @@ export class ProxyConnection implements UpstreamOwner {
   private interim = 0;
   private upReusable = false;
   private clientAddress: string | undefined;
+  /** whether the client is on this host (private previews), once asked */
+  private local: boolean | undefined;
   private viaPeer = false;
 
   constructor(
@@ -239,6 +253,7 @@ export class ProxyConnection implements UpstreamOwner {
       head.hopHash = undefined;
     }
     const hasBody = head.contentLength > 0 || head.chunked;
+    const close = hasBody || !head.keepAlive;
     const hopHash = head.hop === undefined ? undefined : (head.hopHash ?? "");
     const routing = routeTarget(
       { host: head.host, target: head.target, hopHash },
@@ -247,13 +262,17 @@ export class ProxyConnection implements UpstreamOwner {
     );
     if (!routing.ok) {
       const location = routing.status === 308 ? routing.location : undefined;
-      this.answer(routing.status, routing.message, hasBody || !head.keepAlive, undefined, location);
+      this.answer(routing.status, routing.message, close, undefined, { location });
       return;
     }
     const { hash } = routing;
+    // before anything looks the hash up: a refusal must cost and say what an unknown hash does
+    if (ctx.access !== undefined && !this.accessGranted(ctx.access, head, routing, close)) return;
     const route = ctx.routes.resolveHash(hash, head.hop !== undefined);
     if (route.kind === "none") {
-      this.answer(404, notLiveMessage(hash), hasBody || !head.keepAlive, hash);
+      const gone = ctx.gone?.lookup(hash);
+      if (gone === undefined) this.answer(404, notLiveMessage(hash), close, hash);
+      else this.answer(410, "gone", close, hash, { body: goneBody(gone, ctx.config.zone, head.accept) });
       return;
     }
     if (route.kind === "remote" && head.hop !== undefined) {
@@ -287,6 +306,71 @@ export class ProxyConnection implements UpstreamOwner {
     const wait = route.kind === "local" ? ctx.gate.wait(hash) : undefined;
     if (wait === undefined) this.enter();
     else wait.then(() => this.safely(() => this.enter()));
+  }
+
+  /**
+   * Private previews (access.ts): true if the request may go on; otherwise it was answered, with
+   * the 404 of an unknown hash (byte for byte: the same call as for a hash no member serves), or
+   * with the redirect that takes ?hashd-bypass= out of the URL (and sets the cookie).
+   */
+  private accessGranted(
+    access: AccessControl,
+    head: RequestHead,
+    routing: { hash: string; via: Via; prefix: string | undefined },
+    close: boolean,
+  ): boolean {
+    const { hash, via } = routing;
+    // the common case, without allocating: open to everyone, and no parameter to take out
+    const open = access.mode === "public" || via === "alias" || via === "hop";
+    if (open && !head.target.includes("?")) return true;
+    const param = takeBypassParam(head.target);
+    const secret = access.secret();
+    const now = Date.now();
+    const decision = decideAccess(
+      {
+        mode: access.mode,
+        via,
+        hash,
+        aliased: access.mode === "aliased" && (via === "host" || via === "path") && access.aliased(hash),
+        local: this.fromThisHost(access),
+        header: head.bypass,
+        cookies: head.bypassCookies ?? [],
+        query: param?.token,
+      },
+      secret,
+      now,
+    );
+    if (decision.kind === "allow") return true;
+    if (decision.kind === "deny" || param === undefined) {
+      this.ctx.stats.accessDenied++;
+      this.answer(404, notLiveMessage(hash), close, hash);
+      return false;
+    }
+    const location = safeLocation(param.rest);
+    if (location === undefined) {
+      this.answer(400, "a path starting with // or /\\ cannot carry hashd-bypass", close);
+      return false;
+    }
+    const cookie =
+      decision.cookie && secret !== undefined
+        ? bypassCookieLine(secret.cookieFor(hash, now), routing.prefix, BYPASS_COOKIE_MAX_AGE_SEC)
+        : undefined;
+    this.answer(307, "see the same URL without hashd-bypass", close, undefined, {
+      location,
+      setCookie: cookie,
+    });
+    return false;
+  }
+
+  /** Whether this connection comes from this host (a service through HASHD_INGRESS); asked once. */
+  private fromThisHost(access: AccessControl): boolean {
+    if (this.local === undefined) {
+      const { remoteAddress, localAddress } = this.socket;
+      this.local = access.isLocal
+        ? access.isLocal(remoteAddress, localAddress)
+        : isLocalClient(remoteAddress, localAddress);
+    }
+    return this.local;
   }
 
   private hopProven(head: RequestHead): boolean {
@@ -702,7 +786,13 @@ export class ProxyConnection implements UpstreamOwner {
   }
 
   /** An answer written by the ingress itself. Once the service's response has started, it can only abort. */
-  private answer(status: number, message: string, close: boolean, hash?: string, location?: string): void {
+  private answer(
+    status: number,
+    message: string,
+    close: boolean,
+    hash?: string,
+    extras?: AnswerExtras,
+  ): void {
     if (this.phase === Phase.Closed) return;
     if (this.resStarted) {
       this.abort();
@@ -712,7 +802,7 @@ export class ProxyConnection implements UpstreamOwner {
     this.up = null;
     this.ctx.stats.countAnswer(status);
     this.leave();
-    this.out.send(this.socket, plainResponse(status, message, { close, hash, location }));
+    this.out.send(this.socket, plainResponse(status, message, { close, hash, ...extras }));
     if (close) {
       this.phase = Phase.Closed;
       this.buf = null;

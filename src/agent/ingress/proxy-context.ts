@@ -1,7 +1,15 @@
 import type { HopAuth } from "./hop-auth.ts";
 import type { InFlight } from "./inflight.ts";
 import type { StopGate } from "./stop-gate.ts";
-import type { AliasResolver, IngressConfig, IngressLog, Route, RouteTable } from "./types.ts";
+import type {
+  AccessControl,
+  AliasResolver,
+  GoneHashes,
+  IngressConfig,
+  IngressLog,
+  Route,
+  RouteTable,
+} from "./types.ts";
 import type { UpstreamPool, UpstreamTarget } from "./upstream-pool.ts";
 
 /** How often the server checks deadlines and advances ctx.now: timeouts are this precise. */
@@ -19,6 +27,10 @@ export interface ProxyContext {
   readonly stats: IngressStats;
   /** proves this member's hops to peers and checks theirs; undefined: no hop is trusted */
   readonly hopAuth: HopAuth | undefined;
+  /** private previews; undefined: every hash URL is public */
+  readonly access?: AccessControl | undefined;
+  /** retired hashes (410); undefined: every hash no member serves is a 404 */
+  readonly gone?: GoneHashes | undefined;
   /** coarse clock (ms), advanced by the server's sweep; deadlines are set from it without a syscall */
   now: number;
   targetFor(route: Exclude<Route, { kind: "none" }>): UpstreamTarget;
@@ -29,6 +41,8 @@ export class IngressStats {
   connections = 0;
   /** requests with a hop header that no cluster key proved (clients posing as members) */
   unprovenHops = 0;
+  /** requests for a hash URL refused for want of access (answered as an unknown hash) */
+  accessDenied = 0;
   readonly answered = new Map<number, number>();
 
   countAnswer(status: number): void {

@@ -7,8 +7,10 @@ import { ProxyConnection } from "./proxy-connection.ts";
 import { IngressStats, type ProxyContext, routeCaches, SWEEP_MS } from "./proxy-context.ts";
 import { StopGate } from "./stop-gate.ts";
 import {
+  type AccessControl,
   type AliasResolver,
   defaultLog,
+  type GoneHashes,
   type IngressConfig,
   type IngressLog,
   type RouteTable,
@@ -25,6 +27,10 @@ export interface IngressOptions {
   log?: IngressLog;
   /** the cluster's hop proofs (hop-auth.ts); without it, hop headers from clients are ignored */
   hopAuth?: HopAuth;
+  /** private previews (access.ts); without it every hash URL is public */
+  access?: AccessControl;
+  /** retired hashes, answered 410 (gone.ts); without it, 404 */
+  gone?: GoneHashes;
 }
 
 export interface Ingress {
@@ -64,6 +70,8 @@ export function startIngress(options: IngressOptions): Ingress {
     log,
     stats,
     hopAuth: options.hopAuth,
+    access: options.access,
+    gone: options.gone,
     now: Date.now(),
     ...routeCaches(),
   };
@@ -142,6 +150,7 @@ export function startIngress(options: IngressOptions): Ingress {
       connections: stats.connections,
       answered: stats.answered,
       unprovenHops: stats.unprovenHops,
+      accessDenied: stats.accessDenied,
       idleUpstreams: pool.idleCount(),
     }),
     dropIdleUpstreams(hash) {

@@ -1,3 +1,7 @@
+import type { HashUrlAccess } from "../../model/config.ts";
+import type { BypassSecret } from "./bypass-token.ts";
+import type { GoneInfo } from "./gone.ts";
+
 /**
  * What the ingress needs from the rest of the agent. Each is a small interface so that the route
  * table can be filled by gossip later, aliases by the alias store, and service control by systemd,
@@ -24,6 +28,25 @@ export interface RouteTable {
 export interface AliasResolver {
   /** alias -> store hash, or undefined when no such alias exists. */
   resolveAlias(name: string): string | undefined;
+}
+
+/**
+ * Private previews (access.ts): who may reach hash URLs. Without it (tests, a cluster of one by
+ * default) every hash URL is public.
+ */
+export interface AccessControl {
+  readonly mode: HashUrlAccess;
+  /** whether an alias points at the hash now (asked per request in "aliased" mode: a set lookup) */
+  aliased(hash: string): boolean;
+  /** the bypass token now (the file may change or be withdrawn); undefined: no token opens anything */
+  secret(): BypassSecret | undefined;
+  /** whether a connection comes from this host (default: access.ts isLocalClient) */
+  isLocal?(remoteAddress: string, localAddress: string): boolean;
+}
+
+/** Hashes a member retired (410 rather than 404), asked only for hashes no member serves. */
+export interface GoneHashes {
+  lookup(hash: string): GoneInfo | undefined;
 }
 
 export interface ServiceControl {

@@ -93,10 +93,12 @@ function field(out: Scratch, nameColonSpace: string, value: string): void {
 }
 
 const REASONS: Record<number, string> = {
+  307: "Temporary Redirect",
   308: "Permanent Redirect",
   400: "Bad Request",
   404: "Not Found",
   408: "Request Timeout",
+  410: "Gone",
   413: "Content Too Large",
   421: "Misdirected Request",
   431: "Request Header Fields Too Large",
@@ -108,17 +110,28 @@ const REASONS: Record<number, string> = {
   505: "HTTP Version Not Supported",
 };
 
-/** A short plain-text response written by the ingress itself (errors, the /h/<hash> redirect). */
+/** What an answer of the ingress's own may carry besides its status and message. */
+export interface AnswerExtras {
+  location?: string;
+  /** a Set-Cookie value (access.ts bypassCookieLine) */
+  setCookie?: string;
+  /** the body as it is (message and a newline otherwise), and its type (text/plain otherwise) */
+  body?: { contentType: string; text: string };
+}
+
+/** A short response written by the ingress itself (errors, redirects, 410), plain text unless `body` says. */
 export function plainResponse(
   status: number,
   message: string,
-  options: { close: boolean; hash?: string; location?: string },
+  options: { close: boolean; hash?: string } & AnswerExtras,
 ): Buffer {
-  const body = Buffer.from(`${message}\n`, "utf8");
-  let head = `HTTP/1.1 ${status} ${REASONS[status] ?? "Error"}\r\ncontent-type: text/plain; charset=utf-8\r\n`;
+  const body = Buffer.from(options.body?.text ?? `${message}\n`, "utf8");
+  const type = options.body?.contentType ?? "text/plain; charset=utf-8";
+  let head = `HTTP/1.1 ${status} ${REASONS[status] ?? "Error"}\r\ncontent-type: ${type}\r\n`;
   head += `content-length: ${body.length}\r\nx-content-type-options: nosniff\r\ncache-control: no-store\r\n`;
   if (options.hash !== undefined) head += `x-hashd-hash: ${options.hash}\r\n`;
   if (options.location !== undefined) head += `location: ${options.location}\r\n`;
+  if (options.setCookie !== undefined) head += `set-cookie: ${options.setCookie}\r\n`;
   if (options.close) head += "connection: close\r\n";
   return Buffer.concat([Buffer.from(`${head}\r\n`, "latin1"), body]);
 }

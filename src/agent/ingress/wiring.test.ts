@@ -1,7 +1,8 @@
 import { expect, test } from "bun:test";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { FakeHost } from "../../../test/fakes/fake-host.ts";
-import { HASH_A, startUpstream, tempDir } from "../../../test/support/ingress/servers.ts";
+import { HASH_A, HASH_B, HASH_C, startUpstream, tempDir } from "../../../test/support/ingress/servers.ts";
 import { parseConfig } from "../../model/config.ts";
 import { parseManifest } from "../../model/manifest.ts";
 import { Notifier } from "../../systemd/notify.ts";
@@ -73,4 +74,52 @@ test("the agent's wiring: proxy a request, take a hold, read /metrics", async ()
   expect(failedStops).toEqual([]);
   upstream.stop(true);
   dir.remove();
+});
+
+// Private previews and 410 through the same wiring: a retired row answers 410 to a client on this
+// host (local clients pass in every mode), and a bad token file stops the start before anything.
+test("the agent's wiring: 410 for a hash retired here, 404 for one never known; a bad token file refuses to start", async () => {
+  const dir = tempDir();
+  // not under /tmp: the config refuses secrets there (the agent runs with PrivateTmp=)
+  const tokenDir = mkdtempSync("/dev/shm/hashd-wiring-");
+  const tokenFile = join(tokenDir, "bypass-token");
+  writeFileSync(tokenFile, `${"t".repeat(40)}\n`);
+  const base = {
+    stateDir: join(dir.path, "state"),
+    runtimeDir: join(dir.path, "run"),
+    gcRootDir: join(dir.path, "gcroots"),
+    ingress: { address: "127.0.0.1", port: 0 },
+    status: { address: "127.0.0.1", port: 0 },
+  };
+  const seed = new StateStore(join(base.stateDir, "state.sqlite"));
+  const manifest = parseManifest({ schema: 1, name: "hello", exec: ["/bin/true"] });
+  const d = seed.beginActivation(`/nix/store/${HASH_B}-hello`, HASH_B, manifest, "activate");
+  seed.transition(HASH_B, d.generation, "ready", "ready");
+  seed.transition(HASH_B, d.generation, "draining", "unwanted");
+  seed.transition(HASH_B, d.generation, "retired", "retired: unwanted");
+  seed.close();
+
+  const config = parseConfig({ ...base, access: { hashUrls: "token", bypassTokenFile: tokenFile } });
+  const stops = new StopStack(() => {});
+  const host = new FakeHost();
+  const state = await openState(config, () => {}, { exec: host.exec }, new Notifier({}), stops);
+  const { ingress } = await startServing(state, await startCluster(state, stops), "test", stops);
+  const gone = await fetch(`${ingress.url}/`, { headers: { host: `${HASH_B}.localhost` } });
+  expect(gone.status).toBe(410);
+  expect(await gone.text()).toStartWith(`hash ${HASH_B} was retired at `);
+  const unknown = await fetch(`${ingress.url}/`, { headers: { host: `${HASH_C}.localhost` } });
+  expect(unknown.status).toBe(404);
+  await stops.stopAll();
+
+  writeFileSync(tokenFile, "short\n");
+  const other = parseConfig({
+    ...base,
+    runtimeDir: join(dir.path, "run2"),
+    access: { bypassTokenFile: tokenFile },
+  });
+  const refused = openState(other, () => {}, { exec: host.exec }, new Notifier({}), new StopStack(() => {}));
+  await expect(refused).rejects.toThrow(`access.bypassTokenFile ${tokenFile} holds a token of 5 characters`);
+  expect(existsSync(other.runtimeDir)).toBe(false);
+  dir.remove();
+  rmSync(tokenDir, { recursive: true, force: true });
 });

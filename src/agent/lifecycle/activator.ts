@@ -4,14 +4,17 @@ import { type Deployment, LIVE_STATES } from "../../model/deployment.ts";
 import type { Manifest } from "../../model/manifest.ts";
 import type { Nix } from "../../nix/nix.ts";
 import { parseStoreHash, parseStorePath } from "../../nix/store-path.ts";
-import { isProxied } from "../../systemd/proxied-unit.ts";
+import { isProxied, unitsOf } from "../../systemd/proxied-unit.ts";
 import { installProxyHelpers, type ProxyHelpers } from "../../systemd/proxy-helpers.ts";
+import type { UnitCredential } from "../../systemd/service-identity.ts";
 import { type Systemctl, SystemdRunError } from "../../systemd/systemctl.ts";
 import { type HashUnits, hashUnits } from "../../systemd/unit-names.ts";
 import { type HoldTokens, installHoldToken } from "../holds/hold-tokens.ts";
 import type { StateStore } from "../state/store.ts";
+import { hashCredentials } from "./credentials.ts";
 import { readManifest, serviceRefs } from "./read-manifest.ts";
 import { startAndWaitReady } from "./readiness.ts";
+import { type RestartDrain, type RestartResult, restartHash } from "./restart.ts";
 
 export interface ActivateRequest {
   path: string;
@@ -65,16 +68,6 @@ export interface ActivatorDeps {
   /** each service's token for the holds API, bind-mounted into its units (the agent always has
    * one; unit tests on a fake host leave it out, and their services get no token) */
   holdTokens?: HoldTokens;
-}
-
-/**
- * Every unit of a hash: the socket + service pair, and in the proxied modes (unix, port) the
- * program's own unit and the timer that creates it (normally gone within the creating call).
- */
-export function unitsOf(units: HashUnits, manifest: Manifest): string[] {
-  return isProxied(manifest)
-    ? [units.socket, units.service, units.app, units.appTimer]
-    : [units.socket, units.service];
 }
 
 /**
@@ -182,6 +175,8 @@ export class Activator {
         return refs;
       }),
     ]);
+    // A credential this host lacks refuses the activation here, before any unit, GC root or row.
+    await this.credentials(manifest);
     const units = this.units(hash);
     // Units of a failed or forced hash go first: systemd-run can't replace them. A hash the
     // database has never seen has none, which saves two systemctl calls on the common path.
@@ -246,12 +241,42 @@ export class Activator {
         ...(token ? { HASHD_HOLD_TOKEN_FILE: token.target } : {}),
       },
       bindReadOnly: token ? [token] : [],
+      credentials: await this.credentials(manifest),
     };
     if (isProxied(manifest)) {
       await this.deps.systemctl.createProxied({ ...spec, helpers: this.proxyHelpers() });
     } else {
       await this.deps.systemctl.createTransient(spec);
     }
+  }
+
+  /**
+   * The files of the credentials a manifest names, as this host maps them, checked
+   * (lifecycle/credentials.ts): a refusal is `missing_credential` and changes nothing.
+   */
+  credentials(manifest: Manifest): Promise<UnitCredential[]> {
+    return hashCredentials(this.deps.config, manifest);
+  }
+
+  /**
+   * Stops and starts a live hash's program, its socket kept, after the ingress drained its requests
+   * (lifecycle/restart.ts): `hashd restart`, so that it reads rotated credential files.
+   */
+  async restart(hashInput: string, drain: RestartDrain): Promise<RestartResult> {
+    const { store, systemctl, log, onChange } = this.deps;
+    return await restartHash(
+      {
+        store,
+        systemctl,
+        units: (h) => this.units(h),
+        credentials: (m) => this.credentials(m),
+        whileBusy: (h, work) => this.whileStopping(h, work),
+        log,
+        ...(onChange ? { onChange } : {}),
+      },
+      parseStoreHash(hashInput),
+      drain,
+    );
   }
 
   /**

@@ -1,8 +1,8 @@
 import { type Deployment, LIVE_STATES } from "../../model/deployment.ts";
-import { isProxied } from "../../systemd/proxied-unit.ts";
+import { isProxied, unitsOf } from "../../systemd/proxied-unit.ts";
 import type { Systemctl, UnitProperties } from "../../systemd/systemctl.ts";
 import type { StateStore } from "../state/store.ts";
-import { type Activator, unitsOf } from "./activator.ts";
+import type { Activator } from "./activator.ts";
 
 export interface ReconcileReport {
   adopted: string[];

@@ -1,7 +1,8 @@
 import type { Deployment } from "../../model/deployment.ts";
+import { unitsOf } from "../../systemd/proxied-unit.ts";
 import type { Systemctl } from "../../systemd/systemctl.ts";
 import type { StateStore } from "../state/store.ts";
-import { type Activator, unitsOf } from "./activator.ts";
+import type { Activator } from "./activator.ts";
 import { recreate } from "./reconcile.ts";
 
 /**
@@ -23,9 +24,12 @@ export async function syncServiceStates(
   const props = await systemctl.show(names, ["LoadState", "ActiveState"]);
   let changed = 0;
   for (const d of candidates) {
+    // A stop, restart or activation under way changes the units itself, and says what they are
+    // when it ends; a snapshot taken in between (a restart's stopped service) would be wrong.
+    if (activator.isBusy(d.hash)) continue;
     const units = activator.units(d.hash);
     const socket = props.get(units.socket);
-    if (socket?.ActiveState !== "active" && !activator.isBusy(d.hash)) {
+    if (socket?.ActiveState !== "active") {
       const current = store.get(d.hash);
       if (current?.state !== d.state || current.generation !== d.generation) continue;
       store.event(
@@ -33,14 +37,27 @@ export async function syncServiceStates(
         "socket-lost",
         `socket ${socket?.LoadState ?? "?"}/${socket?.ActiveState ?? "?"}; re-creating`,
       );
-      await recreate(
-        store,
-        systemctl,
-        activator,
-        d,
-        props.get(units.service)?.ActiveState === "active",
-        props,
-      );
+      try {
+        await recreate(
+          store,
+          systemctl,
+          activator,
+          d,
+          props.get(units.service)?.ActiveState === "active",
+          props,
+        );
+      } catch (e) {
+        // as at start (reconcile.ts): the hash fails with the reason (a credential file gone, a
+        // refused unit), and the other hashes of this round are still looked at
+        const failed = store.transition(
+          d.hash,
+          d.generation,
+          "failed",
+          "could not re-create units",
+          String(e),
+        );
+        if (failed) onChange(failed);
+      }
       changed++;
       continue;
     }

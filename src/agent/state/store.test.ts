@@ -21,6 +21,14 @@ describe("state store", () => {
     b.close();
   });
 
+  test("a row written before credentials and stateDirectory existed reads with their defaults", () => {
+    const s = new StateStore(":memory:");
+    s.beginActivation(`/nix/store/${H}-svc`, H, manifest, "activate");
+    const { credentials: _c, stateDirectory: _s, ...old } = manifest;
+    s.db.query("UPDATE deployments SET manifest = ? WHERE hash = ?").run(JSON.stringify(old), H);
+    expect(s.get(H)?.manifest).toEqual({ ...old, credentials: [], stateDirectory: false });
+  });
+
   test("a new activation of a known hash is a new generation", () => {
     const s = new StateStore(":memory:");
     expect(s.beginActivation(`/nix/store/${H}-svc`, H, manifest, "activate").generation).toBe(1);

@@ -2,7 +2,7 @@ import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Deployment, DeploymentEvent, DeploymentState } from "../../model/deployment.ts";
-import type { Manifest } from "../../model/manifest.ts";
+import { type Manifest, storedManifest } from "../../model/manifest.ts";
 
 /** Ordered schema migrations; PRAGMA user_version records how many have run. */
 const MIGRATIONS: string[] = [
@@ -67,7 +67,25 @@ const MIGRATIONS: string[] = [
   // first one. Rows from before start from created_at.
   `ALTER TABLE deployments ADD COLUMN activated_at INTEGER;
    UPDATE deployments SET activated_at = created_at;`,
+  // Hashes other members reported retired (cluster/retired-elsewhere.ts), so the ingress answers
+  // 410 for them after the report left gossip (10 minutes) and after a restart; bounded, the
+  // oldest go first. The alias history by hash: the 410's "where the aliases point now".
+  `CREATE TABLE retired_elsewhere (
+     hash TEXT PRIMARY KEY,
+     member TEXT NOT NULL,
+     retired_at INTEGER NOT NULL
+   );
+   CREATE INDEX retired_elsewhere_by_time ON retired_elsewhere (retired_at);
+   CREATE INDEX alias_history_by_hash ON alias_history (hash);`,
 ];
+
+/** A retirement another member reported (retired_elsewhere). */
+export interface RetiredElsewhere {
+  hash: string;
+  member: string;
+  /** when this agent first heard of it (reports carry no time) */
+  retiredAt: number;
+}
 
 /** A hold as kept in the database (the shape of holds/holds.ts's Hold). */
 export interface StoredHold {
@@ -102,7 +120,7 @@ function fromRow(row: DeploymentRow): Deployment {
     path: row.path,
     name: row.name,
     state: row.state,
-    manifest: JSON.parse(row.manifest) as Manifest,
+    manifest: storedManifest(JSON.parse(row.manifest)),
     error: row.error,
     generation: row.generation,
     createdAt: row.created_at,
@@ -274,6 +292,54 @@ export class StateStore {
         .query("UPDATE deployments SET ever_wanted = 1, reactivated = 0 WHERE hash = ? AND ever_wanted = 0")
         .run(hash);
       if (r.changes > 0) this.insertEvent(hash, "wanted", reason, this.now());
+    })();
+  }
+
+  /** A hash's state and when it last changed, without reading its manifest (the 410 path). */
+  lastState(hash: string): { state: DeploymentState; updatedAt: number; retiredByHand: boolean } | undefined {
+    const row = this.db
+      .query("SELECT state, updated_at, retired_by_hand FROM deployments WHERE hash = ?")
+      .get(hash) as { state: DeploymentState; updated_at: number; retired_by_hand: number } | null;
+    if (row === null) return undefined;
+    return { state: row.state, updatedAt: row.updated_at, retiredByHand: row.retired_by_hand === 1 };
+  }
+
+  retiredElsewhere(hash: string): RetiredElsewhere | undefined {
+    const row = this.db
+      .query("SELECT hash, member, retired_at AS retiredAt FROM retired_elsewhere WHERE hash = ?")
+      .get(hash) as RetiredElsewhere | null;
+    return row ?? undefined;
+  }
+
+  retiredElsewhereHashes(): string[] {
+    const rows = this.db.query("SELECT hash FROM retired_elsewhere").all() as { hash: string }[];
+    return rows.map((r) => r.hash);
+  }
+
+  /**
+   * One transaction: remembers retirements heard of (the first report of a hash is kept), forgets
+   * hashes a member reports live again, and keeps the newest `max` rows. Returns the hashes the
+   * cap evicted.
+   */
+  noteRetiredElsewhere(
+    heard: readonly RetiredElsewhere[],
+    liveAgain: readonly string[],
+    max: number,
+  ): string[] {
+    return this.db.transaction(() => {
+      const insert = this.db.query(
+        "INSERT OR IGNORE INTO retired_elsewhere (hash, member, retired_at) VALUES (?, ?, ?)",
+      );
+      for (const r of heard) insert.run(r.hash, r.member, r.retiredAt);
+      const remove = this.db.query("DELETE FROM retired_elsewhere WHERE hash = ?");
+      for (const h of liveAgain) remove.run(h);
+      const { n } = this.db.query("SELECT COUNT(*) AS n FROM retired_elsewhere").get() as { n: number };
+      if (n <= max) return [];
+      const evicted = this.db
+        .query("SELECT hash FROM retired_elsewhere ORDER BY retired_at, hash LIMIT ?")
+        .all(n - max) as { hash: string }[];
+      for (const e of evicted) remove.run(e.hash);
+      return evicted.map((e) => e.hash);
     })();
   }
 
