@@ -103,6 +103,16 @@ describe("layers", () => {
   });
 });
 
+test("the retirement simulator runs the retirer's own plan, not a copy of it", () => {
+  const sim = fs
+    .readdirSync(path.join(REPO, "test/sim/retirement"))
+    .filter((f) => f.endsWith(".ts"))
+    .flatMap((f) => importsOf(`test/sim/retirement/${f}`));
+  expect(sim).toContain("src/agent/retirement/plan.ts");
+  const retirer = importsOf("src/agent/retirement/retirer.ts");
+  expect(retirer).toContain("src/agent/retirement/plan.ts");
+});
+
 describe("the package's source (nix/source-filter.nix)", () => {
   const LIB = nixpkgsLib("the source filter test (test/architecture.test.ts)");
   if (!LIB) return;

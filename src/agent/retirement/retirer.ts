@@ -1,19 +1,12 @@
-import { type Deployment, LIVE_STATES } from "../../model/deployment.ts";
+import type { Deployment } from "../../model/deployment.ts";
 import type { Nix } from "../../nix/nix.ts";
 import type { Systemctl } from "../../systemd/systemctl.ts";
 import type { AliasService, RetentionPolicy } from "../aliases/alias-service.ts";
 import type { Activator } from "../lifecycle/activator.ts";
 import type { StateStore } from "../state/store.ts";
 import { effectOf, needsServiceState } from "./effects.ts";
-import {
-  type Action,
-  type MemberView,
-  type PlannerResult,
-  type RetiredHash,
-  type RetirementPlanner,
-  wantedIn,
-} from "./planner.ts";
-import { sameVerdict, type VerdictCause } from "./verdicts.ts";
+import { beforeStop, type PlanInput, plan, RetirerMemory } from "./plan.ts";
+import type { Action, MemberView, PlannerResult, RetirementPlanner } from "./planner.ts";
 
 export interface RetirerDeps {
   store: StateStore;
@@ -30,67 +23,61 @@ export interface RetirerDeps {
 }
 
 /**
- * The I/O half of retirement: runs the pure planner on the current cluster view and carries out
- * its actions on systemd, Nix and the database, one transaction (with its reason) per change.
- * What each action does is decided by the pure `effectOf` (retirement/effects.ts), which the
- * retirement simulator applies to its model of an agent.
+ * The I/O half of retirement: gathers what a tick decides on (the clock, the cluster view, the
+ * alias table, the deployment rows, the activations under way), lets the pure `plan`
+ * (retirement/plan.ts) decide, and carries the decisions out on systemd, Nix and the database,
+ * one transaction (with its reason) per change. What each action does to a deployment is the pure
+ * `effectOf` (retirement/effects.ts). The retirement simulator runs the same `plan`, `effectOf`
+ * and `beforeStop` on its model of an agent.
  *
- * Right before it stops a hash, it reads the alias table and the row again: an alias write (a
- * rollback) or an activation that arrived since the planner ran keeps the hash. One that arrives
- * while the units stop is healed afterwards: a hash this agent retired that is wanted again is
- * activated again from the local store (the planner's `revive`).
+ * Right before it stops a hash, it reads the alias table and the row again (`beforeStop`): an
+ * alias write (a rollback) or an activation that arrived since the plan keeps the hash. One that
+ * arrives while the units stop is healed afterwards: a hash this agent retired that is wanted
+ * again is activated again from the local store (the planner's `revive`).
  */
 export class Retirer {
-  private lastVerdicts = new Map<string, VerdictCause>();
-  /** hashes wanted again whose closure is gone from the store (told once, not looked for again) */
-  private readonly unrevivable = new Set<string>();
+  private readonly memory: RetirerMemory;
   verdicts: PlannerResult["verdicts"] = new Map();
-  /** the planner's known members as last saved */
-  private savedMembers: string;
 
   constructor(private readonly deps: RetirerDeps) {
     // A restarted agent's gossip view starts empty: the planner's majority must not.
-    deps.planner.remember(deps.store.knownMembers());
-    this.savedMembers = deps.planner.knownMembers().join(" ");
+    this.memory = new RetirerMemory(deps.planner, deps.store.knownMembers());
   }
 
   async tick(now: number): Promise<PlannerResult> {
-    const { store, planner, aliases, policy, activator } = this.deps;
+    const { store, activator, log } = this.deps;
     const rows = store.list();
-    const live = rows.filter((d) => LIVE_STATES.has(d.state));
-    const result = planner.step({
+    const input: PlanInput = {
+      ...this.aliasView(),
       now,
-      members: this.deps.members(),
-      roots: aliases.roots(policy),
-      formerRoots: aliases.formerRoots(),
-      local: live.map((d) => ({
-        hash: d.hash,
-        state: d.state,
-        keepForever: policy.kind === "keep",
-        everWanted: d.everWanted,
-        reactivated: d.reactivated,
-        since: d.activatedAt,
-      })),
-      retired: retiredByRetirer(rows),
-      unresolved: activator
-        .activations()
-        .filter((a) => a.refs === null)
-        .map((a) => a.hash),
-    });
-    this.verdicts = result.verdicts;
-    const revived = new Set(result.actions.filter((a) => a.kind === "revive").map((a) => a.hash));
-    for (const hash of this.unrevivable) if (!revived.has(hash)) this.unrevivable.delete(hash);
-    this.saveMembers();
-    this.recordVerdictChanges(result.verdicts, new Set(live.filter((d) => d.everWanted).map((d) => d.hash)));
-    for (const action of result.actions) {
-      if (this.deps.activator.isBusy(action.hash)) continue;
+      formerRoots: this.deps.aliases.formerRoots(),
+      rows,
+      activations: activator.activations(),
+      busy: rows.filter((d) => activator.isBusy(d.hash)).map((d) => d.hash),
+    };
+    const decided = plan(this.memory, input);
+    this.verdicts = decided.planned.verdicts;
+    if (decided.knownMembers) {
+      store.setKnownMembers(decided.knownMembers);
+      this.memory.membersSaved(decided.knownMembers);
+    }
+    for (const e of decided.events) store.event(e.hash, e.kind, e.message);
+    for (const action of decided.actions) {
+      // an activation or stop may have begun while an earlier action was carried out
+      if (activator.isBusy(action.hash)) continue;
       try {
         await this.apply(action);
       } catch (e) {
-        this.deps.log(`retirement ${action.kind} ${action.hash}: ${(e as Error).message}`);
+        log(`retirement ${action.kind} ${action.hash}: ${(e as Error).message}`);
       }
     }
-    return result;
+    return decided.planned;
+  }
+
+  /** The policy, the roots it makes of the alias table and the cluster view, as they are now. */
+  private aliasView(): Pick<PlanInput, "policy" | "roots" | "members"> {
+    const { aliases, policy } = this.deps;
+    return { policy, roots: aliases.roots(policy), members: this.deps.members() };
   }
 
   private async apply(action: Action): Promise<void> {
@@ -119,14 +106,16 @@ export class Retirer {
     this.changed(store.transition(d.hash, d.generation, effect.to, effect.reason, null, effect.from));
   }
 
-  /** Stops a draining hash's units and drops its GC root, unless it is wanted again by now. */
+  /** Stops a draining hash's units and drops its GC root, unless `beforeStop` says otherwise. */
   private async retire(d: Deployment, reason: string): Promise<void> {
     const { store, nix, activator } = this.deps;
-    const now = store.get(d.hash);
-    if (now?.state !== "draining" || now.generation !== d.generation) return;
-    const why = this.wantedNow(d.hash);
-    if (why !== undefined) {
-      store.event(d.hash, "kept", `not retired: wanted again since the planner ran (${why})`);
+    const go = beforeStop(d.hash, d.generation, {
+      ...this.aliasView(),
+      row: store.get(d.hash),
+      rows: store.list(),
+    });
+    if (!go.stop) {
+      if (go.event) store.event(go.event.hash, go.event.kind, go.event.message);
       return;
     }
     // The socket goes first so that nothing new is queued; the service then gets its drain time.
@@ -136,18 +125,11 @@ export class Retirer {
     this.deps.log(`retired ${d.hash} (${d.name}): ${reason}`);
   }
 
-  /** Why `hash` is wanted with the alias table as it is now, or undefined. */
-  private wantedNow(hash: string): string | undefined {
-    const { aliases, policy, store } = this.deps;
-    return wantedIn(aliases.roots(policy), this.deps.members(), retiredByRetirer(store.list())).get(hash);
-  }
-
   /** Activates again a hash retired here that is wanted again, if its closure is still here. */
   private async revive(d: Deployment, reason: string): Promise<void> {
     const { nix, activator, store, log } = this.deps;
-    if (this.unrevivable.has(d.hash)) return; // until it is unwanted again
     if (!(await nix.isValid(d.path))) {
-      this.unrevivable.add(d.hash);
+      this.memory.closureGone(d.hash); // `plan` leaves it out until it is unwanted again
       store.event(
         d.hash,
         "not-revived",
@@ -162,34 +144,7 @@ export class Retirer {
     });
   }
 
-  private saveMembers(): void {
-    const known = this.deps.planner.knownMembers();
-    const key = known.join(" ");
-    if (key === this.savedMembers) return;
-    this.deps.store.setKnownMembers(known);
-    this.savedMembers = key;
-  }
-
-  /** "Why is this hash still running?" is answered from events: one per change of verdict. */
-  private recordVerdictChanges(verdicts: PlannerResult["verdicts"], retirable: Set<string>): void {
-    for (const [hash, v] of verdicts) {
-      if (!retirable.has(hash)) continue;
-      const last = this.lastVerdicts.get(hash);
-      if (last !== undefined && sameVerdict(last, v.cause)) continue;
-      this.lastVerdicts.set(hash, v.cause);
-      if (!v.wanted) this.deps.store.event(hash, "kept", v.reason);
-    }
-    for (const hash of this.lastVerdicts.keys()) if (!verdicts.has(hash)) this.lastVerdicts.delete(hash);
-  }
-
   private changed(d: Deployment | undefined): void {
     if (d) this.deps.onChange(d);
   }
-}
-
-/** Rows the retirer retired (not deactivated by hand): brought back when wanted again. */
-function retiredByRetirer(rows: readonly Deployment[]): RetiredHash[] {
-  return rows
-    .filter((d) => d.state === "retired" && !d.retiredByHand)
-    .map((d) => ({ hash: d.hash, refs: d.refs }));
 }

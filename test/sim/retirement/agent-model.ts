@@ -1,8 +1,9 @@
 /**
  * One simulated hashd agent: what it keeps in SQLite (deployments with state, refs, everWanted;
  * the alias history; hold leases, through the real `Holds` on the real `StateStore`), what it
- * keeps in memory (in-flight counts, the planner, its gossip view) and the loops of daemon.ts that
- * matter to retirement: publish the local report, run the retirer (planner + effects), watch units
+ * keeps in memory (in-flight counts, the planner, its gossip view) and the loops of the agent (src/agent/compose/) that
+ * matter to retirement: publish the local report, run the retirer (the agent's own `plan`, then
+ * its decisions carried out through `effectOf` and `beforeStop`), watch units
  * and scale idle services to zero, join the seeds (cluster.ts; retrying them and reconnecting are
  * the gossip core's, so the model runs the real code). Crash and restart behave as the real agent:
  * deployments, alias history and hold leases survive (the services keep running under systemd),
@@ -17,14 +18,19 @@ import type { GossipNode } from "../../../src/agent/gossip/core.ts";
 import { Holds } from "../../../src/agent/holds/holds.ts";
 import { type Effect, effectOf } from "../../../src/agent/retirement/effects.ts";
 import {
+  beforeStop,
+  type Plan,
+  type PlanInput,
+  type Planner,
+  type PlanRow,
+  plan,
+  RetirerMemory,
+} from "../../../src/agent/retirement/plan.ts";
+import {
   type Action,
-  type LocalHash,
   type MemberView,
   RUNNING as PLANNER_RUNNING,
-  type PlannerInput,
   type PlannerResult,
-  type RetiredHash,
-  wantedIn,
 } from "../../../src/agent/retirement/planner.ts";
 import { StateStore } from "../../../src/agent/state/store.ts";
 import { HashdError } from "../../../src/lib/errors.ts";
@@ -55,31 +61,25 @@ export interface ModelDeployment {
   liveSince: number;
 }
 
-/** The planner as the agent uses it (a test may wrap it to plant a bug). */
-export interface PlannerLike {
-  step(input: PlannerInput): PlannerResult;
-  remember(names: Iterable<string>): void;
-  knownMembers(): string[];
-}
-
 export interface AgentConfig {
   policy: RetentionPolicy;
-  newPlanner: () => PlannerLike;
+  /** the agent's RetirementPlanner (a test may wrap it to plant a bug) */
+  newPlanner: () => Planner;
   /** addresses of every other member (the NixOS config's seeds) */
   seeds: () => string[];
   /** idle time after which the idle scaler stops a service */
   idleStopMs: number;
   /** a bug planted in how the agent builds its cluster view (to test the properties) */
   mapView?: (view: MemberView[]) => MemberView[];
-  /** a bug planted in the retirer: it does not read the alias table again before it stops a hash */
+  /** a bug planted in the retirer: it skips `beforeStop` (does not read the row and aliases again) */
   noRecheck?: boolean;
 }
 
 /** How the cluster driver hears about what an agent does. */
 export interface AgentHooks {
   schedule(afterMs: number, fn: () => void): void;
-  /** just before an effect is carried out, with the planner's input of that tick */
-  beforeEffect(agent: AgentModel, action: Action, effect: Effect, input: PlannerInput): void;
+  /** just before an effect is carried out, with the input `plan` decided on in that tick */
+  beforeEffect(agent: AgentModel, action: Action, effect: Effect, input: PlanInput): void;
 }
 
 export class AgentModel {
@@ -87,11 +87,12 @@ export class AgentModel {
   readonly aliases: AliasService;
   /** the agent's SQLite (alias history and holds here; deployments are modelled in the map above) */
   private readonly db: StateStore;
-  /** daemon.ts: the holds of the service API, journalled in the database */
+  /** open-state.ts: the holds of the service API, journalled in the database */
   private holds: Holds;
   /** bumped at every crash: work of an earlier process (timers, requests, leases) is void */
   epoch = 0;
-  private planner: PlannerLike;
+  /** retirer.ts: what the retirer remembers between ticks (the planner's memory included) */
+  private memory: RetirerMemory;
   private readonly inFlight = new Map<string, number>();
   /** when each hash last had work here (the idle scaler's clock) */
   private readonly lastActivity = new Map<string, number>();
@@ -104,10 +105,17 @@ export class AgentModel {
    * read (activator.ts activations())
    */
   private readonly pipelines = new Map<string, { refs: string[] | null; since: number }>();
-  private lastPublished = "";
+  private lastPublished: HashReport[] | undefined;
   lastResult: PlannerResult | null = null;
+  /** `kept` events the retirer recorded (one per change of verdict) */
+  keptEvents = 0;
   /** when each hash last retired here */
   readonly retiredAt = new Map<string, number>();
+  /**
+   * when `hashd activate` of each hash was last asked for here, even when it changed nothing (the
+   * hash was live): the user asked for the hash on this host then (facts for the checker)
+   */
+  readonly askedByHand = new Map<string, number>();
 
   constructor(
     private readonly sim: Simulation,
@@ -122,11 +130,11 @@ export class AgentModel {
       aliases: () => this.node.aliases(),
     };
     this.aliases = new AliasService(backend, this.db.db, () => this.sim.now);
-    this.planner = this.newPlanner();
+    this.memory = this.newMemory();
     this.holds = this.newHolds();
   }
 
-  /** daemon.ts: the holds restored from the database. */
+  /** open-state.ts: the holds restored from the database. */
   private newHolds(): Holds {
     return new Holds({
       clock: { now: () => this.sim.now },
@@ -135,11 +143,9 @@ export class AgentModel {
     });
   }
 
-  /** retirer.ts: the planner starts from the members kept in the database. */
-  private newPlanner(): PlannerLike {
-    const planner = this.config.newPlanner();
-    planner.remember(this.db.knownMembers());
-    return planner;
+  /** retirer.ts constructor: a new memory, the planner starting from the members kept in the database. */
+  private newMemory(): RetirerMemory {
+    return new RetirerMemory(this.config.newPlanner(), this.db.knownMembers());
   }
 
   get member(): SimMember {
@@ -182,31 +188,52 @@ export class AgentModel {
     return d !== undefined && LIVE.has(d.state);
   }
 
+  /** Whether requests can be routed to it here: ready, idle or draining (not activating). */
+  serves(hash: string): boolean {
+    const state = this.deployments.get(hash)?.state;
+    return state === "ready" || state === "idle" || state === "draining";
+  }
+
+  /** Whether an activation pipeline of `hash` runs here (activator.ts: concurrent calls share it). */
+  activating(hash: string): boolean {
+    return this.pipelines.has(hash);
+  }
+
   /**
    * local-report.ts: every deployment but retired ones (except the last RECENTLY_RETIRED_MAX the
    * retirer retired in the last RECENTLY_RETIRED_MS), with the ingress's counters, and the
    * activations under way that have read their refs as "fetching".
    */
   report(): HashReport[] {
-    const out = new Map<string, HashReport>();
-    const retired = [...this.retiredAt].filter(([hash]) => this.deployments.get(hash)?.state === "retired");
-    const recent = new Set(recentlyRetired(retired, ([, at]) => at, this.now).map(([hash]) => hash));
+    // (called four times a second per agent: written for speed; refs arrays are never changed in place)
+    let recent: Set<string> | undefined;
+    if (this.retiredAt.size > 0) {
+      const retired = [...this.retiredAt].filter(([hash]) => this.deployments.get(hash)?.state === "retired");
+      recent = new Set(recentlyRetired(retired, ([, at]) => at, this.now).map(([hash]) => hash));
+    }
+    const out: HashReport[] = [];
+    const position = this.pipelines.size > 0 ? new Map<string, number>() : undefined;
     for (const d of this.deployments.values()) {
-      if (d.state === "retired" && !recent.has(d.hash)) continue;
-      out.set(d.hash, {
+      if (d.state === "retired" && !recent?.has(d.hash)) continue;
+      position?.set(d.hash, out.length);
+      out.push({
         hash: d.hash,
         state: d.state,
         inFlight: this.inFlightOf(d.hash),
         holds: this.holdsOf(d.hash),
-        refs: [...d.refs],
+        refs: d.refs,
       });
     }
+    if (position === undefined) return out;
     for (const [hash, p] of this.pipelines) {
-      const row = out.get(hash);
-      if (p.refs === null || (row !== undefined && LIVE.has(row.state))) continue;
-      out.set(hash, { hash, state: "fetching", inFlight: 0, holds: 0, refs: [...p.refs] });
+      if (p.refs === null) continue;
+      const at = position.get(hash);
+      if (at !== undefined && LIVE.has((out[at] as HashReport).state)) continue;
+      const fetching: HashReport = { hash, state: "fetching", inFlight: 0, holds: 0, refs: p.refs };
+      if (at === undefined) out.push(fetching);
+      else out[at] = fetching;
     }
-    return [...out.values()];
+    return out;
   }
 
   /** Activations under way here whose refs are read, with when they were (facts for the checker). */
@@ -229,70 +256,75 @@ export class AgentModel {
     return this.config.mapView ? this.config.mapView(view) : view;
   }
 
-  /** daemon.ts publish: offered to gossip whenever it changed. */
+  /** start-loops.ts publish: offered to gossip whenever it changed. */
   publish(): void {
     if (!this.up) return;
     this.holds.sweep(); // expired leases leave the database too
-    const state: MemberAppState = {
-      hashes: this.report(),
-      ingress: `${this.member.address.split(":")[0]}:80`,
-    };
-    const text = JSON.stringify(state);
-    if (text === this.lastPublished) return;
-    this.lastPublished = text;
+    const hashes = this.report();
+    if (this.lastPublished !== undefined && sameReports(hashes, this.lastPublished)) return;
+    this.lastPublished = hashes;
+    const state: MemberAppState = { hashes, ingress: `${this.member.address.split(":")[0]}:80` };
     this.node.setLocalState(state, this.now);
   }
 
   // ---- the retirer ---------------------------------------------------------------------------
 
-  /** retirer.ts tick: the planner on the current view, its actions carried out through effectOf. */
+  /**
+   * retirer.ts tick: the agent's own `plan` decides on this model's facts, and its decisions are
+   * carried out here: kept events counted, known members saved, each action through `effectOf`,
+   * a retirement after `beforeStop`. Nothing of the decision is written here.
+   */
   retirementTick(): PlannerResult | null {
     if (!this.up) return null;
-    const live = [...this.deployments.values()].filter((d) => LIVE.has(d.state));
-    const input: PlannerInput = {
+    const input: PlanInput = {
+      ...this.aliasView(),
       now: this.now,
-      members: this.view(),
-      roots: this.aliases.roots(this.config.policy),
       formerRoots: this.aliases.formerRoots(),
-      local: live.map(
-        (d): LocalHash => ({
-          hash: d.hash,
-          state: d.state,
-          keepForever: this.config.policy.kind === "keep",
-          everWanted: d.everWanted,
-          reactivated: d.reactivated,
-          since: d.liveSince,
-        }),
-      ),
-      retired: this.retired(),
-      unresolved: [...this.pipelines].filter(([, p]) => p.refs === null).map(([hash]) => hash),
+      rows: this.rows(),
+      activations: [...this.pipelines].map(([hash, p]) => ({ hash, refs: p.refs })),
+      // activator.ts isBusy: an activation under way (stops take no time here)
+      busy: [...this.pipelines.keys()],
     };
-    const result = this.planner.step(input);
-    this.lastResult = result;
-    const known = this.planner.knownMembers();
-    if (known.join(" ") !== this.db.knownMembers().join(" ")) this.db.setKnownMembers(known);
-    for (const action of result.actions) {
-      if (this.pipelines.has(action.hash)) continue;
+    const decided: Plan = plan(this.memory, input);
+    this.lastResult = decided.planned;
+    if (decided.knownMembers) {
+      this.db.setKnownMembers(decided.knownMembers);
+      this.memory.membersSaved(decided.knownMembers);
+    }
+    this.keptEvents += decided.events.length;
+    for (const action of decided.actions) {
       const d = this.deployments.get(action.hash);
       const effect = effectOf(d, action, d?.serviceUp ?? false);
       if (!d || !effect) continue;
-      // retirer.ts: right before stopping, the alias table is read again
-      if (action.kind === "retire" && !this.config.noRecheck && this.wantedNow(d.hash)) continue;
+      if (effect.kind === "transition" && effect.stop === "units-and-gc-root" && !this.config.noRecheck) {
+        const go = beforeStop(d.hash, d.generation, { ...this.aliasView(), row: d, rows: this.rows() });
+        if (!go.stop) {
+          if (go.event) this.keptEvents++;
+          continue;
+        }
+      }
       this.hooks.beforeEffect(this, action, effect, input);
       this.carryOut(d, effect);
     }
-    return result;
+    return decided.planned;
   }
 
-  /** Hashes the retirer retired here (the model has no `deactivate`: all of them). */
-  private retired(): RetiredHash[] {
-    return [...this.deployments.values()]
-      .filter((d) => d.state === "retired")
-      .map((d) => ({ hash: d.hash, refs: d.refs }));
+  /** The deployment rows as the store holds them (the model has no `deactivate`). */
+  private rows(): PlanRow[] {
+    return [...this.deployments.values()].map((d) => ({
+      hash: d.hash,
+      state: d.state,
+      refs: d.refs,
+      everWanted: d.everWanted,
+      reactivated: d.reactivated,
+      retiredByHand: false,
+      activatedAt: d.liveSince,
+    }));
   }
 
-  private wantedNow(hash: string): boolean {
-    return wantedIn(this.aliases.roots(this.config.policy), this.view(), this.retired()).has(hash);
+  private aliasView(): Pick<PlanInput, "policy" | "roots" | "members"> {
+    const { policy } = this.config;
+    return { policy, roots: this.aliases.roots(policy), members: this.view() };
   }
 
   private carryOut(d: ModelDeployment, effect: Effect): void {
@@ -330,7 +362,9 @@ export class AgentModel {
     readyMs: number,
     wanted?: string,
   ): void {
-    if (!this.up || this.pipelines.has(hash)) return;
+    if (!this.up) return;
+    if (wanted === undefined) this.askedByHand.set(hash, this.now);
+    if (this.pipelines.has(hash)) return;
     const live = this.deployments.get(hash);
     if (live !== undefined && LIVE.has(live.state)) {
       if (live.state !== "draining" || wanted !== undefined) return;
@@ -469,7 +503,7 @@ export class AgentModel {
   }
 
   /**
-   * `systemctl stop hashd` (an upgrade, a restart): daemon.ts stops its loops and its ingress,
+   * `systemctl stop hashd` (an upgrade, a restart): the agent stops its loops and its ingress,
    * then leaves the cluster (announces "left", lingers 500 ms so it spreads) and exits. Its
    * services keep running under systemd.
    */
@@ -501,9 +535,9 @@ export class AgentModel {
     this.left = false;
     this.sim.restart(this.index, []);
     this.node.restoreAliases(this.aliases.latestRecords(), this.now);
-    this.planner = this.newPlanner();
+    this.memory = this.newMemory();
     this.holds = this.newHolds();
-    this.lastPublished = "";
+    this.lastPublished = undefined;
     this.lastResult = null;
     for (const d of this.deployments.values()) {
       if (!LIVE.has(d.state)) continue;
@@ -514,10 +548,24 @@ export class AgentModel {
     this.node.join(this.config.seeds(), this.now);
   }
 
-  /** onChange in daemon.ts: publish at once (queueMicrotask). */
+  /** local-changes.ts in compose/: publish at once (queueMicrotask). */
   private changed(): void {
     this.publish();
   }
+}
+
+/** Whether two reports say the same, in the same order (what publishing compares). */
+function sameReports(a: readonly HashReport[], b: readonly HashReport[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] as HashReport;
+    const y = b[i] as HashReport;
+    if (x.hash !== y.hash || x.state !== y.state || x.inFlight !== y.inFlight || x.holds !== y.holds)
+      return false;
+    if (x.refs !== y.refs && (x.refs.length !== y.refs.length || x.refs.some((r, j) => r !== y.refs[j])))
+      return false;
+  }
+  return true;
 }
 
 /** The holds API's answer, or undefined for its error answer (a HashdError: 404 and the like). */

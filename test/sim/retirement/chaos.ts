@@ -9,7 +9,10 @@ import type { World } from "./world.ts";
 
 export class Chaos {
   on = true;
+  /** agent crashes and graceful stops */
   crashes = 0;
+  /** ... of which crashes (kill -9: no goodbye, in-flight work and memory lost) */
+  kills = 0;
   partitions = 0;
   private partitioned = false;
 
@@ -81,6 +84,7 @@ export class Chaos {
     if (graceful) agent.stopGracefully();
     else agent.crash();
     this.crashes++;
+    if (!graceful) this.kills++;
     this.w.disruptions.crashed(index, this.w.now);
     this.w.trace(`${graceful ? "stop (leave)" : "crash"} ${agent.name}`);
   }

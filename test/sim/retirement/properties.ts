@@ -2,7 +2,7 @@
  * The safety and liveness properties of top-down retirement, checked on the simulated cluster.
  *
  * Safety is checked at the moment member M retires hash H: just before the effect is carried
- * out, against the exact planner input of that tick (M's view) and against the whole simulated
+ * out, against the exact input `plan` decided on in that tick (M's view) and against the whole simulated
  * cluster (the truth). Violations:
  *
  * - view.wanted: H is reached from an alias or pin in M's view (its roots, through the refs any
@@ -39,7 +39,8 @@
 
 import type { MemberStatus } from "../../../src/agent/gossip/types.ts";
 import type { Effect } from "../../../src/agent/retirement/effects.ts";
-import type { Action, PlannerInput } from "../../../src/agent/retirement/planner.ts";
+import type { PlanInput } from "../../../src/agent/retirement/plan.ts";
+import type { Action } from "../../../src/agent/retirement/planner.ts";
 import { wantedHashes } from "../../../src/agent/retirement/wanted.ts";
 import type { AliasRecord } from "../../../src/model/alias-record.ts";
 import { compareWrites } from "../../../src/model/hlc.ts";
@@ -95,6 +96,16 @@ export class Checker {
   readonly violations: Violation[] = [];
   readonly excused: Excused[] = [];
   retirements = 0;
+  /** per retirement: ms from the drain on that member to its retirement there */
+  readonly timeToRetireMs: number[] = [];
+  /** when each (member, hash) last drained */
+  private readonly drainedAt = new Map<string, number>();
+  /** what each member's alias table wants now (its roots through the catalog's refs) */
+  private readonly wantedBy = new Map<string, ReadonlySet<string>>();
+  /** when each hash last left the wanted set of some member's alias table */
+  private readonly wantedUntil = new Map<string, number>();
+  /** hashes some member's retirer marked wanted (an alias, pin or wanted dependent reached its copy) */
+  private readonly marked = new Set<string>();
 
   constructor(
     private readonly w: World,
@@ -102,9 +113,16 @@ export class Checker {
     private readonly options: CheckerOptions,
   ) {}
 
-  onEffect(agent: AgentModel, action: Action, effect: Effect, input: PlannerInput): void {
-    if (effect.kind !== "transition" || effect.to !== "retired") return;
+  onEffect(agent: AgentModel, action: Action, effect: Effect, input: PlanInput): void {
+    if (effect.kind === "mark-wanted") this.marked.add(action.hash);
+    if (effect.kind !== "transition") return;
+    const key = `${agent.name} ${action.hash}`;
+    if (effect.to === "draining") this.drainedAt.set(key, this.w.now);
+    if (effect.to !== "retired") return;
     this.retirements++;
+    const drained = this.drainedAt.get(key);
+    if (drained !== undefined) this.timeToRetireMs.push(this.w.now - drained);
+    this.drainedAt.delete(key);
     const hash = action.hash;
     const fail = (property: string, detail: string) =>
       this.violations.push({ property, at: this.w.now, member: agent.name, hash, detail });
@@ -117,9 +135,19 @@ export class Checker {
     this.checkTruth(agent, input, hash, fail);
   }
 
+  /** An alias write won on `agent`: what its table no longer wants was wanted until now. */
+  onAliasChange(agent: AgentModel): void {
+    const before = this.wantedBy.get(agent.name);
+    const now = new Set(
+      wantedHashes(agent.aliases.roots(this.w.options.policy), this.w.catalog.refsOf).keys(),
+    );
+    for (const h of before ?? []) if (!now.has(h)) this.wantedUntil.set(h, this.w.now);
+    this.wantedBy.set(agent.name, now);
+  }
+
   // ---- M's own view ------------------------------------------------------------------------------
 
-  private checkView(input: PlannerInput, hash: string, fail: (p: string, d: string) => void): void {
+  private checkView(input: PlanInput, hash: string, fail: (p: string, d: string) => void): void {
     const refs = new Map<string, string[]>();
     for (const m of input.members) for (const r of m.hashes) if (r.refs.length > 0) refs.set(r.hash, r.refs);
     const wanted = bfs(
@@ -167,7 +195,7 @@ export class Checker {
 
   private checkTruth(
     agent: AgentModel,
-    input: PlannerInput,
+    input: PlanInput,
     hash: string,
     fail: (p: string, d: string) => void,
   ): void {
@@ -359,22 +387,44 @@ export class Checker {
   }
 
   /**
-   * Hashes kept on a member as never wanted there although another member had them wanted: that
-   * member missed the alias (down or cut off while it pointed there) and its copy stays, with
-   * everything it references, until deactivated by hand.
+   * Copies kept forever: at the end of a run, live copies of a hash that no member's alias table
+   * wants any more and that nothing running anywhere depends on (else it is that dependent which
+   * is kept), that should have retired: marked wanted on their member, or never marked there
+   * though their hash was wanted somewhere while they ran (they missed the alias). Kept by design,
+   * so not counted: a copy activated again by hand after it was wanted (reactivated), one whose
+   * activation by hand was asked for after its hash was last wanted anywhere (a fresh deployment:
+   * kept until an alias wants it, or deactivated; asking again for a live copy counts too), one
+   * of a hash never wanted anywhere, and every unwanted copy under policy keep (scaled to zero).
+   *
+   * `asserted`: such copies, with why. `unseenAlias`: those of hashes that no member ever marked
+   * wanted: the only alias writes naming them were made on members that do not run them and lost
+   * (last writer wins) before any member that runs them saw them; no record names the hash any
+   * more, so every copy looks like a deployment never aliased. A known gap: reported, not asserted.
    */
-  guardLeaks(): string[] {
-    const out: string[] = [];
-    if (this.w.options.policy.kind === "keep") return out; // it keeps every unwanted hash anyway
+  keptForever(): { asserted: string[]; unseenAlias: string[] } {
+    const out = { asserted: [] as string[], unseenAlias: [] as string[] };
+    const policy = this.w.options.policy;
+    if (policy.kind === "keep") return out;
+    const wanted = new Set<string>();
+    for (const set of this.wantedBy.values()) for (const h of set) wanted.add(h);
+    const dependedOn = new Set<string>();
     for (const a of this.w.agents)
       for (const d of a.deployments.values())
-        if (
-          LIVE.has(d.state) &&
-          !d.everWanted &&
-          !d.reactivated &&
-          this.w.agents.some((x) => x.deployments.get(d.hash)?.everWanted)
-        )
-          out.push(`${short(d.hash)} on ${a.name}`);
+        if (RUNNING.has(d.state)) for (const r of d.refs) dependedOn.add(r);
+    for (const a of this.w.agents)
+      for (const d of a.deployments.values()) {
+        if (!LIVE.has(d.state) || wanted.has(d.hash) || d.reactivated || dependedOn.has(d.hash)) continue;
+        const verdict = a.lastResult?.verdicts.get(d.hash)?.reason ?? "no verdict";
+        const copy = `${short(d.hash)} ${d.state} on ${a.name} (${verdict})`;
+        if (d.everWanted) {
+          out.asserted.push(`${copy}: wanted here once, never retired`);
+          continue;
+        }
+        const until = this.wantedUntil.get(d.hash);
+        if (until === undefined || Math.max(d.liveSince, a.askedByHand.get(d.hash) ?? 0) >= until) continue;
+        if (this.marked.has(d.hash)) out.asserted.push(`${copy}: missed the alias that other members saw`);
+        else out.unseenAlias.push(copy);
+      }
     return out;
   }
 

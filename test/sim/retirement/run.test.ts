@@ -7,20 +7,12 @@
  *   HASHD_RETIRE_SIM_SEED=123                                  one seed, with its trace
  */
 import { describe, expect, test } from "bun:test";
+import type { Planner } from "../../../src/agent/retirement/plan.ts";
 import type { MemberView, PlannerConfig, PlannerInput } from "../../../src/agent/retirement/planner.ts";
 import { RetirementPlanner } from "../../../src/agent/retirement/planner.ts";
 import { fakeHash } from "../../support/gossip/fixtures.ts";
-import type { PlannerLike } from "./agent-model.ts";
 import { Checker, HOLD_LOST } from "./properties.ts";
-import {
-  FRESH_MS,
-  HEAL_MS,
-  type RunOptions,
-  type RunReport,
-  replayCommand,
-  runSeed,
-  SLOW_MS,
-} from "./run.ts";
+import { FRESH_MS, failuresOf, HEAL_MS, type RunOptions, runSeed, SLOW_MS } from "./run.ts";
 import { Workload } from "./workload.ts";
 import { World } from "./world.ts";
 
@@ -31,45 +23,6 @@ const SOAK = env("HASHD_RETIRE_SIM_SOAK");
 const FIRST = env("HASHD_RETIRE_SIM_FIRST") ?? 1;
 const COUNT = ONE !== undefined ? 1 : (SOAK ?? env("HASHD_RETIRE_SIM_SEEDS") ?? 200);
 const CHAOS_MS = SOAK !== undefined ? 300_000 : undefined;
-
-/** Everything wrong with one run, each line with its seed and replay command. */
-function failuresOf(r: RunReport, chaosMs?: number): string[] {
-  const replay = `\n    replay: ${replayCommand(r.seed, chaosMs)}`;
-  const what = `seed ${r.seed} (${r.setup.size} members, ${(r.setup.loss * 100).toFixed(1)}% loss, quiet ${r.setup.quietMs} ms, policy ${r.setup.policy.kind})`;
-  const out: string[] = [];
-  for (const v of r.violations) {
-    const at = ((v.at - 1_700_000_000_000) / 1000).toFixed(3);
-    out.push(
-      `${what}: ${v.property} when ${v.member} retired ${v.hash.slice(0, 6)} at ${at} s: ${v.detail}${replay}`,
-    );
-  }
-  if (r.split.length > 0) out.push(`${what}: ended split: ${r.split.slice(0, 3).join("; ")}${replay}`);
-  if (r.livenessMs === null)
-    out.push(
-      `${what}: not in its final state once healed and quiet: ${r.pending.slice(0, 4).join("; ")}${replay}`,
-    );
-  if (r.stats.aliasFailuresCalm > 0)
-    out.push(
-      `${what}: ${r.stats.aliasFailuresCalm} request(s) by alias found no live hash, retired on some member though live on another, with no crash or partition in the minute before${replay}`,
-    );
-  for (const b of r.stats.brokenCalls.slice(0, 3))
-    out.push(
-      `${what}: ${b.caller.slice(0, 6)} on ${b.member} could not call ${b.callee.slice(0, 6)}: ${b.why}${b.deployRace ? " (its deploy raced the retirement of that reference)" : ""}${replay}`,
-    );
-  if (r.guardLeaks.length > 0)
-    out.push(
-      `${what}: kept as never wanted on a member that missed the alias: ${r.guardLeaks.slice(0, 4).join(", ")}${replay}`,
-    );
-  if (r.wantedNowhere.length > 0)
-    out.push(
-      `${what}: wanted but running on no member: ${r.wantedNowhere.map((h) => h.slice(0, 6)).join(", ")}${replay}`,
-    );
-  if (r.keepLastDisagreements.length > 0)
-    out.push(
-      `${what}: kept by keep-last on some members only: ${r.keepLastDisagreements.join(", ")}${replay}`,
-    );
-  return out;
-}
 
 describe("top-down retirement in the gossip simulator", () => {
   test(
@@ -87,11 +40,12 @@ describe("top-down retirement in the gossip simulator", () => {
         aliasFailuresRetired: 0,
         holdsRestored: 0,
         stuckSuspects: 0,
+        keptUnseenAlias: 0,
       };
       for (let seed = ONE ?? FIRST; seed < (ONE ?? FIRST) + COUNT; seed++) {
         const trace = ONE !== undefined ? (line: string) => console.log(line) : undefined;
         const r = runSeed({ seed, chaosMs: CHAOS_MS, trace });
-        failures.push(...failuresOf(r, CHAOS_MS));
+        failures.push(...failuresOf(r, CHAOS_MS).map((f) => `${f.kind}: ${f.text}`));
         for (const e of r.excused) price.set(e.category, (price.get(e.category) ?? 0) + 1);
         if (r.livenessMs !== null) liveness.push(r.livenessMs);
         totals.retirements += r.retirements;
@@ -101,6 +55,7 @@ describe("top-down retirement in the gossip simulator", () => {
         totals.aliasFailuresCalm += r.stats.aliasFailuresCalm;
         totals.aliasFailuresRetired += r.stats.aliasFailuresRetired;
         totals.holdsRestored += r.stats.holdsRestored;
+        totals.keptUnseenAlias += r.keptUnseenAlias.length;
         if (r.stuckSuspects.length > 0) {
           totals.stuckSuspects++;
           console.log(`seed ${r.seed}: still suspected at the end (gossip): ${r.stuckSuspects.join("; ")}`);
@@ -116,6 +71,7 @@ describe("top-down retirement in the gossip simulator", () => {
           ...[...price].sort((a, b) => b[1] - a[1]).map(([k, n]) => `  ${n}  ${k}`),
           `${totals.holdsRestored} renewal(s) of a job's hold accepted by a restarted agent`,
           `known gap: ${totals.stuckSuspects} run(s) ending with a member still suspected (gossip)`,
+          `known gap: ${totals.keptUnseenAlias} copies kept as never aliased, though alias writes named their hash: made on members that do not run it, and lost to a later write before reaching one that does`,
         ].join("\n"),
       );
       expect(failures).toEqual([]);
@@ -126,7 +82,7 @@ describe("top-down retirement in the gossip simulator", () => {
 
 const wrapped =
   (bend: (input: PlannerInput) => PlannerInput, config: Partial<PlannerConfig> = {}) =>
-  (quietMs: number): PlannerLike => {
+  (quietMs: number): Planner => {
     const p = new RetirementPlanner({ quietMs, ...config });
     return {
       step: (input) => p.step(bend(input)),

@@ -1,11 +1,12 @@
 /**
  * What users and services do to the simulated cluster: builds and deploys of chains, alias
- * switches (sometimes several aliases in one write), rollbacks, preview aliases that share
- * hashes with prod, pins, old versions activated again, requests (by alias or by hash URL) that
- * call their references while they run, and jobs that keep a hash busy with renewed holds.
+ * switches (sometimes several aliases in one write), races of alias writes from several members
+ * at once, rollbacks, preview aliases that share hashes with prod, pins, old versions activated
+ * again, requests (by alias or by hash URL) that call their references while they run, and jobs
+ * that keep a hash busy with renewed holds.
  */
 import { HashdError } from "../../../src/lib/errors.ts";
-import { randomBetween, randomFloat, randomInt } from "../../../src/lib/prng.ts";
+import { randomBetween, randomFloat, randomInt, shuffle } from "../../../src/lib/prng.ts";
 import { type AgentModel, LIVE } from "./agent-model.ts";
 import type { App } from "./catalog.ts";
 import type { World } from "./world.ts";
@@ -36,7 +37,7 @@ export interface WorkloadStats {
    * (the product promises none of these)
    */
   aliasFailuresCalm: number;
-  /** ... of which to a hash retired everywhere: a rollback raced its last retirement */
+  /** ... of which to a hash that serves nowhere (retired everywhere: a rollback raced its last retirement) */
   aliasFailuresRetired: number;
   /** requests by hash URL that failed (old versions retire: expected) */
   hashFailures: Partial<Record<RequestFailure, number>>;
@@ -44,6 +45,8 @@ export interface WorkloadStats {
   brokenCalls: BrokenCall[];
   deploys: number;
   aliasWrites: number;
+  /** races: two or three members writing the same alias within 50 ms of each other */
+  aliasRaces: number;
   rollbacks: number;
   rollbacksRefused: number;
   pins: number;
@@ -75,6 +78,7 @@ export class Workload {
     brokenCalls: [],
     deploys: 0,
     aliasWrites: 0,
+    aliasRaces: 0,
     rollbacks: 0,
     rollbacksRefused: 0,
     pins: 0,
@@ -131,12 +135,13 @@ export class Workload {
   private operation(): void {
     const r = randomFloat(this.w.rng);
     const apps = this.w.catalog.apps;
-    if (r < 0.35) this.deploy(apps[randomInt(this.w.rng, apps.length)] as App);
-    else if (r < 0.5) this.rollback();
-    else if (r < 0.6) this.openPreview();
-    else if (r < 0.7) this.closePreview();
-    else if (r < 0.8) this.pinOrUnpin();
-    else if (r < 0.88) this.activateOld();
+    if (r < 0.33) this.deploy(apps[randomInt(this.w.rng, apps.length)] as App);
+    else if (r < 0.45) this.rollback();
+    else if (r < 0.54) this.openPreview();
+    else if (r < 0.63) this.closePreview();
+    else if (r < 0.72) this.pinOrUnpin();
+    else if (r < 0.8) this.activateOld();
+    else if (r < 0.9) this.raceAliases(apps[randomInt(this.w.rng, apps.length)] as App);
     else this.deploy(this.w.catalog.appOf("prod"), true);
   }
 
@@ -161,21 +166,31 @@ export class Workload {
     });
   }
 
-  /** `hashd deploy` on one host: each hash of the closure in turn, bottom first; stops if the agent dies. */
+  /**
+   * `hashd deploy` on one host: each hash of the closure in turn, bottom first; stops if the agent
+   * dies. An activation of a hash whose pipeline another deploy started joins it and waits for it
+   * (activator.ts), so the next hash is not activated before this one's row is written.
+   */
   private deployChain(agent: AgentModel, hashes: readonly string[], i = 0): void {
     const hash = hashes[i];
     if (hash === undefined || !agent.up) return;
     const epoch = agent.epoch;
     const pipelineMs = randomBetween(this.w.rng, 100, 1500);
     agent.activate(hash, this.w.catalog.refsOf(hash), pipelineMs, randomBetween(this.w.rng, 200, 3000));
-    this.w.at(pipelineMs + 10, () => {
-      if (agent.epoch === epoch) this.deployChain(agent, hashes, i + 1);
-    });
+    const next = () => {
+      if (agent.epoch !== epoch) return;
+      if (agent.activating(hash)) this.w.at(50, next);
+      else this.deployChain(agent, hashes, i + 1);
+    };
+    this.w.at(pipelineMs + 10, next);
   }
 
   private setAliases(entries: Record<string, string | null>): void {
     const agent = this.someAgent();
-    if (!agent) return;
+    if (agent) this.setAliasesOn(agent, entries);
+  }
+
+  private setAliasesOn(agent: AgentModel, entries: Record<string, string | null>): void {
     try {
       agent.aliases.set(entries);
       this.stats.aliasWrites++;
@@ -185,12 +200,54 @@ export class Workload {
     }
   }
 
+  /**
+   * Two or three members write one alias within 50 ms of each other, each before it has heard of
+   * the others' writes (two people deploying, a rollback racing a switch): each to a version of
+   * the app's top that runs where it can see, sometimes with the "api" alias to what that version
+   * references in the same write, sometimes as a rollback. Every write wins on its own member until
+   * gossip carries the others; the latest (HLC) then wins everywhere.
+   */
+  private raceAliases(app: App): void {
+    const { rng, catalog } = this.w;
+    const up = shuffle(rng, this.w.upAgents());
+    if (up.length < 2) return;
+    const writers = up.slice(0, randomBetween(rng, 2, Math.min(3, up.length)));
+    const top = app.chain[0] as string;
+    const versions = [...catalog.builds.values()].filter((b) => b.service === top).map((b) => b.hash);
+    this.stats.aliasRaces++;
+    this.w.trace(`alias race on ${app.alias} from ${writers.map((a) => a.name).join(",")}`);
+    for (const agent of writers) {
+      const epoch = agent.epoch;
+      const asRollback = randomFloat(rng) < 0.25;
+      const withApi = randomFloat(rng) < 0.3;
+      const pick = randomInt(rng, 4);
+      this.w.at(randomInt(rng, 50), () => {
+        if (!agent.up || agent.epoch !== epoch || !catalog.apps.includes(app)) return;
+        if (asRollback && agent.aliases.resolve(app.alias) !== undefined) {
+          this.rollbackOn(agent, app.alias);
+          return;
+        }
+        // one of the latest versions this member can see running
+        const seen = versions.filter((h) => this.visible(agent, h));
+        const hash = seen[Math.max(0, seen.length - 1 - pick)];
+        if (hash === undefined) return;
+        const entries: Record<string, string> = { [app.alias]: hash };
+        const api = catalog.refsOf(hash)[0];
+        if (withApi && api !== undefined && this.visible(agent, api)) entries.api = api;
+        this.setAliasesOn(agent, entries);
+      });
+    }
+  }
+
   /** `hashd rollback <alias>`: refused when the previous hash runs nowhere this host can see. */
   private rollback(): void {
     const agent = this.someAgent();
     const names = agent?.aliases.list().map((a) => a.name) ?? [];
     if (!agent || names.length === 0) return;
-    const name = names[randomInt(this.w.rng, names.length)] as string;
+    this.rollbackOn(agent, names[randomInt(this.w.rng, names.length)] as string);
+  }
+
+  private rollbackOn(agent: AgentModel, name: string): void {
     try {
       const v = agent.aliases.rollback(name, (h) => this.visible(agent, h));
       this.stats.rollbacks++;
@@ -276,7 +333,8 @@ export class Workload {
     if (failed) {
       if (byAlias) {
         this.w.trace(`alias request on ${entry.name} for ${short(hash)} failed: ${failed}`);
-        if (!this.w.agents.some((a) => a.isLive(hash))) this.stats.aliasFailuresRetired++;
+        // (a copy being activated again, after a rollback to a hash retired everywhere, serves nothing yet)
+        if (!this.w.agents.some((a) => a.serves(hash))) this.stats.aliasFailuresRetired++;
         else if (
           this.w.agents.some((a) => a.retiredAt.has(hash)) &&
           !this.w.disruptions.anyWithin(this.w.now, 60_000)
@@ -406,7 +464,7 @@ export class Workload {
     });
   }
 
-  /** daemon.ts isLive: live here, or some other member (alive or suspect) reports it live. */
+  /** start-serving.ts isLive: live here, or some other member (alive or suspect) reports it live. */
   private visible(agent: AgentModel, hash: string): boolean {
     return (
       agent.isLive(hash) ||

@@ -1,16 +1,17 @@
 /**
  * The simulated cluster: the gossip simulator's members, each with an agent model, on one
  * virtual clock. The agents' loops (publish every 250 ms, retirer every second, unit watch every
- * 2 s, as daemon.ts; rejoining and reconnecting are the gossip core's) and the workload's jobs run
+ * 2 s, as start-loops.ts; rejoining and reconnecting are the gossip core's) and the workload's jobs run
  * from one queue merged with the simulator's: a run is a pure function of its seed.
  */
 import type { RetentionPolicy } from "../../../src/agent/aliases/alias-service.ts";
 import type { Effect } from "../../../src/agent/retirement/effects.ts";
-import type { Action, MemberView, PlannerInput } from "../../../src/agent/retirement/planner.ts";
+import type { PlanInput, Planner } from "../../../src/agent/retirement/plan.ts";
+import type { Action, MemberView } from "../../../src/agent/retirement/planner.ts";
 import { randomInt, Xoshiro128 } from "../../../src/lib/prng.ts";
 import { EventHeap } from "../gossip/event-heap.ts";
 import { Simulation } from "../gossip/simulator.ts";
-import { AgentModel, type PlannerLike } from "./agent-model.ts";
+import { AgentModel } from "./agent-model.ts";
 import { Catalog } from "./catalog.ts";
 import { Disruptions } from "./disruptions.ts";
 
@@ -22,7 +23,7 @@ export interface WorldOptions {
   policy: RetentionPolicy;
   /** the planner's quiet period (the agent's quietSec) */
   quietMs: number;
-  newPlanner: () => PlannerLike;
+  newPlanner: () => Planner;
   mapView?: (view: MemberView[]) => MemberView[];
   noRecheck?: boolean;
   trace?: (line: string) => void;
@@ -46,7 +47,9 @@ export class World {
   readonly catalog: Catalog;
   readonly disruptions: Disruptions;
   /** called just before an agent carries out an effect (the properties are checked there) */
-  onEffect: (agent: AgentModel, action: Action, effect: Effect, input: PlannerInput) => void = () => {};
+  onEffect: (agent: AgentModel, action: Action, effect: Effect, input: PlanInput) => void = () => {};
+  /** called after a winning alias write changed an agent's alias table (local or gossiped) */
+  onAliasChange: (agent: AgentModel) => void = () => {};
   /** called after each retirer tick of an up agent */
   afterTick: (agent: AgentModel) => void = () => {};
   private readonly jobs = new EventHeap<Job>();
@@ -79,8 +82,11 @@ export class World {
       this.agents.push(agent);
     }
     this.sim.listener = (observer, event) => {
-      // daemon.ts: every winning alias write, local or gossiped, goes into the history
-      if (event.type === "alias-changed") this.agents[observer.index]?.aliases.record(event.record);
+      // start-cluster.ts: every winning alias write, local or gossiped, goes into the history
+      const agent = this.agents[observer.index];
+      if (event.type !== "alias-changed" || agent === undefined) return;
+      agent.aliases.record(event.record);
+      this.onAliasChange(agent);
     };
     for (const agent of this.agents) {
       agent.publish();
