@@ -147,6 +147,55 @@ let
       default = { };
       description = "The status page. It has no authentication: keep it on loopback and use an SSH tunnel.";
     };
+    tls = mkOption {
+      type = types.nullOr (
+        types.submodule {
+          options = {
+            certificateFile = mkOption {
+              type = types.nullOr plainPath;
+              default = null;
+              example = "/var/lib/acme/example.org/fullchain.pem";
+              description = "PEM file: the wildcard certificate for `*.<zone>` and `<zone>`, then its chain. Set from {option}`services.hashd.tls.useACMEHost` when that is set.";
+            };
+            keyFile = mkOption {
+              type = types.nullOr plainPath;
+              default = null;
+              example = "/var/lib/acme/example.org/key.pem";
+              description = "PEM file: the certificate's private key, readable by the agent (outside the Nix store). Set from {option}`services.hashd.tls.useACMEHost` when that is set.";
+            };
+            address = mkOption {
+              type = types.nullOr nonEmptyStr;
+              default = null;
+              description = "Address of the HTTPS listener; null: the ingress address.";
+            };
+            port = mkOption {
+              type = types.port;
+              default = 443;
+              description = "Port of the HTTPS listener.";
+            };
+            redirectHttp = mkOption {
+              type = types.bool;
+              default = false;
+              description = "Answer plain-HTTP requests with a 308 to the same URL over HTTPS, except those from this host (services calling through HASHD_INGRESS) and those a member forwards.";
+            };
+            checkSec = mkOption {
+              type = types.addCheck types.numbers.positive (s: s <= 86400) // {
+                description = "positive number of seconds, at most 86400";
+              };
+              default = 10;
+              description = "How often the agent checks the two files for a change; a changed, valid pair is served to new handshakes without a restart (open connections keep the old one).";
+            };
+          };
+        }
+      );
+      default = null;
+      description = ''
+        HTTPS on every hash and alias URL (`https://<hash>.<zone>/`): one wildcard certificate for
+        `*.<zone>` and `<zone>` (a wildcard needs the ACME DNS-01 challenge). TLS 1.2 and 1.3,
+        HTTP/1.1. A missing or broken pair at start stops the agent; at a renewal a broken pair is
+        refused and the old one kept. null: plain HTTP only.
+      '';
+    };
     gossip = mkOption {
       type = types.nullOr (
         types.submodule {
@@ -295,12 +344,16 @@ let
 
   tokenFile = cfg.settings.access.bypassTokenFile;
   gossip = cfg.settings.gossip;
+  tls = cfg.settings.tls;
+  acmeHost = cfg.tls.useACMEHost;
+  acmeCert = config.security.acme.certs.${acmeHost};
   ports = lib.filter (port: port != 0) (
     [
       cfg.settings.ingress.port
       cfg.settings.status.port
     ]
     ++ optional (gossip != null) gossip.port
+    ++ optional (tls != null) tls.port
   );
   isLoopback = address: lib.hasPrefix "127." address || address == "::1" || address == "localhost";
   unknownKeys = lib.filter (key: !(settingsOptions ? ${key})) (lib.attrNames cfg.settings);
@@ -357,6 +410,20 @@ in
         Public keys whose signatures this host accepts on service closures copied in by `hashd
         deploy` (`nix store sign`). Added to nix.settings.extra-trusted-public-keys, so the
         default cache key stays.
+      '';
+    };
+
+    tls.useACMEHost = mkOption {
+      type = types.nullOr nonEmptyStr;
+      default = null;
+      example = "svc.example.org";
+      description = ''
+        Serve HTTPS with the certificate of `security.acme.certs.<name>` (its `fullchain.pem` and
+        `key.pem`): it must be a wildcard for `*.<zone>` and `<zone>`
+        (`extraDomainNames = [ "*.<zone>" ]`, with `dnsProvider` set: a wildcard needs the DNS-01
+        challenge). Sets {option}`services.hashd.settings.tls`'s files and gives the agent the
+        certificate's group. A renewal needs nothing more: the agent reads the changed files by
+        itself (no reloadServices, which would restart it).
       '';
     };
 
@@ -437,7 +504,30 @@ in
           "services.hashd.settings: the ingress (ingress.port = ${toString cfg.settings.ingress.port}), the status page "
           + "(status.port = ${toString cfg.settings.status.port})"
           + lib.optionalString (gossip != null) " and gossip (gossip.port = ${toString gossip.port})"
+          + lib.optionalString (tls != null) " and HTTPS (tls.port = ${toString tls.port})"
           + " need ports of their own: give each a different one.";
+      }
+      {
+        assertion = tls == null || (tls.certificateFile != null && tls.keyFile != null);
+        message =
+          "services.hashd.settings.tls is set but its certificateFile or keyFile is not: give both (PEM: the wildcard "
+          + "certificate for *.${cfg.settings.zone} with its chain, and its key), or set services.hashd.tls.useACMEHost "
+          + "to the name of a security.acme.certs entry that has them.";
+      }
+      {
+        assertion = acmeHost == null || config.security.acme.certs ? ${acmeHost};
+        message =
+          "services.hashd.tls.useACMEHost is \"${toString acmeHost}\", but security.acme.certs has no such entry: "
+          + "declare security.acme.certs.\"${toString acmeHost}\" (with extraDomainNames = [ \"*.${cfg.settings.zone}\" ] "
+          + "and a dnsProvider: a wildcard needs the DNS-01 challenge), or set services.hashd.settings.tls's files instead.";
+      }
+      {
+        assertion =
+          tls == null
+          || lib.all (f: f == null || !(lib.hasPrefix "${builtins.storeDir}/" f)) [ tls.keyFile ];
+        message =
+          "services.hashd.settings.tls.keyFile is ${toString (if tls == null then "" else tls.keyFile)}, in the Nix store, "
+          + "where every user can read it. Keep the key outside the store and give its path as a string.";
       }
       {
         assertion = cfg.settings.runtimeDir == "/run/hashd";
@@ -505,6 +595,16 @@ in
         + "hashd serve will not start. Remove it, unless services.hashd.package is a newer hashd that reads it."
       ) unknownKeys;
 
+    # HTTPS with an ACME certificate: its files, read as its group (the unit has no capability to
+    # read past file modes). The agent notices a renewal by itself, so no reloadServices.
+    services.hashd.settings.tls = mkIf (acmeHost != null && config.security.acme.certs ? ${acmeHost}) {
+      certificateFile = lib.mkDefault "${acmeCert.directory}/fullchain.pem";
+      keyFile = lib.mkDefault "${acmeCert.directory}/key.pem";
+    };
+    # A reload binds a new listener beside the old one (SO_REUSEPORT) and closes the old: with this
+    # the kernel hands connections queued on the old one to the new one instead of resetting them.
+    boot.kernel.sysctl = mkIf (tls != null) { "net.ipv4.tcp_migrate_req" = lib.mkDefault 1; };
+
     # A cluster member: gossip with its defaults, sealed with the key (gossip.keyFile).
     services.hashd.settings.gossip = mkIf (cfg.clusterKeyFile != null) { };
 
@@ -518,7 +618,11 @@ in
     systemd.tmpfiles.rules = [ "d ${cfg.settings.gcRootDir} 0755 root root - -" ];
 
     networking.firewall = mkIf cfg.openFirewall {
-      allowedTCPPorts = [ cfg.settings.ingress.port ] ++ optional (gossip != null) gossip.port;
+      allowedTCPPorts = [
+        cfg.settings.ingress.port
+      ]
+      ++ optional (gossip != null) gossip.port
+      ++ optional (tls != null) tls.port;
       allowedUDPPorts = optional (gossip != null) gossip.port;
     };
 
@@ -550,6 +654,9 @@ in
         }
         // {
           ExecStart = "${lib.getExe cfg.package} serve --config ${configPath}";
+        }
+        // lib.optionalAttrs (acmeHost != null && config.security.acme.certs ? ${acmeHost}) {
+          SupplementaryGroups = [ acmeCert.group ];
         };
     };
   };

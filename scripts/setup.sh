@@ -13,7 +13,7 @@ fi
 # nix-setup-systemd: the nix-daemon units and the nixbld group and users that every sandbox host's
 # nix-daemon uses (both seen through the host's overlay root)
 packages=(systemd nix-bin nix-setup-systemd openssh-server openssh-client iproute2 util-linux python3 curl ca-certificates
-  nginx wrk hyperfine serf nftables chromium)
+  nginx wrk hyperfine serf nftables chromium openssl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

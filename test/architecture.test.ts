@@ -118,7 +118,10 @@ describe("the package's source (nix/source-filter.nix)", () => {
   if (!LIB) return;
 
   test("holds src/ without tests and the four build files; nothing else, so tests do not change the hash", () => {
-    const tracked = spawnSync("git", ["ls-files"], { cwd: REPO, encoding: "utf8" })
+    const tracked = spawnSync("git", ["ls-files", "--cached", "--others", "--exclude-standard"], {
+      cwd: REPO,
+      encoding: "utf8",
+    })
       .stdout.split("\n")
       .filter(Boolean);
     const dirs = new Set<string>();

@@ -31,6 +31,8 @@ const NARROWER: Record<string, string> = {
   stateDir: "StateDirectory= makes it, so it must be under /var/lib",
   runtimeDir: "the unit's RuntimeDirectory=hashd is /run/hashd, so nothing else works (an assertion)",
   gcRootDir: "it goes into a tmpfiles rule and ReadWritePaths=: no spaces, %, or . and .. segments",
+  "tls.certificateFile": "a plain path as the module's other files are: no spaces, %, or . and .. segments",
+  "tls.keyFile": "a plain path as the module's other files are: no spaces, %, or . and .. segments",
 };
 
 /** Defaults that differ, and why. */
@@ -42,10 +44,22 @@ const DEFAULT_DIFFERENCES: Record<string, { module: unknown; agent: unknown; why
   },
 };
 
+/**
+ * Keys the agent requires that the module declares nullable, and why: the module fills them from
+ * another option, and an assertion (not a type error) says what to do when neither is set.
+ */
+const NULLABLE_DIFFERENCES: Record<string, string> = {
+  "tls.certificateFile": "services.hashd.tls.useACMEHost sets it; an assertion asks for it otherwise",
+  "tls.keyFile": "services.hashd.tls.useACMEHost sets it; an assertion asks for it otherwise",
+};
+
 const KEY = "/run/keys/hashd-cluster";
 const CREDENTIAL = "/run/credentials/hashd.service/cluster-key";
-/** Every probe starts from a cluster member, so that the gossip section exists. */
-const BASE = `{ services.hashd = { enable = true; clusterKeyFile = "${KEY}"; }; }`;
+/**
+ * Every probe starts from a cluster member with HTTPS, so that the gossip and tls sections exist
+ * (tls.port 0: no port of its own, so no probe of another port meets it).
+ */
+const BASE = `({ lib, ... }: { services.hashd = { enable = true; clusterKeyFile = "${KEY}"; settings.tls = lib.mapAttrs (_: lib.mkDefault) { certificateFile = "/etc/hashd/tls.pem"; keyFile = "/run/keys/hashd-tls.key"; port = 0; }; }; })`;
 
 // ---------------------------------------------------------------------------------------------------
 // The agent's schema, walked through zod 4's definitions.
@@ -244,7 +258,9 @@ describe.skipIf(!LIB)("the module's settings and the agent's config schema", () 
     const key = (p: string[]) => p.join(".");
     expect(infos.map((o) => key(o.path)).sort()).toEqual(fields.map((f) => key(f.path)).sort());
     const nullable = Object.fromEntries(infos.map((o) => [key(o.path), o.nullable]));
-    const optional = Object.fromEntries(fields.map((f) => [key(f.path), f.optional]));
+    const optional = Object.fromEntries(
+      fields.map((f) => [key(f.path), f.optional || key(f.path) in NULLABLE_DIFFERENCES]),
+    );
     expect(nullable).toEqual(optional);
     // the one option a user cannot set: the module fills it from clusterKeyFile
     expect(
@@ -325,7 +341,11 @@ describe.skipIf(!LIB)("the module's settings and the agent's config schema", () 
     const alone = JSON.parse(ev().summary("{ services.hashd.enable = true; }").json);
     const clustered = JSON.parse(ev().summary(BASE).json);
     const agent = configSchema.parse({});
-    const agentClustered = configSchema.parse({ gossip: { keyFile: CREDENTIAL } });
+    // BASE's tls section has the module's defaults where it sets nothing (checkSec, redirectHttp)
+    const agentClustered = configSchema.parse({
+      gossip: { keyFile: CREDENTIAL },
+      tls: { certificateFile: "/etc/hashd/tls.pem", keyFile: "/run/keys/hashd-tls.key", port: 0 },
+    });
     for (const [key, d] of Object.entries(DEFAULT_DIFFERENCES)) {
       expect({ key, module: alone[key], agent: (agent as Record<string, unknown>)[key] }).toEqual({
         key,

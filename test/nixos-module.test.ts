@@ -287,6 +287,26 @@ describe.skipIf(!LIB)("the module, evaluated by nixpkgs' lib.evalModules", () =>
         "agenix or sops-nix) and give its path as a string.",
     ],
     [
+      "HTTPS without its files",
+      "{ services.hashd.settings.tls.port = 443; }",
+      "services.hashd.settings.tls is set but its certificateFile or keyFile is not: give both (PEM: the wildcard " +
+        "certificate for *.localhost with its chain, and its key), or set services.hashd.tls.useACMEHost " +
+        "to the name of a security.acme.certs entry that has them.",
+    ],
+    [
+      "an ACME host that is not declared",
+      '{ services.hashd.tls.useACMEHost = "svc.example.org"; services.hashd.settings.tls.certificateFile = "/c.pem"; services.hashd.settings.tls.keyFile = "/k.pem"; }',
+      'services.hashd.tls.useACMEHost is "svc.example.org", but security.acme.certs has no such entry: declare ' +
+        'security.acme.certs."svc.example.org" (with extraDomainNames = [ "*.localhost" ] and a dnsProvider: a wildcard ' +
+        "needs the DNS-01 challenge), or set services.hashd.settings.tls's files instead.",
+    ],
+    [
+      "a TLS key in the Nix store",
+      `{ services.hashd.settings.tls = { certificateFile = "/c.pem"; keyFile = "${STORE_KEY}"; }; }`,
+      `services.hashd.settings.tls.keyFile is ${STORE_KEY}, in the Nix store, where every user can read it. ` +
+        "Keep the key outside the store and give its path as a string.",
+    ],
+    [
       "keep-last without a count",
       '{ services.hashd.settings.retention.policy = "keep-last"; }',
       'services.hashd.settings.retention.policy is "keep-last": set services.hashd.settings.retention.count to how many ' +
@@ -296,6 +316,56 @@ describe.skipIf(!LIB)("the module, evaluated by nixpkgs' lib.evalModules", () =>
   test.each(assertions)("assertion: %s", (_what, module, message) => {
     const m = ev().summary(ENABLE, module);
     expect(m.failed).toEqual([message]);
+  });
+
+  test("HTTPS with an ACME certificate: its files, its group, the sysctl, the port; no reloadServices", () => {
+    const m = ev().summary(`{
+      services.hashd = {
+        enable = true;
+        openFirewall = true;
+        settings.zone = "svc.example.org";
+        settings.tls.redirectHttp = true;
+        tls.useACMEHost = "svc.example.org";
+      };
+      security.acme.certs."svc.example.org" = {
+        extraDomainNames = [ "*.svc.example.org" ];
+        dnsProvider = "rfc2136";
+        group = "hashd-certs";
+      };
+    }`);
+    expect(m.failed).toEqual([]);
+    expect(m.warnings).toEqual([]);
+    const json = JSON.parse(m.json);
+    expect(json.tls).toEqual({
+      certificateFile: "/var/lib/acme/svc.example.org/fullchain.pem",
+      keyFile: "/var/lib/acme/svc.example.org/key.pem",
+      port: 443,
+      redirectHttp: true,
+      checkSec: 10,
+    });
+    expect(configSchema.parse(json)).toEqual(json);
+    const service = unitSection(m.unit, "Service");
+    expect(service).toContain("SupplementaryGroups=hashd-certs");
+    // port 443 and 80: the unit keeps CAP_NET_BIND_SERVICE
+    expect(service).toContain("CapabilityBoundingSet=CAP_NET_BIND_SERVICE");
+    expect(m.tcp).toEqual([80, 443]);
+    const extra = ev().eval<{ sysctl: unknown; reload: string[] }>(
+      [
+        `{ services.hashd = { enable = true; tls.useACMEHost = "a"; }; security.acme.certs.a.extraDomainNames = [ "*.localhost" ]; }`,
+      ],
+      `{ sysctl = c.boot.kernel.sysctl."net.ipv4.tcp_migrate_req"; reload = c.security.acme.certs.a.reloadServices; }`,
+    );
+    expect(extra).toEqual({ sysctl: 1, reload: [] });
+  });
+
+  test("HTTPS with files of its own; none: no TLS key in the agent's config", () => {
+    const m = ev().summary(
+      '{ services.hashd = { enable = true; settings.tls = { certificateFile = "/etc/hashd/cert.pem"; keyFile = "/run/keys/hashd-tls.key"; port = 8443; }; }; }',
+    );
+    expect(m.failed).toEqual([]);
+    expect(JSON.parse(m.json).tls).toMatchObject({ certificateFile: "/etc/hashd/cert.pem", port: 8443 });
+    expect(unitSection(m.unit, "Service").some((l) => l.startsWith("SupplementaryGroups="))).toBe(false);
+    expect(JSON.parse(ev().summary(ENABLE).json).tls).toBeUndefined();
   });
 
   test("every assertion is covered above, and each says what to do on one line", () => {

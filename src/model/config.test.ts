@@ -63,3 +63,38 @@ describe("config: credentials (service name -> credential name -> file)", () => 
     expect(problems({ api: many })).toEqual([]);
   });
 });
+
+describe("config: tls (HTTPS on every hash URL)", () => {
+  function tlsProblems(tls: unknown): string[] {
+    try {
+      parseConfig({ tls });
+      return [];
+    } catch (e) {
+      expect(e).toBeInstanceOf(HashdError);
+      return (e as HashdError).details?.problems as string[];
+    }
+  }
+
+  test.each([
+    ["a key without a certificate", { keyFile: "/k.pem" }, "tls.certificateFile"],
+    ["a certificate without a key", { certificateFile: "/c.pem" }, "tls.keyFile"],
+    ["a relative certificate path", { certificateFile: "c.pem", keyFile: "/k.pem" }, "tls.certificateFile"],
+    ["a port out of range", { certificateFile: "/c.pem", keyFile: "/k.pem", port: 65536 }, "tls.port"],
+    ["an unknown field", { certificateFile: "/c.pem", keyFile: "/k.pem", minVersion: "1.0" }, "tls"],
+  ])("refuses %s", (_what, tls, field) => {
+    const found = tlsProblems(tls);
+    expect(found.length).toBeGreaterThan(0);
+    expect(found.join("\n")).toContain(field);
+  });
+
+  test("defaults: port 443, no redirect; absent: no TLS listener", () => {
+    expect(parseConfig({ tls: { certificateFile: "/c.pem", keyFile: "/k.pem" } }).tls).toEqual({
+      certificateFile: "/c.pem",
+      keyFile: "/k.pem",
+      port: 443,
+      redirectHttp: false,
+      checkSec: 10,
+    });
+    expect(parseConfig({}).tls).toBeUndefined();
+  });
+});

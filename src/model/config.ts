@@ -91,6 +91,27 @@ export const configSchema = z
     substituters: z.array(z.string().min(1)).default([]),
     ingress: listen.default({ address: "127.0.0.1", port: 8480 }),
     status: listen.default({ address: "127.0.0.1", port: 8481 }),
+    /**
+     * HTTPS on every hash URL: a TLS listener beside the plain ingress with one wildcard
+     * certificate for *.<zone> and <zone> (ingress/tls.ts). The files are read at start (missing or
+     * broken: the agent does not start) and again when they change (ACME renewals).
+     */
+    tls: z
+      .object({
+        /** PEM: the certificate, then its chain (ACME's fullchain.pem) */
+        certificateFile: z.string().startsWith("/"),
+        /** PEM private key of that certificate */
+        keyFile: z.string().startsWith("/"),
+        /** default: the ingress address */
+        address: z.string().min(1).optional(),
+        port: z.number().int().min(0).max(65535).default(443),
+        /** 308 from http:// to https://, except for this host's own clients and members' hops */
+        redirectHttp: z.boolean().default(false),
+        /** how often the files are checked for a change, in seconds */
+        checkSec: z.number().positive().max(86_400).default(10),
+      })
+      .strict()
+      .optional(),
     gossip: z
       .object({
         /** UDP packets and TCP push-pull streams, on every address of the host */

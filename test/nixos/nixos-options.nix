@@ -400,6 +400,50 @@ in
       type = types.bool;
       default = false;
     };
+    # nixos/modules/config/sysctl.nix
+    boot.kernel.sysctl = mkOption {
+      type = types.attrsOf (types.nullOr (types.either types.str types.int));
+      default = { };
+    };
+
+    # nixos/modules/security/acme/default.nix: the parts services read (`useACMEHost`)
+    security.acme.certs = mkOption {
+      type = types.attrsOf (
+        types.submodule (
+          { name, ... }:
+          {
+            options = {
+              directory = mkOption {
+                type = types.str;
+                readOnly = true;
+                default = "/var/lib/acme/${name}";
+              };
+              group = mkOption {
+                type = types.str;
+                default = "acme";
+              };
+              domain = mkOption {
+                type = types.str;
+                default = name;
+              };
+              extraDomainNames = mkOption {
+                type = types.listOf types.str;
+                default = [ ];
+              };
+              dnsProvider = mkOption {
+                type = types.nullOr types.str;
+                default = null;
+              };
+              reloadServices = mkOption {
+                type = types.listOf types.str;
+                default = [ ];
+              };
+            };
+          }
+        )
+      );
+      default = { };
+    };
 
     # nixos/modules/system/activation/top-level.nix: what `nixos-rebuild` builds; failed assertions
     # and warnings are reported when it is evaluated.

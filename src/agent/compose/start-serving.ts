@@ -86,11 +86,24 @@ export async function startServing(
       port: config.ingress.port,
       zone: config.zone,
       member: cluster.self,
+      // HTTPS (ingress/tls.ts): a missing or broken certificate refuses the start here
+      tls: config.tls && {
+        hostname: config.tls.address,
+        port: config.tls.port,
+        certificateFile: config.tls.certificateFile,
+        keyFile: config.tls.keyFile,
+        redirectHttp: config.tls.redirectHttp,
+        checkSec: config.tls.checkSec,
+      },
     },
     routes,
     aliases: { resolveAlias: (name) => aliases.resolve(name) },
     inflight,
     gate,
+    // into the agent's log (the journal): certificate reloads and refusals are worth reading there
+    log: (level, event, fields) => {
+      if (level !== "debug") log(`ingress ${level}: ${event}${fields ? ` ${JSON.stringify(fields)}` : ""}`);
+    },
     hopAuth: HopAuth.create(cluster.derivedKeys(HOP_KEY_INFO)),
     // private previews and 410 Gone (ingress/access.ts, cluster/gone-hashes.ts)
     access: {

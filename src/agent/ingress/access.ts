@@ -76,12 +76,19 @@ export function decideAccess(
 
 /**
  * The Set-Cookie line for a hash: host-only (no Domain), HttpOnly, SameSite=Lax, on the hash's own
- * host name (Path=/) or its `/h/<hash>/` path on a shared one. No Secure: the ingress speaks plain
- * HTTP, and a TLS terminator's X-Forwarded-Proto is a client's claim here.
+ * host name (Path=/) or its `/h/<hash>/` path on a shared one. Secure when the request came over
+ * the ingress's own TLS listener (`secure`); never from a header: a TLS terminator's
+ * X-Forwarded-Proto is a client's claim here.
  */
-export function bypassCookieLine(value: string, prefix: string | undefined, maxAgeSec: number): string {
+export function bypassCookieLine(
+  value: string,
+  prefix: string | undefined,
+  maxAgeSec: number,
+  secure = false,
+): string {
   const path = prefix === undefined ? "/" : `${prefix}/`;
-  return `${BYPASS_NAME}=${value}; Path=${path}; Max-Age=${maxAgeSec}; HttpOnly; SameSite=Lax`;
+  const line = `${BYPASS_NAME}=${value}; Path=${path}; Max-Age=${maxAgeSec}; HttpOnly; SameSite=Lax`;
+  return secure ? `${line}; Secure` : line;
 }
 
 const PARAM = /(?:^|[?&])hashd(?:-|%2d)bypass(?:[=&]|$)/i;

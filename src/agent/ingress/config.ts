@@ -1,7 +1,7 @@
 import { hostname as osHostname } from "node:os";
 import { HashdError } from "../../lib/errors.ts";
 import { EXPECTED_ZONE, isZone } from "../../model/names.ts";
-import type { IngressConfig } from "./types.ts";
+import type { IngressConfig, IngressTlsConfig } from "./types.ts";
 
 /**
  * Defaults. The header limit matches Bun's and Node's 16 KiB; the pool idle time stays below the
@@ -40,7 +40,31 @@ export function ingressConfig(partial: Partial<IngressConfig> = {}): IngressConf
   positive("upstreamIdleSec", config.upstreamIdleSec);
   positiveInt("maxIdlePerUpstream", config.maxIdlePerUpstream, 0, 100_000);
   positiveInt("maxRequestBodyBytes", config.maxRequestBodyBytes, 0, Number.MAX_SAFE_INTEGER);
+  if (config.tls !== undefined) {
+    config.tls = tlsConfig(config.tls);
+    if (config.tls.port !== 0 && config.tls.port === config.port)
+      bad("tls.port", config.tls.port, `a port other than the plain listener's (${config.port})`);
+  }
   return config;
+}
+
+/** The TLS defaults: port 443, no redirect, the files checked every 10 s. */
+export const TLS_DEFAULTS = { port: 443, redirectHttp: false, checkSec: 10 } as const;
+
+function tlsConfig(partial: Partial<IngressTlsConfig>): IngressTlsConfig {
+  const tls = { ...TLS_DEFAULTS, ...dropUndefined(partial) } as IngressTlsConfig;
+  if (typeof tls.certificateFile !== "string" || !tls.certificateFile.startsWith("/"))
+    bad(
+      "tls.certificateFile",
+      tls.certificateFile,
+      "an absolute path (PEM: the certificate, then its chain)",
+    );
+  if (typeof tls.keyFile !== "string" || !tls.keyFile.startsWith("/"))
+    bad("tls.keyFile", tls.keyFile, "an absolute path (PEM private key)");
+  if (!Number.isInteger(tls.port) || tls.port < 0 || tls.port > 65535) bad("tls.port", tls.port, "0-65535");
+  if (typeof tls.redirectHttp !== "boolean") bad("tls.redirectHttp", tls.redirectHttp, "true or false");
+  positive("tls.checkSec", tls.checkSec);
+  return tls;
 }
 
 function positive(field: string, value: number): void {

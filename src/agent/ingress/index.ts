@@ -1,6 +1,6 @@
 /**
- * The hashd ingress: every hash at http://<hash>.<zone>/, /h/<hash>/ and http://<alias>.<zone>/,
- * in-flight counting, holds, and scale to zero. Wiring, done by the agent (compose/start-serving.ts,
+ * The hashd ingress: every hash at http://<hash>.<zone>/, /h/<hash>/ and http://<alias>.<zone>/
+ * (and over HTTPS with config.tls: tls.ts), in-flight counting, holds, and scale to zero. Wiring, done by the agent (compose/start-serving.ts,
  * which wiring.test.ts runs):
  *
  *   const inflight = new InFlight();

@@ -117,11 +117,28 @@ export class ProxyConnection implements UpstreamOwner {
   private local: boolean | undefined;
   private viaPeer = false;
 
+  /**
+   * secure: the client came through the TLS listener (tls.ts): X-Forwarded-Proto https, a Secure
+   * bypass cookie, no redirect to HTTPS. Its handshake must end within headerTimeoutSec (a slow or
+   * partial handshake is cut like an idle connection), then the idle timeout applies (onHandshake).
+   */
   constructor(
     private readonly socket: Socket<ProxyConnection>,
     private readonly ctx: ProxyContext,
+    readonly secure = false,
   ) {
-    this.setDeadline(Deadline.Idle, ctx.config.idleTimeoutSec);
+    const { idleTimeoutSec, headerTimeoutSec } = ctx.config;
+    this.setDeadline(Deadline.Idle, secure ? Math.min(idleTimeoutSec, headerTimeoutSec) : idleTimeoutSec);
+  }
+
+  /** The TLS handshake ended: a failed one is cut, a done one waits for its request as any connection. */
+  onHandshake(ok: boolean): void {
+    if (!ok) {
+      this.abort();
+      return;
+    }
+    if (this.phase === Phase.Head && this.buf === null && this.deadlineKind === Deadline.Idle)
+      this.setDeadline(Deadline.Idle, this.ctx.config.idleTimeoutSec);
   }
 
   // ---- client events ----
@@ -265,6 +282,7 @@ export class ProxyConnection implements UpstreamOwner {
       this.answer(routing.status, routing.message, close, undefined, { location });
       return;
     }
+    if (this.redirectsToHttps(head, close)) return;
     const { hash } = routing;
     // before anything looks the hash up: a refusal must cost and say what an unknown hash does
     if (ctx.access !== undefined && !this.accessGranted(ctx.access, head, routing, close)) return;
@@ -298,6 +316,7 @@ export class ProxyConnection implements UpstreamOwner {
       clientAddress,
       hop,
       defaultHost: head.host === undefined ? `${hash}.${ctx.config.zone}` : undefined,
+      secure: this.secure,
     };
     this.target = ctx.targetFor(route);
     this.phase = Phase.Waiting;
@@ -353,7 +372,12 @@ export class ProxyConnection implements UpstreamOwner {
     }
     const cookie =
       decision.cookie && secret !== undefined
-        ? bypassCookieLine(secret.cookieFor(hash, now), routing.prefix, BYPASS_COOKIE_MAX_AGE_SEC)
+        ? bypassCookieLine(
+            secret.cookieFor(hash, now),
+            routing.prefix,
+            BYPASS_COOKIE_MAX_AGE_SEC,
+            this.secure,
+          )
         : undefined;
     this.answer(307, "see the same URL without hashd-bypass", close, undefined, {
       location,
@@ -363,14 +387,33 @@ export class ProxyConnection implements UpstreamOwner {
   }
 
   /** Whether this connection comes from this host (a service through HASHD_INGRESS); asked once. */
-  private fromThisHost(access: AccessControl): boolean {
+  private fromThisHost(access: AccessControl | undefined): boolean {
     if (this.local === undefined) {
       const { remoteAddress, localAddress } = this.socket;
-      this.local = access.isLocal
+      this.local = access?.isLocal
         ? access.isLocal(remoteAddress, localAddress)
         : isLocalClient(remoteAddress, localAddress);
     }
     return this.local;
+  }
+
+  /**
+   * tls.redirectHttp: a request on the plain listener gets 308 to https://<same host>/<same target>,
+   * except from this host (services reach each other through HASHD_INGRESS over plain HTTP) and
+   * proven hops (members forward to each other's plain port). Asked only for a request that routed.
+   */
+  private redirectsToHttps(head: RequestHead, close: boolean): boolean {
+    const tls = this.ctx.config.tls;
+    if (this.secure || tls === undefined || !tls.redirectHttp || head.host === undefined) return false;
+    if (head.hop !== undefined || this.fromThisHost(this.ctx.access)) return false;
+    const name = hostName(head.host);
+    const port = this.ctx.tlsPort ?? tls.port;
+    const authority = port === 443 ? name : `${name}:${port}`;
+    const target = head.target.startsWith("/") ? head.target : "/";
+    this.answer(308, "this ingress answers over HTTPS", close, undefined, {
+      location: `https://${authority}${target}`,
+    });
+    return true;
   }
 
   private hopProven(head: RequestHead): boolean {
@@ -398,7 +441,7 @@ export class ProxyConnection implements UpstreamOwner {
       hash,
       method: head.method,
       target: head.target,
-      ...forwardedValues(head, clientAddress),
+      ...forwardedValues(head, clientAddress, this.secure),
     };
     return { member, hash, proof: hopAuth.sign(fields, Date.now()) };
   }
@@ -851,6 +894,16 @@ export class ProxyConnection implements UpstreamOwner {
     // ctx.now lags by up to one sweep: add it, so a timeout is never early (and at most two sweeps late)
     this.deadline = this.ctx.now + seconds * 1000 + SWEEP_MS;
   }
+}
+
+/** The host name of a Host value, without its port ("[::1]:8080" -> "[::1]"). */
+function hostName(host: string): string {
+  if (host.startsWith("[")) {
+    const end = host.indexOf("]");
+    return end < 0 ? host : host.slice(0, end + 1);
+  }
+  const colon = host.indexOf(":");
+  return colon < 0 ? host : host.slice(0, colon);
 }
 
 /** A LF not preceded by CR in buf[from..]. */

@@ -31,6 +31,8 @@ export interface ProxyContext {
   readonly access?: AccessControl | undefined;
   /** retired hashes (410); undefined: every hash no member serves is a 404 */
   readonly gone?: GoneHashes | undefined;
+  /** the TLS listener's bound port (config.tls.port, or the one picked for 0), for redirects */
+  tlsPort?: number | undefined;
   /** coarse clock (ms), advanced by the server's sweep; deadlines are set from it without a syscall */
   now: number;
   targetFor(route: Exclude<Route, { kind: "none" }>): UpstreamTarget;

@@ -6,6 +6,7 @@ import type { IngressStatsView } from "./metrics.ts";
 import { ProxyConnection } from "./proxy-connection.ts";
 import { IngressStats, type ProxyContext, routeCaches, SWEEP_MS } from "./proxy-context.ts";
 import { StopGate } from "./stop-gate.ts";
+import { TlsListener } from "./tls.ts";
 import {
   type AccessControl,
   type AliasResolver,
@@ -39,6 +40,15 @@ export interface Ingress {
   readonly port: number;
   /** http://<hostname>:<port> */
   readonly url: string;
+  /** the TLS listener's port and certificate (tls.ts); undefined without config.tls */
+  readonly tls:
+    | {
+        readonly port: number;
+        readonly url: string;
+        current(): { fingerprint: string; subject: string; validTo: string };
+        reload(): boolean;
+      }
+    | undefined;
   readonly inflight: InFlight;
   readonly gate: StopGate;
   stats(): IngressStatsView & { idleUpstreams: number };
@@ -76,37 +86,48 @@ export function startIngress(options: IngressOptions): Ingress {
     ...routeCaches(),
   };
 
-  const handlers: SocketHandler<ProxyConnection> = {
-    open(socket) {
-      const conn = new ProxyConnection(socket, ctx);
-      socket.data = conn;
-      connections.add(conn);
-      stats.connections++;
-    },
-    data(socket, data) {
-      try {
-        socket.data.onClientData(data);
-      } catch (error) {
-        failed(socket.data, error);
-      }
-    },
-    drain(socket) {
-      try {
-        socket.data.onClientDrain();
-      } catch (error) {
-        failed(socket.data, error);
-      }
-    },
-    close(socket) {
-      const conn = socket.data;
-      if (conn === undefined || !connections.delete(conn)) return;
-      stats.connections--;
-      guard(conn, () => conn.onClientClose());
-    },
-    error(_socket, error) {
-      log("debug", "client socket error", { error: String(error) });
-    },
-  };
+  const handlers = connectionHandlers(false);
+  function connectionHandlers(secure: boolean): SocketHandler<ProxyConnection> {
+    return {
+      open(socket) {
+        const conn = new ProxyConnection(socket, ctx, secure);
+        socket.data = conn;
+        connections.add(conn);
+        stats.connections++;
+      },
+      data(socket, data) {
+        try {
+          socket.data.onClientData(data);
+        } catch (error) {
+          failed(socket.data, error);
+        }
+      },
+      drain(socket) {
+        try {
+          socket.data.onClientDrain();
+        } catch (error) {
+          failed(socket.data, error);
+        }
+      },
+      close(socket) {
+        const conn = socket.data;
+        if (conn === undefined || !connections.delete(conn)) return;
+        stats.connections--;
+        guard(conn, () => conn.onClientClose());
+      },
+      error(_socket, error) {
+        log("debug", "client socket error", { error: String(error) });
+      },
+      ...(secure
+        ? {
+            handshake(socket: { data: ProxyConnection | undefined }, ok: boolean) {
+              const conn = socket.data;
+              if (conn !== undefined) guard(conn, () => conn.onHandshake(ok));
+            },
+          }
+        : {}),
+    };
+  }
 
   function guard(conn: ProxyConnection | undefined, action: () => void): void {
     try {
@@ -128,6 +149,18 @@ export function startIngress(options: IngressOptions): Ingress {
     socket: handlers,
   });
 
+  // the same connections, deadlines and pool over TLS; a missing or broken pair throws here
+  let tls: TlsListener<ProxyConnection> | undefined;
+  if (config.tls !== undefined) {
+    try {
+      tls = new TlsListener(config.tls, config.hostname, connectionHandlers(true), log);
+    } catch (error) {
+      listener.stop(true);
+      throw error;
+    }
+    ctx.tlsPort = tls.port;
+  }
+
   const sweep = setInterval(() => {
     const now = Date.now();
     ctx.now = now;
@@ -140,10 +173,17 @@ export function startIngress(options: IngressOptions): Ingress {
 
   const port = listener.port;
   const host = config.hostname.includes(":") ? `[${config.hostname}]` : config.hostname;
+  const tlsView = tls && {
+    port: tls.port,
+    url: `https://${tls.hostname.includes(":") ? `[${tls.hostname}]` : tls.hostname}:${tls.port}`,
+    current: () => tls.current,
+    reload: () => tls.reload(),
+  };
   return {
     config,
     port,
     url: `http://${host}:${port}`,
+    tls: tlsView,
     inflight,
     gate,
     stats: () => ({
@@ -159,6 +199,7 @@ export function startIngress(options: IngressOptions): Ingress {
     },
     async stop(graceMs = 10_000) {
       listener.stop();
+      tls?.stop();
       const until = Date.now() + graceMs;
       for (;;) {
         for (const conn of connections) guard(conn, () => conn.closeIfIdle());
@@ -167,6 +208,7 @@ export function startIngress(options: IngressOptions): Ingress {
       }
       clearInterval(sweep);
       listener.stop(true);
+      tls?.stop(true);
       for (const conn of connections) conn.onClientClose();
       pool.close();
     },

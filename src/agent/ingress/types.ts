@@ -96,4 +96,22 @@ export interface IngressConfig {
   upstreamIdleSec: number;
   /** most idle pooled connections kept per upstream socket */
   maxIdlePerUpstream: number;
+  /** HTTPS on every hash URL (tls.ts); undefined: plain HTTP only */
+  tls?: IngressTlsConfig | undefined;
+}
+
+/** The ingress's TLS listener: one wildcard certificate for *.<zone> and <zone>. */
+export interface IngressTlsConfig {
+  /** address to listen on (default: the plain listener's) */
+  hostname?: string | undefined;
+  /** default 443; 0 picks a free port (tests) */
+  port: number;
+  /** PEM: the certificate then its chain (ACME's fullchain.pem) */
+  certificateFile: string;
+  /** PEM private key matching the certificate */
+  keyFile: string;
+  /** 308 from http:// to https:// for clients not on this host and not proven members */
+  redirectHttp: boolean;
+  /** how often the two files are checked for a change (seconds); a change reloads them */
+  checkSec: number;
 }

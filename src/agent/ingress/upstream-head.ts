@@ -15,6 +15,8 @@ export interface ForwardTo {
   hop?: { member: string; hash: string; proof: string | undefined };
   /** Host to send when an HTTP/1.0 client sent none (the service's own name, <hash>.<zone>) */
   defaultHost?: string;
+  /** the client's connection is TLS (the ingress's HTTPS listener): X-Forwarded-Proto https */
+  secure?: boolean;
 }
 
 /**
@@ -27,11 +29,12 @@ export interface ForwardTo {
 export function forwardedValues(
   head: RequestHead,
   clientAddress: string,
+  secure = false,
 ): { forwardedFor: string; forwardedHost: string; forwardedProto: string } {
   return {
     forwardedFor: head.forwardedFor ? `${head.forwardedFor}, ${clientAddress}` : clientAddress,
     forwardedHost: forwardedHost(head) ?? "",
-    forwardedProto: forwardedProto(head),
+    forwardedProto: forwardedProto(head, secure),
   };
 }
 
@@ -39,8 +42,12 @@ function forwardedHost(head: RequestHead): string | undefined {
   return (head.hop !== undefined && head.forwardedHost) || head.host;
 }
 
-function forwardedProto(head: RequestHead): string {
-  return (head.hop !== undefined && head.forwardedProto) || "http";
+/**
+ * A proven hop's proto (the first ingress saw the client, over TLS or not); otherwise what this
+ * ingress saw: https on its TLS listener, http on the plain one. A client's own header never counts.
+ */
+function forwardedProto(head: RequestHead, secure: boolean): string {
+  return (head.hop !== undefined && head.forwardedProto) || (secure ? "https" : "http");
 }
 
 /**
@@ -71,7 +78,7 @@ export function writeUpstreamRequestHead(out: Scratch, head: RequestHead, to: Fo
   out.text("\r\n");
   const host = forwardedHost(head);
   if (host) field(out, "x-forwarded-host: ", host);
-  field(out, "x-forwarded-proto: ", forwardedProto(head));
+  field(out, "x-forwarded-proto: ", forwardedProto(head, to.secure === true));
   if (to.prefix !== undefined && to.hop === undefined) field(out, "x-forwarded-prefix: ", to.prefix);
   if (to.hop !== undefined) {
     field(out, "x-hashd-hop: ", to.hop.member);
