@@ -339,3 +339,24 @@ describe("5. interim responses, absolute-form, bare LF", () => {
     expect(seen).toEqual([]);
   });
 });
+
+describe("Connection: close is answered in kind (RFC 9112 9.6)", () => {
+  test("a client that asks to close gets connection: close once, and the connection ends", async () => {
+    const started = performance.now();
+    const raw = await rawExchange(
+      ingress.port,
+      `GET /bye HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
+      20_000,
+    );
+    const head = raw.slice(0, raw.indexOf("\r\n\r\n"));
+    expect(statusOf(raw)).toBe(200);
+    expect(head.match(/\r\nconnection:[^\r]*/gi)).toEqual(["\r\nconnection: close"]);
+    expect(performance.now() - started).toBeLessThan(15_000); // closed by the ingress, not by the wait
+  });
+
+  test("a keep-alive client is not told to close", async () => {
+    const raw = await send(`GET /stay HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
+    expect(statusOf(raw)).toBe(200);
+    expect(raw.slice(0, raw.indexOf("\r\n\r\n"))).not.toMatch(/\r\nconnection:/i);
+  });
+});

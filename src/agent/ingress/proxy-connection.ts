@@ -56,6 +56,9 @@ enum Deadline {
 const CRLFCRLF = Buffer.from("\r\n\r\n");
 /** A service's response head larger than this is refused (502). */
 const MAX_RESPONSE_HEAD = 64 * 1024;
+/** Added to a response the ingress closes after when the service's own head does not say so. */
+const CLOSE_LINE = Buffer.from("connection: close\r\n");
+const NO_LINE = Buffer.alloc(0);
 /** How often a request for a local hash whose socket is not there yet tries again. */
 const SOCKET_RETRY_MS = 50;
 /** Client bytes held while a request is routed or connected before the client is paused. */
@@ -670,7 +673,9 @@ export class ProxyConnection implements UpstreamOwner {
       if (stop < 0) return;
     }
     this.resStarted = true;
-    this.sendResponseHead(buf, stop);
+    // RFC 9112 9.6: the client asked to close (or the body ends at the close): say so, as the last
+    // response on this connection, unless the service's head already does.
+    this.sendResponseHead(buf, stop, !head.keepAlive && !res.close);
     if (body.done) this.finishResponse();
   }
 
@@ -774,12 +779,14 @@ export class ProxyConnection implements UpstreamOwner {
   // ---- helpers ----
 
   /** buf[0, stop): the service's response head (and what follows it) with the x-hashd-hash line added */
-  private sendResponseHead(buf: Buffer, stop: number): void {
-    if (this.viaPeer) {
+  private sendResponseHead(buf: Buffer, stop: number, announceClose = false): void {
+    if (this.viaPeer && !announceClose) {
       this.sendClient(stop === buf.length ? buf : buf.subarray(0, stop)); // the peer's ingress added it
       return;
     }
-    writeWithLine(scratch.reset(), buf, stop, this.ctx.hashLine(this.hash));
+    const hashLine = this.viaPeer ? NO_LINE : this.ctx.hashLine(this.hash); // a peer's ingress added it
+    const line = announceClose ? Buffer.concat([hashLine, CLOSE_LINE]) : hashLine;
+    writeWithLine(scratch.reset(), buf, stop, line);
     if (!this.out.sendCopy(this.socket, scratch.buf, scratch.length)) this.clientBacklogged();
   }
 
