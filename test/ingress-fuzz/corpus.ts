@@ -47,4 +47,10 @@ export const CORPUS: readonly (readonly [name: string, bytes: string])[] = [
     "two Content-Length headers, same number, different text",
     `POST / HTTP/1.1\r\nHost: ${HOST}\r\nContent-Length: 02\r\nContent-Length: 2\r\n\r\nhi`,
   ],
+  // the private-preview token (issue 15): never passed to a service, by header or by cookie
+  ["x-hashd-bypass header", `GET / HTTP/1.1\r\nHost: ${HOST}\r\nX-Hashd-Bypass: secret-token\r\n\r\n`],
+  [
+    "hashd-bypass cookies among others, in any case",
+    `GET / HTTP/1.1\r\nHost: ${HOST}\r\nCookie: a=b; HASHD-Bypass=t1;c=d\r\nCookie: hashd-bypass=t2\r\n\r\n`,
+  ],
 ];

@@ -386,6 +386,27 @@ function request(g: Gen, depth: number): string {
       g.word(1, 12),
     );
   }
+  // the private-preview token (access.ts): the service must never see it, by header or cookie
+  if (g.chance(0.04 * hostile)) {
+    add(g.pick(["X-Hashd-Bypass", "x-hashd-bypass", "X-HASHD-BYPASS"]), g.word(1, 40));
+    g.tag("bypass-header");
+  }
+  if (g.chance(0.05 * hostile)) {
+    const cookie = g.pick([
+      "hashd-bypass=v1.1.abc",
+      "HASHD-Bypass=tok; a=b",
+      "a=b; hashd-bypass",
+      " hashd-bypass = tok ;x=y",
+      "hashd-bypass=1; hashd-bypass=2; hashd-bypass=3; hashd-bypass=4; hashd-bypass=5; keep=1",
+      "a=b;;hashd-bypass=;c=d",
+      "hashd-bypassx=not-the-token",
+      "xhashd-bypass=not-the-token; hashd-bypass=t",
+      "hashd%2dbypass=t",
+      "a=hashd-bypass",
+    ]);
+    add("Cookie", cookie);
+    g.tag(`bypass-cookie=${show(cookie)}`);
+  }
   if (g.chance(0.05)) add("Keep-Alive", "timeout=5");
   if (g.chance(0.05)) add("TE", g.pick(["trailers", "gzip", "chunked"]));
   if (g.chance(0.03)) add("Proxy-Connection", "keep-alive");

@@ -369,6 +369,33 @@ function connectionNamed(raw: string[]): Set<string> {
   return names;
 }
 
+/** The private-preview token's cookie name: its pairs are for the ingress, never for a service. */
+const BYPASS_COOKIE = "hashd-bypass";
+
+const isBypassPair = (pair: string): boolean => {
+  const eq = pair.indexOf("=");
+  return (eq < 0 ? pair : pair.slice(0, eq)).trim().toLowerCase() === BYPASS_COOKIE;
+};
+
+/**
+ * What the service should see of the client's headers, as far as the token goes: Cookie lines
+ * without hashd-bypass pairs (the others joined by "; ", the line gone if none is left), and no
+ * x-hashd-bypass header. Written here apart from the ingress's code, so the two can disagree.
+ */
+function withoutBypass(pairs: [string, string][]): [string, string][] {
+  const out: [string, string][] = [];
+  for (const [name, value] of pairs) {
+    if (name === "cookie" && value.split(";").some(isBypassPair)) {
+      const rest = value
+        .split(";")
+        .map((p) => p.trim())
+        .filter((p) => p !== "" && !isBypassPair(p));
+      if (rest.length > 0) out.push([name, rest.join("; ")]);
+    } else out.push([name, value]);
+  }
+  return out;
+}
+
 function compareHeaders(
   want: ParsedRequest,
   got: ParsedRequest,
@@ -376,6 +403,12 @@ function compareHeaders(
   authority: string | undefined,
   add: (cls: string, message: string) => void,
 ): void {
+  for (const [name, value] of lowerPairs(got.h)) {
+    if (name === "x-hashd-bypass" || (name === "cookie" && value.split(";").some(isBypassPair))) {
+      add("token-leaked", `${what}: the service saw ${name}: ${JSON.stringify(value)}`);
+      return;
+    }
+  }
   const hop = connectionNamed(want.h);
   const keep = ([name]: [string, string]): boolean =>
     !REWRITTEN.has(name) &&
@@ -383,7 +416,7 @@ function compareHeaders(
     !hop.has(name) &&
     !name.startsWith("x-forwarded-") &&
     !name.startsWith("x-hashd-");
-  let a = lowerPairs(want.h).filter(keep);
+  let a = withoutBypass(lowerPairs(want.h)).filter(keep);
   let b = lowerPairs(got.h).filter(keep);
   if (authority !== undefined) {
     // absolute-form: its authority is the Host the service must see, in place of any Host header
