@@ -17,7 +17,7 @@ import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { testPki } from "../../test/support/ingress/tls-certs.ts";
-import { type Nginx, startNginx, upstreamConfig } from "../ingress/nginx.ts";
+import { type Nginx, proxyConfig, startNginx, upstreamConfig } from "../ingress/nginx.ts";
 import { cpuSeconds, type WrkResult, wrk } from "../ingress/wrk.ts";
 
 const HASH = "0123456789abcdfghijklmnpqrsvwxyz";
@@ -45,42 +45,6 @@ async function freePort(): Promise<number> {
   const { port } = listener;
   listener.stop(true);
   return port;
-}
-
-/** nginx as the TLS-terminating proxy to compare with: the same protocols, ALPN http/1.1, keep-alive pool upstream. */
-function tlsProxyConfig(port: number, cert: string, key: string): string {
-  const tmp = join(dir, "proxy-tmp");
-  return `
-worker_processes 1;
-worker_rlimit_nofile 30000;
-pid ${join(dir, "proxy.pid")};
-error_log ${join(dir, "proxy-error.log")} warn;
-daemon off;
-events { worker_connections 20000; }
-http {
-  access_log off;
-  client_body_temp_path ${tmp}/body; proxy_temp_path ${tmp}/proxy; fastcgi_temp_path ${tmp}/fcgi;
-  uwsgi_temp_path ${tmp}/uwsgi; scgi_temp_path ${tmp}/scgi;
-  keepalive_requests 10000000;
-  keepalive_timeout 300s;
-  upstream service { server unix:${socketPath}; keepalive 256; }
-  server {
-    listen 127.0.0.1:${port} ssl;
-    ssl_certificate ${cert};
-    ssl_certificate_key ${key};
-    ssl_protocols TLSv1.2 TLSv1.3;
-    location / {
-      proxy_pass http://service;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host $host;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_set_header X-Forwarded-Proto $scheme;
-      proxy_buffering off;
-    }
-  }
-}
-`;
 }
 
 async function startHashd(port: number, cert: string, key: string): Promise<Subprocess> {
@@ -125,7 +89,7 @@ async function main(): Promise<void> {
   nginxes.push(upstream);
   const [nginxPort, hashdPort] = [await freePort(), await freePort()];
   Bun.spawnSync(["mkdir", "-p", join(dir, "proxy-tmp")]);
-  const proxy = await startNginx(dir, "proxy", tlsProxyConfig(nginxPort, pair.cert, pair.key));
+  const proxy = await startNginx(dir, "proxy", proxyConfig(dir, socketPath, nginxPort, pair));
   nginxes.push(proxy);
   const hashd = await startHashd(hashdPort, pair.cert, pair.key);
   const targets: Target[] = [

@@ -46,18 +46,33 @@ export function upstreamConfig(dir: string, socketPath: string, tcpPort: number,
 `;
 }
 
-/** nginx as the reverse proxy to compare with: keep-alive pool to the same unix socket. */
-export function proxyConfig(dir: string, socketPath: string, port: number): string {
+/**
+ * nginx as the reverse proxy to compare with: keep-alive pool to the same unix socket. With `tls`
+ * it terminates TLS as the ingress's HTTPS listener does: the same protocols, ALPN http/1.1.
+ */
+export function proxyConfig(
+  dir: string,
+  socketPath: string,
+  port: number,
+  tls?: { cert: string; key: string },
+): string {
+  const listen = tls
+    ? `listen 127.0.0.1:${port} ssl;
+    ssl_certificate ${tls.cert};
+    ssl_certificate_key ${tls.key};
+    ssl_protocols TLSv1.2 TLSv1.3;`
+    : `listen 127.0.0.1:${port};`;
+  const proto = tls ? "\n      proxy_set_header X-Forwarded-Proto $scheme;" : "";
   return `${common(dir, "proxy")}
   upstream service { server unix:${socketPath}; keepalive 256; }
   server {
-    listen 127.0.0.1:${port};
+    ${listen}
     location / {
       proxy_pass http://service;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_set_header Host $host;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;${proto}
       proxy_buffering off;
     }
   }
