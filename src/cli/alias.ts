@@ -1,16 +1,12 @@
 import { defineCommand } from "citty";
 import type { AliasView, HistoryEntry } from "../agent/aliases/alias-service.ts";
 import { HashdError } from "../lib/errors.ts";
-import { AgentClient, DEFAULT_CONTROL_SOCKET } from "./client.ts";
+import { AgentClient, agentArgs } from "./client.ts";
 import type { Output } from "./commands.ts";
 import { ago, table } from "./format.ts";
 import { hostArg, onHost } from "./host.ts";
 
-const common = {
-  socket: { type: "string", description: "control socket of the agent", default: DEFAULT_CONTROL_SOCKET },
-  json: { type: "boolean", description: "print JSON", default: false },
-  ...hostArg,
-} as const;
+const common = { ...agentArgs, ...hostArg } as const;
 
 interface Common {
   socket: string;

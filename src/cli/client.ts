@@ -2,6 +2,12 @@ import { HashdError } from "../lib/errors.ts";
 
 export const DEFAULT_CONTROL_SOCKET = "/run/hashd/control.sock";
 
+/** The options of every command that asks the local agent: its control socket, and JSON output. */
+export const agentArgs = {
+  socket: { type: "string", description: "control socket of the agent", default: DEFAULT_CONTROL_SOCKET },
+  json: { type: "boolean", description: "print JSON", default: false },
+} as const;
+
 /** Talks to the local agent's control API over its unix socket. */
 export class AgentClient {
   constructor(readonly socketPath: string = DEFAULT_CONTROL_SOCKET) {}

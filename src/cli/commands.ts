@@ -8,7 +8,7 @@ import { HashdError } from "../lib/errors.ts";
 import { loadConfig } from "../model/config.ts";
 import type { DeploymentEvent } from "../model/deployment.ts";
 import { parseStoreHash, parseStorePath } from "../nix/store-path.ts";
-import { AgentClient, DEFAULT_CONTROL_SOCKET } from "./client.ts";
+import { AgentClient, agentArgs } from "./client.ts";
 import { ago, table } from "./format.ts";
 import { hostArg, onHost } from "./host.ts";
 import type { Stream } from "./stream.ts";
@@ -26,11 +26,6 @@ export interface Output {
   /** then a child takes over standard output until it ends or is stopped (stream.ts) */
   stream?: Stream;
 }
-
-const common = {
-  socket: { type: "string", description: "control socket of the agent", default: DEFAULT_CONTROL_SOCKET },
-  json: { type: "boolean", description: "print JSON", default: false },
-} as const;
 
 function deploymentLines(d: ShownDeployment): string {
   const lines = [
@@ -82,7 +77,7 @@ export const activate = defineCommand({
       default: false,
     },
     from: { type: "string", description: "substituter to copy from when the path is missing" },
-    ...common,
+    ...agentArgs,
   },
   async run({ args }): Promise<Output> {
     const timeoutSec = Number(args.timeout);
@@ -112,7 +107,7 @@ export const activate = defineCommand({
 
 export const deactivate = defineCommand({
   meta: { name: "deactivate", description: "stop a hash's socket and service and drop its GC root" },
-  args: { hash: { type: "positional", required: true }, ...common },
+  args: { hash: { type: "positional", required: true }, ...agentArgs },
   async run({ args }): Promise<Output> {
     parseStoreHash(args.hash);
     const r = await new AgentClient(args.socket).request<{ deployment: ShownDeployment }>(
@@ -125,7 +120,7 @@ export const deactivate = defineCommand({
 
 export const list = defineCommand({
   meta: { name: "list", description: "list the deployments of this host" },
-  args: { ...common, ...hostArg },
+  args: { ...agentArgs, ...hostArg },
   async run({ args }): Promise<Output> {
     const r = args.host
       ? await onHost(args.host).hashdJson<{ deployments: ShownDeployment[] }>(["list"])
@@ -143,7 +138,7 @@ export const list = defineCommand({
 
 export const show = defineCommand({
   meta: { name: "show", description: "show one deployment and its recent events" },
-  args: { hash: { type: "positional", required: true }, ...common, ...hostArg },
+  args: { hash: { type: "positional", required: true }, ...agentArgs, ...hostArg },
   async run({ args }): Promise<Output> {
     parseStoreHash(args.hash);
     type Shown = { deployment: ShownDeployment; events: DeploymentEvent[] };

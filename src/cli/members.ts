@@ -1,6 +1,6 @@
 import { defineCommand } from "citty";
 import type { presentMembers } from "../agent/control/api.ts";
-import { AgentClient, DEFAULT_CONTROL_SOCKET } from "./client.ts";
+import { AgentClient, agentArgs } from "./client.ts";
 import type { Output } from "./commands.ts";
 import { ago, table } from "./format.ts";
 import { hostArg, onHost } from "./host.ts";
@@ -28,8 +28,7 @@ export const members = defineCommand({
   meta: { name: "members", description: "gossip members with their state, incarnation and last contact" },
   args: {
     ...hostArg,
-    socket: { type: "string", description: "control socket of the agent", default: DEFAULT_CONTROL_SOCKET },
-    json: { type: "boolean", description: "print JSON", default: false },
+    ...agentArgs,
   },
   async run({ args }): Promise<Output> {
     const r = args.host

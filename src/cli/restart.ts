@@ -3,7 +3,7 @@ import { classifyName, isMalformed, malformedNameMessage } from "../agent/aliase
 import type { NameRestart } from "../agent/control/restart-api.ts";
 import { parseTarget } from "../deploy/target.ts";
 import { HashdError } from "../lib/errors.ts";
-import { AgentClient, DEFAULT_CONTROL_SOCKET } from "./client.ts";
+import { AgentClient, agentArgs } from "./client.ts";
 import type { Output } from "./commands.ts";
 import { hostArg, onHost } from "./host.ts";
 
@@ -29,8 +29,7 @@ export const restart = defineCommand({
       required: true,
     },
     ...hostArg,
-    socket: { type: "string", description: "control socket of the agent", default: DEFAULT_CONTROL_SOCKET },
-    json: { type: "boolean", description: "print JSON", default: false },
+    ...agentArgs,
   },
   async run({ args }): Promise<Output> {
     const c = classifyName(args.name);

@@ -1,6 +1,6 @@
 import { defineCommand } from "citty";
 import type { StatusSnapshot } from "../agent/status/types.ts";
-import { AgentClient, DEFAULT_CONTROL_SOCKET } from "./client.ts";
+import { AgentClient, agentArgs } from "./client.ts";
 import type { Output } from "./commands.ts";
 import { ago, table } from "./format.ts";
 import { hostArg, onHost } from "./host.ts";
@@ -52,8 +52,7 @@ export function renderStatus(s: StatusSnapshot): string {
 export const status = defineCommand({
   meta: { name: "status", description: "members, hashes and aliases as this agent sees them" },
   args: {
-    socket: { type: "string", description: "control socket of the agent", default: DEFAULT_CONTROL_SOCKET },
-    json: { type: "boolean", description: "print JSON", default: false },
+    ...agentArgs,
     ...hostArg,
   },
   async run({ args }): Promise<Output> {
