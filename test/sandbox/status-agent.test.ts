@@ -45,7 +45,7 @@ test("the status page shows the agent's hashes and updates live when one is acti
     const second = await a.nixBuild(serviceExpr({ name: "shown-second" }));
     await hashdJson(a, ["activate", second, "--wait"]);
     // (waitForFunction would evaluate a string in the page, which the page's CSP forbids)
-    await page.locator("td").filter({ hasText: "shown-second" }).first().waitFor({ timeout: 15_000 });
+    await page.locator('#svc-list article[data-service="shown-second"]').waitFor({ timeout: 15_000 });
     expect(await page.evaluate(() => (globalThis as unknown as { marker?: number }).marker)).toBe(42); // no reload
     await page.screenshot({ path: `${import.meta.dir}/../output/agent-status-page.png`, fullPage: true });
   } finally {

@@ -131,10 +131,10 @@ afterAll(async () => {
 const seen = (l: Locator) => l.innerText();
 
 const rowState = (page: Page, hash: string) =>
-  page.locator(`#hashes tr[data-hash="${hash}"]`).getAttribute("data-state", { timeout: 5000 });
+  page.locator(`#svc-list tr[data-hash="${hash}"]`).getAttribute("data-state", { timeout: 5000 });
 
 describe("status page in chromium", () => {
-  test("shows hashes, the graph, members, aliases and events, then follows the store live", async () => {
+  test("shows services, the graph, members, aliases and events, then follows the store live in place", async () => {
     const context = browser.contexts()[0] ?? (await browser.newContext());
     const page = await context.newPage();
     await page.setViewportSize({ width: 1400, height: 900 });
@@ -148,55 +148,67 @@ describe("status page in chromium", () => {
     expect(await page.title()).toBe("hashd · alpha");
     await page.locator("#live.on").waitFor({ timeout: 10_000 }); // the SSE stream is open
 
-    // The hash table, as a person reads it.
-    const rows = page.locator("#hashes tbody tr");
+    // Services as a person reads them: prod's service first, one row per version.
+    const rows = page.locator("#svc-list tr[data-hash]");
     expect(await rows.count()).toBe(8);
-    const web2 = page.locator(`#hashes tr[data-hash="${H.web2}"]`);
+    expect(await page.locator("#svc-list article").first().getAttribute("data-service")).toBe("web");
+    const web2 = page.locator(`#svc-list tr[data-hash="${H.web2}"]`);
     expect(await seen(web2)).toMatch(
-      /^web\s+1gsfxkm17mvq\s+ready\s+http \/health\s+7\s+0\s+alpha ready 3\/0\s+bravo ready 4\/0/,
+      /^1gsfxkm17mvq\s*prod\s*staging\s+ready\s+alpha ready 3\/0\s+bravo ready 4\/0\s+7/,
     );
-    expect(await web2.locator("a").first().getAttribute("href")).toBe(`http://${H.web2}.hashd.test/`);
-    expect(await seen(page.locator(`#hashes tr[data-hash="${H.report}"]`))).toContain(
+    expect(await web2.locator("a").first().getAttribute("href")).toBe(`/hashes/${H.web2}`);
+    expect(await seen(page.locator(`#svc-list tr[data-hash="${H.report}"]`))).toContain(
       "readiness: process exited with status 1",
     );
+    // the incident strip names the failed hash with its telling error line
+    expect(await seen(page.locator("#incidents"))).toContain("error: cannot open /var/lib/report/db");
 
-    // The graph: nodes coloured by state, frontends left of backends, one edge per reference.
-    const nodes = page.locator("svg.graph g.node");
-    expect(await nodes.count()).toBe(7);
-    expect(await page.locator("svg.graph path.edge").count()).toBe(5);
-    const box = async (hash: string) => {
-      const b = await page.locator(`svg.graph g.node[data-hash="${hash}"]`).boundingBox();
-      if (!b) throw new Error(`graph node ${hash} is not displayed`);
+    // The graph: one node per service of prod's closure, callers left of what they call.
+    expect(await page.locator("svg.graph g.node").count()).toBe(3);
+    expect(await page.locator("svg.graph path.edge").count()).toBe(2);
+    const box = async (service: string) => {
+      const b = await page.locator(`svg.graph g.node[data-service="${service}"]`).boundingBox();
+      if (!b) throw new Error(`graph node ${service} is not displayed`);
       return b;
     };
-    const [bWeb, bApi, bDb] = [await box(H.web2), await box(H.api2), await box(H.db)];
+    const [bWeb, bApi, bDb] = [await box("web"), await box("api"), await box("db")];
     expect(bWeb.x).toBeLessThan(bApi.x);
     expect(bApi.x).toBeLessThan(bDb.x);
     expect(bWeb.width).toBeGreaterThan(100);
-    const fill = `getComputedStyle(document.querySelector('svg.graph g.node[data-hash="${H.report}"] rect')).fill`;
+    expect(await page.locator('svg.graph g.node[data-service="db"]').textContent()).toContain(
+      H.db.slice(0, 12),
+    );
+    // every service, chosen in the selector (kept in the URL): the failed one is red
+    await page.selectOption("#graph-of", "");
+    await page.locator('#graph-box [data-graph=""]').waitFor({ timeout: 5000 });
+    expect(page.url()).toContain("graph=");
+    expect(await page.locator("svg.graph g.node").count()).toBe(5);
+    const fill = `getComputedStyle(document.querySelector('svg.graph g.node[data-service="report"] rect')).fill`;
     expect(await page.evaluate(fill)).toBe("rgb(254, 226, 226)");
-    expect(await page.locator(`svg.graph g.node[data-hash="${H.db}"]`).textContent()).toContain("db");
 
     // Members, aliases, events with their reasons.
     expect(await seen(page.locator('#members tr[data-member="charlie"]'))).toContain("suspect");
     expect(await seen(page.locator('#aliases tr[data-alias="prod"]'))).toContain("by bravo");
     await page.getByText("scaled to zero after 300 s without requests").first().waitFor({ timeout: 1000 });
 
-    // Live: change the store through its own methods; the open page follows without a reload.
+    // Live: change the store through its own methods; the open page follows without a reload,
+    // and an opened error box stays open.
+    const err = page.locator(`details[data-key="err:${H.report}"]`);
+    await err.locator("summary").click();
     await page.evaluate("window.notReloaded = true");
     deploy(store, "web", WEB3, ["ready: http GET /health answered 200"], { type: "http", path: "/health" });
     moved = true;
     store.transition(H.web2, 1, "draining", "alias prod moved to web-3", null, "ready");
-    await page.locator(`#hashes tr[data-hash="${WEB3}"][data-state="ready"]`).waitFor({ timeout: 5000 });
+    await page.locator(`#svc-list tr[data-hash="${WEB3}"][data-state="ready"]`).waitFor({ timeout: 5000 });
     expect(await rowState(page, H.web2)).toBe("draining");
-    expect(await page.locator(`svg.graph g.node[data-hash="${WEB3}"]`).getAttribute("data-state")).toBe(
+    expect(await page.locator(`svg.graph g.version[data-hash="${WEB3}"]`).getAttribute("data-state")).toBe(
       "ready",
     );
-    expect(await page.locator(`svg.graph path.edge[data-from="${WEB3}"]`).getAttribute("data-to")).toBe(
-      H.api2,
+    await page.getByText("alias prod moved to web-3").first().waitFor({ timeout: 3000 });
+    expect(await seen(page.locator('#aliases tr[data-alias="prod"] td').nth(1))).toBe(
+      `web ${WEB3.slice(0, 12)}`,
     );
-    await page.getByText("alias prod moved to web-3").first().waitFor({ timeout: 1000 });
-    expect(await seen(page.locator('#aliases tr[data-alias="prod"] td').nth(1))).toBe(WEB3.slice(0, 12));
+    expect(await err.getAttribute("open")).not.toBeNull();
     expect(await page.evaluate("window.notReloaded")).toBe(true);
     expect(await page.evaluate('performance.getEntriesByType("navigation").length')).toBe(1);
 
@@ -212,8 +224,8 @@ describe("status page in chromium", () => {
     const context = await browser.newContext({ javaScriptEnabled: false });
     const page = await context.newPage();
     await page.goto(server.url);
-    expect(await page.locator("#hashes tbody tr").count()).toBeGreaterThanOrEqual(8);
-    expect(await page.locator("svg.graph g.node").count()).toBeGreaterThanOrEqual(7);
+    expect(await page.locator("#svc-list tr[data-hash]").count()).toBeGreaterThanOrEqual(8);
+    expect(await page.locator("svg.graph g.node").count()).toBeGreaterThanOrEqual(3);
     expect(await seen(page.locator("#live"))).toBe("static");
     await context.close();
   });

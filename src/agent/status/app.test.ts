@@ -9,6 +9,7 @@ import {
 import { SseReader } from "../../../test/support/status/sse-reader.ts";
 import { StateStore } from "../state/store.ts";
 import { statusApp } from "./app.ts";
+import type { Patch } from "./live.ts";
 import { storeStatusSource } from "./source.ts";
 import type { StatusSnapshot, StatusSource } from "./types.ts";
 
@@ -23,7 +24,7 @@ function fixture(pollMs = 20) {
   stores.push(store);
   fillStore(store);
   const source = storeStatusSource(store, url, { ...fixtureProviders(Date.now()), pollMs });
-  return { store, source, app: statusApp(source, { heartbeatMs: 200 }) };
+  return { store, source, app: statusApp(source, { heartbeatMs: 200, minPatchMs: 50 }) };
 }
 
 /** Table rows of one section, as [data-hash, data-state]. */
@@ -42,25 +43,67 @@ describe("GET /", () => {
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toContain("text/html");
     const page = await res.text();
-    for (const id of ["graph", "hashes", "members", "aliases", "events"])
+    for (const id of ["incidents", "services", "graph", "members", "aliases", "events"])
       expect(page).toContain(`<section id="${id}">`);
-    expect(rows(page, "hashes")).toEqual([
+    // grouped by service: prod's service first, then what prod reaches nearest first, then the
+    // rest by name; in a service the aliased version first, the retired one folded last
+    expect(rows(page, "services")).toEqual([
+      [H.web2, "ready"],
+      [H.web1, "draining"],
+      [H.old, "retired"],
       [H.api2, "ready"],
       [H.api1, "draining"],
       [H.db, "ready"],
       [H.report, "failed"],
-      [H.web2, "ready"],
-      [H.web1, "draining"],
       [H.worker, "idle"],
-      [H.old, "retired"],
     ]);
-    expect(page).toContain(`<a href="http://${H.web2}.hashd.test/"><code class="hash" title="${H.web2}">`);
+    expect(
+      [...page.matchAll(/<article class="svc[^"]*" id="[^"]+" data-key="svc:([^"]+)"/g)].map((m) => m[1]),
+    ).toEqual(["web", "api", "db", "report", "worker"]);
+    // a hash links to its own page, in the one short form
+    expect(page).toContain(
+      `<a class="ref" href="/hashes/${H.web2}"><code class="hash" title="${H.web2}">${H.web2.slice(0, 12)}</code></a>`,
+    );
+    expect(page).toContain('<details class="fold" data-key="fold:web"><summary>1 retired version</summary>');
     expect(page).toContain("wanted: alias prod");
-    expect(page).toContain('<tr data-member="charlie" data-health="suspect">');
-    expect(page).toContain('<tr data-alias="prod">');
+    // a hash in a reason is named: `service short-hash`, linked
+    expect(page).toContain(
+      `draining, kept: dependent <a class="ref" href="/hashes/${H.web1}"><span class="svc-name">web</span> <code`,
+    );
+    expect(page).toContain('data-member="charlie" data-health="suspect"');
+    expect(page).toContain('data-alias="prod"');
     expect(page).toContain("scaled to zero after 300 s without requests");
-    expect(page.match(/<g class="node"/g)?.length).toBe(7); // everything but the retired hash
-    expect(page.match(/<path class="edge"/g)?.length).toBe(5);
+    // the incident strip names what is down, failed and draining
+    const strip = page.split('<section id="incidents">')[1]?.split("</section>")[0] ?? "";
+    expect(strip).toContain('<b>Down</b> <a href="#members">charlie</a>');
+    expect(strip).toContain(">delta</a>");
+    expect(strip).toContain(
+      `<b>Failed</b> <a class="ref" href="/hashes/${H.report}"><span class="svc-name">report</span>`,
+    );
+    expect(strip).toContain("error: cannot open /var/lib/report/db");
+    expect(strip.match(/<b>Draining<\/b>/g)?.length).toBe(2);
+    // the graph: one node per service of prod's closure by default
+    expect(
+      [...page.matchAll(/<g class="node service" data-service="([^"]+)"/g)].map((m) => m[1]).sort(),
+    ).toEqual(["api", "db", "web"]);
+    expect(page.match(/<path class="edge"/g)?.length).toBe(2);
+    const all = await (await app.request("/?graph=")).text();
+    expect(all.match(/<g class="node service"/g)?.length).toBe(5); // every service
+  });
+
+  test("GET /hashes/:hash: state, units, dependents, aliases, events and the commands to copy", async () => {
+    const { app } = fixture();
+    const page = await (await app.request(`/hashes/${H.api2}`)).text();
+    expect(page).toContain(`<code class="full">${H.api2}</code>`);
+    expect(page).toContain(`hashd-${H.api2}.socket`);
+    expect(page).toContain(`hashd logs ${H.api2} -n 200`);
+    expect(page).toContain(`hashd show ${H.api2}`);
+    const dependents = page.split("Depended on by")[1]?.split("</tr>")[0] ?? "";
+    expect(dependents).toContain(`href="/hashes/${H.web2}"`);
+    expect(page).toContain('<span class="tag t-prod reached"'); // prod reaches it through web
+    expect(page).toContain("accepted a probe connection");
+    expect((await app.request("/hashes/not-a-hash")).status).toBe(400);
+    expect((await app.request(`/hashes/${fakeHash("nope")}`)).status).toBe(404);
   });
 
   test("is complete without script: one inline script and style, allowed by hash in the CSP", async () => {
@@ -146,18 +189,21 @@ describe("escaping", () => {
   test("in the fragments pushed over SSE", async () => {
     const res = await statusApp(source).request("/events");
     const sse = new SseReader(res.body as ReadableStream<Uint8Array>);
-    noMarkupFrom((await sse.next("render")).data);
+    noMarkupFrom(JSON.parse((await sse.next("patch")).data).set.strip);
     await sse.close();
   });
 
   test("a nonsense time from a provider shows as ? instead of failing the page", async () => {
     const bad: StatusSource = {
-      snapshot: () => ({ ...hostile(), generatedAt: Number.NaN }),
+      snapshot: () => {
+        const h = hostile();
+        return { ...h, generatedAt: Number.NaN, events: h.events.map((e) => ({ ...e, at: Number.NaN })) };
+      },
       subscribe: () => () => {},
     };
     const res = await statusApp(bad).request("/");
     expect(res.status).toBe(200);
-    expect(await res.text()).toContain('as of <time datetime="">? UTC</time>');
+    expect(await res.text()).toContain('<time datetime="">?</time>');
   });
 
   test("a hostile event message written through the real store", async () => {
@@ -215,19 +261,44 @@ describe("/api", () => {
 });
 
 describe("GET /events", () => {
-  test("renders at once, again when the store changes, and sends heartbeats", async () => {
+  test("sends every block at once, then only the blocks that changed, and sends heartbeats", async () => {
     const { store, app } = fixture();
     const res = await app.request("/events");
     expect(res.headers.get("content-type")).toBe("text/event-stream");
     const sse = new SseReader(res.body as ReadableStream<Uint8Array>);
-    const first = await sse.next("render");
-    expect(first.data).toContain('<section id="hashes">');
-    expect(first.data).not.toContain("<html");
-    store.transition(H.web2, 1, "draining", "alias prod moved away", null);
-    const second = await sse.next("render", 2000);
-    expect(rows(second.data, "hashes")).toContainEqual([H.web2, "draining"]);
-    expect(second.data).toContain("alias prod moved away");
+    const first = JSON.parse((await sse.next("patch")).data) as Patch;
+    expect(Object.keys(first.set)).toContain("svc:web");
+    expect(first.order["svc-list"]).toEqual(["svc:web", "svc:api", "svc:db", "svc:report", "svc:worker"]);
+    expect(JSON.stringify(first)).not.toContain("<html");
+    store.transition(H.db, 1, "draining", "alias prod moved away", null);
+    const second = JSON.parse((await sse.next("patch", 2000)).data) as Patch;
+    // the db service, the strip (a new draining hash), the graph and the new event row; not web
+    expect(Object.keys(second.set)).toContain("svc:db");
+    expect(Object.keys(second.set)).not.toContain("svc:web");
+    expect(second.set["svc:db"]).toContain('data-state="draining"');
+    expect(second.set.strip).toContain(`<b>Draining</b> <a class="ref" href="/hashes/${H.db}`);
+    expect(Object.values(second.set).join("\n")).toContain("alias prod moved away"); // the new event row
     await sse.next("heartbeat", 2000);
+    await sse.close();
+  });
+
+  test("moving numbers (in flight) travel as a small load, never as a re-render", async () => {
+    const { store } = fixture();
+    let inFlight = 3;
+    const source = storeStatusSource(store, url, {
+      ...fixtureProviders(Date.now()),
+      inFlight: (h) => (h === H.web2 ? inFlight : 0),
+      pollMs: 20,
+    });
+    const app = statusApp(source, { heartbeatMs: 60_000, minPatchMs: 50 });
+    const sse = new SseReader((await app.request("/events")).body as ReadableStream<Uint8Array>);
+    await sse.next("patch");
+    inFlight = 9;
+    const load = JSON.parse((await sse.next(undefined, 2000)).data) as Record<string, string>;
+    expect(load).toEqual({ [`f:${H.web2}`]: "13", [`h:${H.web2}@alpha`]: "9/0" });
+    inFlight = 10;
+    const ev = await sse.next(undefined, 2000);
+    expect(ev.event).toBe("load");
     await sse.close();
   });
 
@@ -248,10 +319,10 @@ describe("GET /events", () => {
     const app = statusApp(counting, { heartbeatMs: 60_000 });
     const res = await app.request("/events");
     const sse = new SseReader(res.body as ReadableStream<Uint8Array>);
-    await sse.next("render");
+    await sse.next("patch");
     for (let i = 0; i < 20; i++) store.event(H.db, "note", `burst ${i}`);
-    expect((await sse.next("render", 2000)).data).toContain("burst 19");
-    await expect(sse.next("render", 300)).rejects.toThrow(/no render event/);
+    expect((await sse.next("patch", 2000)).data).toContain("burst 19");
+    await expect(sse.next("patch", 300)).rejects.toThrow(/no patch event/);
     expect(subscribed).toBe(1);
     await sse.close();
     await Bun.sleep(50);

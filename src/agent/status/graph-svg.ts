@@ -29,6 +29,8 @@ export interface GraphNode {
   href?: string;
   /** tooltip text */
   title: string;
+  /** a service node: its versions, one line each (at most MAX_LINES, then "+N more") */
+  versions?: { hash: string; state: NodeState; tag: string; href?: string }[];
 }
 
 export interface Graph {
@@ -88,6 +90,23 @@ export function graphOf(hashes: readonly StatusHash[]): Graph {
   return { nodes: [...shown.values()], edges };
 }
 
+/** Layout of the service graph: narrower nodes than the per-hash graph, so 6 layers fit 1,200 px. */
+export const SERVICE_LAYOUT: LayoutOptions = {
+  nodeWidth: 160,
+  nodeHeight: 46,
+  gapX: 48,
+  gapY: 12,
+  padding: 8,
+};
+export const MAX_LINES = 3;
+const LINE = 15;
+
+/** The height a service node needs for its versions' lines. */
+export function serviceNodeHeight(graph: Graph): number {
+  const most = Math.max(1, ...graph.nodes.map((n) => Math.min(MAX_LINES + 1, n.versions?.length ?? 1)));
+  return 26 + most * LINE;
+}
+
 const MAX_LABEL = 24;
 const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
 
@@ -104,7 +123,22 @@ export function renderGraphSvg(graph: Graph, options: LayoutOptions = DEFAULT_LA
     const n = byId.get(p.id) as GraphNode;
     const c = PALETTE[n.state];
     const dash = n.state === "unknown" || n.state === "retired" ? "4 3" : null;
-    const body = html`<title>${n.title}</title><rect x="${p.x}" y="${p.y}" width="${w}" height="${h}" rx="7" fill="${c.fill}" stroke="${c.stroke}" stroke-width="1.5"${dash ? html` stroke-dasharray="${dash}"` : ""}/><text x="${p.x + 10}" y="${p.y + 19}" fill="${c.text}" font-size="13" font-weight="600">${clip(n.label, MAX_LABEL)}</text><text x="${p.x + 10}" y="${p.y + 36}" fill="${c.text}" font-size="11" font-family="ui-monospace, monospace">${n.id.slice(0, 12)} · ${n.state}</text>`;
+    const rect = html`<title>${n.title}</title><rect x="${p.x}" y="${p.y}" width="${w}" height="${h}" rx="7" fill="${c.fill}" stroke="${c.stroke}" stroke-width="1.5"${dash ? html` stroke-dasharray="${dash}"` : ""}/><text x="${p.x + 10}" y="${p.y + 19}" fill="${c.text}" font-size="13" font-weight="600">${clip(n.label, MAX_LABEL)}</text>`;
+    if (n.versions) {
+      const shown = n.versions.slice(0, n.versions.length > MAX_LINES + 1 ? MAX_LINES : MAX_LINES + 1);
+      const lines = shown.map((v, i) => {
+        const vc = PALETTE[v.state];
+        const y = p.y + 36 + i * LINE;
+        const g = html`<g class="version" data-hash="${v.hash}" data-state="${v.state}"><circle cx="${p.x + 14}" cy="${y - 4}" r="4" fill="${vc.stroke}"/><text x="${p.x + 23}" y="${y}" fill="${c.text}" font-size="11" font-family="ui-monospace, monospace">${v.hash.slice(0, 12)}${v.tag ? ` ${clip(v.tag, 9)}` : ""}</text></g>`;
+        return v.href ? html`<a href="${v.href}">${g}</a>` : g;
+      });
+      const more = n.versions.length - shown.length;
+      const extra = more
+        ? html`<text x="${p.x + 23}" y="${p.y + 36 + shown.length * LINE}" fill="${c.text}" font-size="11">+${more} more</text>`
+        : "";
+      return html`<g class="node service" data-service="${n.id}" data-state="${n.state}" data-layer="${p.layer}">${rect}${lines}${extra}</g>`;
+    }
+    const body = html`${rect}<text x="${p.x + 10}" y="${p.y + 36}" fill="${c.text}" font-size="11" font-family="ui-monospace, monospace">${n.id.slice(0, 12)} · ${n.state}</text>`;
     const g = html`<g class="node" data-hash="${n.id}" data-state="${n.state}" data-layer="${p.layer}">${body}</g>`;
     return n.href ? html`<a href="${n.href}">${g}</a>` : g;
   });

@@ -17,11 +17,11 @@ describe("startStatusServer", () => {
       expect(await page.text()).toContain(H.web2);
       const res = await fetch(`${server.url}events`);
       const sse = new SseReader(res.body as ReadableStream<Uint8Array>);
-      await sse.next("render");
+      await sse.next("patch");
       store.event(H.db, "note", "over a real socket");
-      expect((await sse.next("render")).data).toContain("over a real socket");
+      expect((await sse.next("patch")).data).toContain("over a real socket");
       await server.stop();
-      await expect(sse.next("render", 1000)).rejects.toThrow();
+      await expect(sse.next("patch", 1000)).rejects.toThrow();
       await expect(fetch(server.url)).rejects.toThrow();
     } finally {
       await server.stop();

@@ -25,6 +25,7 @@ import type {
   StatusSnapshot,
   StatusSource,
 } from "./types.ts";
+import { compareAliases } from "./view.ts";
 
 /** What a member looks like to the page; gossip's MemberInfo fits as it is. */
 export interface MemberLike {
@@ -42,11 +43,17 @@ export interface ReportLike {
   inFlight: number;
   holds: number;
   refs: readonly string[];
+  /** the manifest's service name, so a hash that runs only elsewhere has a name here */
+  service?: string;
+  /** the member's short reason for the hash's state */
+  why?: string;
 }
 
 export interface MemberReports {
   member: string;
   hashes: readonly ReportLike[];
+  /** the member is dead or left and this is its last known report (not counted in sums) */
+  stale?: boolean;
 }
 
 export interface StatusProviders {
@@ -112,22 +119,38 @@ export function storeStatusSource(
         ...(verdict !== undefined ? { verdict } : {}),
         ...(d.error ? { error: d.error } : {}),
         updatedAt: d.updatedAt,
+        deployedAt: d.activatedAt || d.createdAt,
       });
     }
-    for (const { member, hashes } of reports) {
-      for (const r of hashes) {
+    const down = new Set(
+      (p.members?.() ?? []).filter((m) => m.state === "dead" || m.state === "left").map((m) => m.name),
+    );
+    // live members first, so a stale report never names or explains a hash a live one reports
+    const ordered = [...reports].sort((a, b) => Number(isStale(a, down)) - Number(isStale(b, down)));
+    for (const report of ordered) {
+      const stale = isStale(report, down);
+      for (const r of report.hashes) {
         let e = entries.get(r.hash);
         if (!e) {
           e = { hash: r.hash, name: null, state: null, url: url(r.hash), readiness: null, ...noLoad() };
           entries.set(r.hash, e);
         }
-        e.hosts.push({ member, state: r.state, inFlight: r.inFlight, holds: r.holds });
+        e.hosts.push({
+          member: report.member,
+          state: r.state,
+          inFlight: r.inFlight,
+          holds: r.holds,
+          ...(stale ? { stale: true } : {}),
+        });
         if (e.refs.length === 0 && r.refs.length) e.refs = [...r.refs];
+        if (e.name === null && typeof r.service === "string" && r.service) e.name = r.service;
+        if (e.verdict === undefined && typeof r.why === "string" && r.why) e.verdict = r.why;
       }
     }
     for (const e of entries.values()) {
-      e.inFlight = sum(e.hosts, "inFlight");
-      e.holds = sum(e.hosts, "holds");
+      const counted = e.hosts.filter((h) => !h.stale);
+      e.inFlight = sum(counted, "inFlight");
+      e.holds = sum(counted, "holds");
     }
 
     return {
@@ -136,7 +159,7 @@ export function storeStatusSource(
       generatedAt,
       members: members(p.members?.(), self, generatedAt),
       hashes: [...entries.values()].sort(byDisplayOrder),
-      aliases: [...(p.aliases?.() ?? [])].sort((a, b) => cmp(a.name, b.name)),
+      aliases: [...(p.aliases?.() ?? [])].sort(compareAliases),
       events: store.events(undefined, p.eventLimit ?? 50).map(presentEvent),
     };
   };
@@ -229,6 +252,7 @@ const presentEvent = (e: StatusEvent): StatusEvent => ({
   kind: e.kind,
   message: e.message,
 });
+const isStale = (r: MemberReports, down: ReadonlySet<string>) => r.stale === true || down.has(r.member);
 const sum = (hosts: readonly StatusHost[], k: "inFlight" | "holds") => hosts.reduce((s, h) => s + h[k], 0);
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 

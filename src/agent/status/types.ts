@@ -2,9 +2,11 @@
  * The status page's data contract. The page, the SSE stream and /api read only this shape, so they
  * do not care whether it was built from this agent's store and gossip or from a test fixture.
  */
+import type { AliasTarget } from "../../model/alias-record.ts";
 import type { DeploymentState } from "../../model/deployment.ts";
+import type { RolloutState } from "../../model/rollout-state.ts";
 
-export type { DeploymentState };
+export type { AliasTarget, DeploymentState, RolloutState };
 
 export type MemberHealth = "alive" | "suspect" | "dead" | "left";
 
@@ -26,6 +28,11 @@ export interface StatusHost {
   state: DeploymentState;
   inFlight: number;
   holds: number;
+  /**
+   * The member is dead or left: this is its last known report, kept so its hashes stay in view.
+   * Its numbers do not count in the hash's sums.
+   */
+  stale?: boolean;
 }
 
 export type ReadinessType = "notify" | "http" | "accept";
@@ -48,12 +55,17 @@ export interface StatusHash {
   hosts: StatusHost[];
   /** service hashes this one calls (its Nix references among service closures) */
   refs: string[];
-  /** why it still runs or drains (the retirement planner's verdict) */
+  /**
+   * why it still runs or drains: this host's retirement planner's verdict, else the short reason
+   * the first member that reports it gave (gossip's `why`)
+   */
   verdict?: string;
   /** why its last activation on this host failed */
   error?: string;
   /** epoch ms of this host's last change of the hash; 0 when not on this host */
   updatedAt: number;
+  /** epoch ms of this host's last activation of the hash (its deploy time here); absent when not here */
+  deployedAt?: number;
 }
 
 export interface StatusAliasChange {
@@ -71,6 +83,10 @@ export interface StatusAlias {
   hash: string | null;
   /** newest first, the current value included */
   history: StatusAliasChange[];
+  /** a weighted alias: each hash and its share of requests in percent (they sum to 100) */
+  split?: AliasTarget[];
+  /** the staged rollout (or guard) that drives this alias: steps, current step, status, note */
+  rollout?: RolloutState;
 }
 
 export interface StatusEvent {
