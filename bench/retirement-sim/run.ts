@@ -46,6 +46,12 @@ interface SeedSummary {
   requests: number;
   jobs: number;
   keptEvents: number;
+  /** weighted alias writes, of them rollout writes; sticky clients, their returns, failed returns */
+  weightedWrites: number;
+  rolloutWrites: number;
+  stickyClients: number;
+  stickyRequests: number;
+  stickyFailures: number;
   stuckSuspects: boolean;
 }
 
@@ -73,6 +79,11 @@ function summarize(seed: number, chaosMs: number | undefined, trace?: (line: str
     requests: r.stats.requests,
     jobs: r.stats.jobs,
     keptEvents: r.keptEvents,
+    weightedWrites: r.stats.weightedWrites,
+    rolloutWrites: r.stats.rolloutWrites,
+    stickyClients: r.stats.stickyClients,
+    stickyRequests: r.stats.stickyRequests,
+    stickyFailures: r.stats.stickyFailures,
     stuckSuspects: r.stuckSuspects.length > 0,
   };
 }
@@ -239,7 +250,8 @@ function report(summaries: SeedSummary[], wallMs: number, options: Options): str
         `  quiet ${String(q).padStart(5)} ms: ${distribution(summaries.filter((s) => s.quietMs === q).flatMap((s) => s.timeToRetireMs))}`,
     ),
     `final state reached after heal, restart and traffic stop: ${distribution(liveness)}`,
-    `kept events recorded by the retirers (one per change of verdict): ${count(sum((s) => s.keptEvents))}`,
+    `weighted and sticky:  ${count(sum((s) => s.weightedWrites))} weighted alias writes (2-4 hashes), ${count(sum((s) => s.rolloutWrites))} writes carrying a rollout; ${count(sum((s) => s.stickyClients))} sticky clients, ${count(sum((s) => s.stickyRequests))} returns, ${count(sum((s) => s.stickyFailures))} of them failed`,
+    `kept events recorded by the retirers (one per change of decision): ${count(sum((s) => s.keptEvents))}`,
     "retirements that a fact elsewhere would have prevented, excused (the retiring member could not know it):",
     ...(excused.size === 0
       ? ["  none"]

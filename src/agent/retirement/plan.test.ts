@@ -143,7 +143,7 @@ describe("beforeStop: the alias table and the row read again right before the un
   ) => {
     const rows = [row(FE1, { state: fe }), row(BE1, { state: "draining" })];
     const { roots, members } = input(0, rows, target);
-    return { row: now, roots, members, rows };
+    return { now: 0, row: now, roots, members, rows };
   };
 
   test("stops a hash still draining at the generation planned on, and unwanted", () => {
@@ -178,5 +178,47 @@ describe("beforeStop: the alias table and the row read again right before the un
         message: `not retired: wanted again since the planner ran (referenced by ${FE1})`,
       },
     });
+  });
+});
+
+describe("sticky use: a hash with sticky clients that may come back is wanted until then", () => {
+  /** BE2 is unwanted here; member "b" reports sticky clients on FE1 until `until` */
+  const withSticky = (now: number, until: number): PlanInput => {
+    const base = input(now, [row(FE1), row(BE1), row(FE2), row(BE2)], FE2);
+    const b: MemberView = {
+      name: "b",
+      status: "alive",
+      hashes: [{ hash: FE1, state: "ready", inFlight: 0, holds: 0, refs: [BE1], stickyUntil: until }],
+    };
+    return { ...base, members: [...base.members, b] };
+  };
+
+  test("plan keeps it (and what it references) until stickyUntil, then drains it", () => {
+    const m = memory();
+    const at = Date.UTC(2026, 0, 1, 12, 0, 0);
+    const p = plan(m, withSticky(at, at + 5_000));
+    expect(p.actions).toEqual([]);
+    expect(p.planned.verdicts.get(FE1)?.reason).toBe("wanted: sticky clients until 12:00:05 UTC (b)");
+    expect(p.planned.verdicts.get(BE1)?.reason).toBe(`wanted: referenced by ${FE1}`);
+    // the time moves on with the clients: still the same decision, no event
+    expect(plan(m, withSticky(at + 1000, at + 9_000)).events).toEqual([]);
+    const after = plan(m, withSticky(at + 9_000, at + 9_000));
+    expect(after.actions.map((a) => `${a.kind} ${a.hash}`)).toEqual([`drain ${FE1}`, `drain ${BE1}`]);
+  });
+
+  test("beforeStop reads sticky use again: one that began since the plan keeps the hash", () => {
+    const at = Date.UTC(2026, 0, 1, 12, 0, 0);
+    const rows = [row(FE1, { state: "draining" }), row(BE1, { state: "draining" })];
+    const { roots, members } = withSticky(at, at + 1);
+    const facts = { now: at, row: { state: "draining" as const, generation: 1 }, roots, members, rows };
+    expect(beforeStop(FE1, 1, facts)).toEqual({
+      stop: false,
+      event: {
+        hash: FE1,
+        kind: "kept",
+        message: "not retired: wanted again since the planner ran (sticky clients until 12:00:00 UTC (b))",
+      },
+    });
+    expect(beforeStop(FE1, 1, { ...facts, now: at + 1 })).toEqual({ stop: true });
   });
 });

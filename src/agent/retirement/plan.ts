@@ -23,7 +23,8 @@ import {
   type RetiredHash,
   wantedIn,
 } from "./planner.ts";
-import { sameVerdict, type VerdictCause } from "./verdicts.ts";
+import { decisionOf } from "./verdicts.ts";
+import { stickyRoots } from "./wanted.ts";
 
 /** The planner as the retirer drives it: RetirementPlanner (a test may wrap or subclass it). */
 export interface Planner {
@@ -50,7 +51,7 @@ export interface PlanInput {
   /** every member this agent knows, itself included with its current report */
   members: readonly MemberView[];
   policy: RetentionPolicy;
-  /** AliasService.roots(policy) */
+  /** AliasService.roots(policy); `plan` adds sticky use (`stickyRoots` of `members`) */
   roots: readonly Root[];
   /** AliasService.formerRoots() */
   formerRoots: readonly FormerRoot[];
@@ -74,7 +75,7 @@ export interface Plan {
   planned: PlannerResult;
   /** the actions to carry out now, in order: the planner's, but none on a busy hash, nor a revive of a hash whose closure is gone */
   actions: Action[];
-  /** events to record before the actions: a `kept` per change of verdict of a hash once wanted */
+  /** events to record before the actions: a `kept` per change of decision of a hash once wanted */
   events: PlanEvent[];
   /** the members the planner counts its majority of, to save when they changed (else null; then `RetirerMemory.membersSaved`) */
   knownMembers: string[] | null;
@@ -82,8 +83,8 @@ export interface Plan {
 
 /** What the retirer remembers from tick to tick; a restarted agent starts a new one. */
 export class RetirerMemory {
-  /** the verdict last recorded as an event, per hash */
-  readonly lastVerdicts = new Map<string, VerdictCause>();
+  /** the decision (`decisionOf`) last recorded as an event, per hash */
+  readonly lastDecisions = new Map<string, string>();
   /** hashes wanted again whose closure is gone from the store (told once, not looked for again) */
   readonly unrevivable = new Set<string>();
   /** the planner's known members as last saved */
@@ -115,7 +116,7 @@ export function plan(memory: RetirerMemory, input: PlanInput): Plan {
   const planned = memory.planner.step({
     now: input.now,
     members: input.members,
-    roots: input.roots,
+    roots: rootsAt(input.roots, input.members, input.now),
     formerRoots: input.formerRoots,
     local: live.map((d) => ({
       hash: d.hash,
@@ -150,25 +151,28 @@ export function plan(memory: RetirerMemory, input: PlanInput): Plan {
 }
 
 /**
- * One `kept` event per change of verdict (as data: `sameVerdict`) of a hash once wanted here, for
- * those not wanted; a hash never wanted here is kept by design and says so only in its verdict.
+ * One `kept` event per change of decision (`decisionOf`: not of the numbers in the verdict's text)
+ * of a hash once wanted here, for those not wanted; a hash never wanted here is kept by design and
+ * says so only in its verdict. The event's message is the verdict's text at that moment.
  */
 function verdictChanges(memory: RetirerMemory, planned: PlannerResult, retirable: Set<string>): PlanEvent[] {
   const events: PlanEvent[] = [];
-  const { lastVerdicts } = memory;
+  const { lastDecisions } = memory;
   for (const [hash, v] of planned.verdicts) {
     if (!retirable.has(hash)) continue;
-    const last = lastVerdicts.get(hash);
-    if (last !== undefined && sameVerdict(last, v.cause)) continue;
-    lastVerdicts.set(hash, v.cause);
+    const decision = decisionOf(v.cause);
+    if (lastDecisions.get(hash) === decision) continue;
+    lastDecisions.set(hash, decision);
     if (!v.wanted) events.push({ hash, kind: "kept", message: v.reason });
   }
-  for (const hash of lastVerdicts.keys()) if (!planned.verdicts.has(hash)) lastVerdicts.delete(hash);
+  for (const hash of lastDecisions.keys()) if (!planned.verdicts.has(hash)) lastDecisions.delete(hash);
   return events;
 }
 
 /** What the retirer reads again right before it stops the units of a hash it retires. */
 export interface StopFacts {
+  /** the clock now (sticky use ends at a time) */
+  now: number;
   /** the hash's row as it is now (undefined: gone) */
   row: { state: DeploymentState; generation: number } | undefined;
   /** AliasService.roots(policy) as it is now */
@@ -191,12 +195,23 @@ export type StopDecision =
  */
 export function beforeStop(hash: string, generation: number, facts: StopFacts): StopDecision {
   if (facts.row?.state !== "draining" || facts.row.generation !== generation) return { stop: false };
-  const why = wantedIn(facts.roots, facts.members, retiredByRetirer(facts.rows)).get(hash);
+  const roots = rootsAt(facts.roots, facts.members, facts.now);
+  const why = wantedIn(roots, facts.members, retiredByRetirer(facts.rows)).get(hash);
   if (why === undefined) return { stop: true };
   return {
     stop: false,
     event: { hash, kind: "kept", message: `not retired: wanted again since the planner ran (${why})` },
   };
+}
+
+/**
+ * The roots the planner walks from: the alias service's (aliases, every target of a weighted
+ * alias, the baseline of a rollout under way, pins, policy), then the hashes with sticky clients
+ * that may still come back (any member's report, this host's included).
+ */
+function rootsAt(roots: readonly Root[], members: readonly MemberView[], now: number): Root[] {
+  const sticky = stickyRoots(members, now);
+  return sticky.length === 0 ? [...roots] : [...roots, ...sticky];
 }
 
 /** Rows the retirer retired (not deactivated by hand): brought back when wanted again. */

@@ -66,7 +66,7 @@ export class Retirer {
       // an activation or stop may have begun while an earlier action was carried out
       if (activator.isBusy(action.hash)) continue;
       try {
-        await this.apply(action);
+        await this.apply(action, now);
       } catch (e) {
         log(`retirement ${action.kind} ${action.hash}: ${(e as Error).message}`);
       }
@@ -80,7 +80,7 @@ export class Retirer {
     return { policy, roots: aliases.roots(policy), members: this.deps.members() };
   }
 
-  private async apply(action: Action): Promise<void> {
+  private async apply(action: Action, now: number): Promise<void> {
     const { store, systemctl, activator } = this.deps;
     const d = store.get(action.hash);
     if (!d) return;
@@ -100,17 +100,18 @@ export class Retirer {
     }
     if (effect.stop === "service") await systemctl.stop([units.service]);
     if (effect.stop === "units-and-gc-root") {
-      await activator.whileStopping(d.hash, () => this.retire(d, effect.reason));
+      await activator.whileStopping(d.hash, () => this.retire(d, effect.reason, now));
       return;
     }
     this.changed(store.transition(d.hash, d.generation, effect.to, effect.reason, null, effect.from));
   }
 
   /** Stops a draining hash's units and drops its GC root, unless `beforeStop` says otherwise. */
-  private async retire(d: Deployment, reason: string): Promise<void> {
+  private async retire(d: Deployment, reason: string, now: number): Promise<void> {
     const { store, nix, activator } = this.deps;
     const go = beforeStop(d.hash, d.generation, {
       ...this.aliasView(),
+      now,
       row: store.get(d.hash),
       rows: store.list(),
     });

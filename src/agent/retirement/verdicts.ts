@@ -4,7 +4,9 @@ import type { MemberStatus } from "../gossip/index.ts";
 /**
  * The planner's verdict on a hash as data: why it is wanted, kept, blocked or retiring. The text
  * users read (status page, `kept` events, `hashd show`) is made from it by `describeVerdict` alone,
- * and the retirer compares verdicts as data (`sameVerdict`), never as text.
+ * with the numbers of the moment (in flight, holds, members seen, time quiet). The retirer records
+ * a `kept` event per change of decision (`decisionOf`: the kind and the hashes or members that
+ * decide it, never a count or a time), so the event table grows with decisions, not with ticks.
  */
 export type VerdictCause =
   /** an alias, pin or policy root reaches it; `because` says how (wanted.ts) */
@@ -106,20 +108,85 @@ const where = (b: { member: string; status: MemberStatus }) =>
   `${b.member}${b.status === "alive" ? "" : ` (${b.status})`}`;
 
 /**
- * Whether two verdicts say the same: the same kind with the same facts, except how long a hash has
- * been quiet, which grows on every tick (the retirer records a `kept` event per change of verdict).
+ * The decision a verdict records, as a key: its kind and the hashes or members that decide it,
+ * without counts or times, which change on every tick in a busy cluster (in-flight requests,
+ * holds, members seen, time quiet, the end of sticky use). The retirer records a `kept` event
+ * when this key changes and keeps the text (with the numbers of that moment) for display; the
+ * status page reads the latest verdict, so its numbers stay current.
+ *
+ * A draining hash waiting for its work to end is one decision, whether work is in flight or held
+ * on some member at this tick (`busy`, whichever member has it) or none is and the quiet period
+ * runs (`quiet`): requests come and go many times a minute, and each of those changes would
+ * otherwise be an event. A dependent, a member not yet reported, an activation under way, the
+ * lack of a majority, or wanted again are other decisions; a dependent that starts draining is
+ * one too, but not which member runs it nor whether it is ready, idle or activating.
  */
-export function sameVerdict(a: VerdictCause, b: VerdictCause): boolean {
-  if (a.kind === "quiet" || b.kind === "quiet")
-    return a.kind === "quiet" && b.kind === "quiet" && a.quietMs === b.quietMs;
-  return sameData(a, b);
+export function decisionOf(c: VerdictCause): string {
+  switch (c.kind) {
+    case "wanted":
+    case "revived":
+    case "reactivated":
+    case "never-wanted":
+    case "kept-by-policy":
+    case "retiring":
+      return c.kind;
+    case "wanted-once":
+      return c.evidence.kind === "reported"
+        ? `wanted-once reported ${c.evidence.member} ${c.evidence.state}`
+        : `wanted-once former ${c.evidence.because}`;
+    case "quiet":
+      return AWAITING_IDLE;
+    case "blocked":
+      return blockerDecision(c.blocker);
+  }
 }
 
-/** Structural equality of plain data (objects of strings and numbers). */
-function sameData(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
-  const ka = Object.keys(a);
-  if (ka.length !== Object.keys(b).length) return false;
-  return ka.every((k) => sameData((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+const AWAITING_IDLE = "draining: awaiting idle";
+
+function blockerDecision(b: Blocker): string {
+  switch (b.kind) {
+    case "busy":
+      return AWAITING_IDLE;
+    case "no-majority":
+      return "blocked no-majority";
+    case "unreported":
+      return `blocked unreported ${b.member}`;
+    case "dependent":
+      // which member runs it, and ready, idle or activating, change with the idle scaler and
+      // deploys; a dependent that drains is on its way out, a step worth telling
+      return `blocked dependent ${b.dependent}${b.state === "draining" ? " draining" : ""}`;
+    case "unresolved":
+      return `blocked unresolved ${b.activation}`;
+  }
+}
+
+/** Whether two verdicts record the same decision (`decisionOf`), whatever their numbers. */
+export function sameVerdict(a: VerdictCause, b: VerdictCause): boolean {
+  return decisionOf(a) === decisionOf(b);
+}
+
+/**
+ * The reason a hash's gossip report carries: the verdict's text as it was when its decision last
+ * changed, so a report does not change (and is not published again) on every tick only because a
+ * count or a time in the text moved. Keeps one entry per hash it is asked about; `prune` drops the
+ * hashes without a verdict.
+ */
+export class DecisionReasons {
+  private readonly held = new Map<string, { decision: string; reason: string }>();
+
+  reasonOf(hash: string, verdict: Verdict | undefined): string | undefined {
+    if (verdict === undefined) {
+      this.held.delete(hash);
+      return undefined;
+    }
+    const decision = decisionOf(verdict.cause);
+    const held = this.held.get(hash);
+    if (held?.decision === decision) return held.reason;
+    this.held.set(hash, { decision, reason: verdict.reason });
+    return verdict.reason;
+  }
+
+  prune(verdicts: ReadonlyMap<string, Verdict>): void {
+    for (const hash of this.held.keys()) if (!verdicts.has(hash)) this.held.delete(hash);
+  }
 }

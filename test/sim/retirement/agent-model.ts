@@ -94,6 +94,12 @@ export class AgentModel {
   /** retirer.ts: what the retirer remembers between ticks (the planner's memory included) */
   private memory: RetirerMemory;
   private readonly inFlight = new Map<string, number>();
+  /**
+   * the ingress's sticky use per hash: until when clients pinned to it by a cookie, last seen
+   * here, may come back, and each extension of that time since it last lapsed (at, until): the
+   * facts for the checker (in memory: lost at a crash)
+   */
+  private readonly sticky = new Map<string, { until: number; extensions: { at: number; until: number }[] }>();
   /** when each hash last had work here (the idle scaler's clock) */
   private readonly lastActivity = new Map<string, number>();
   /** when each hash last went from no work to some (the age of "it is busy here" as a fact) */
@@ -216,13 +222,16 @@ export class AgentModel {
     for (const d of this.deployments.values()) {
       if (d.state === "retired" && !recent?.has(d.hash)) continue;
       position?.set(d.hash, out.length);
-      out.push({
+      const report: HashReport = {
         hash: d.hash,
         state: d.state,
         inFlight: this.inFlightOf(d.hash),
         holds: this.holdsOf(d.hash),
         refs: d.refs,
-      });
+      };
+      const stickyUntil = this.stickyUntil(d.hash);
+      if (stickyUntil !== undefined) report.stickyUntil = stickyUntil;
+      out.push(report);
     }
     if (position === undefined) return out;
     for (const [hash, p] of this.pipelines) {
@@ -297,7 +306,12 @@ export class AgentModel {
       const effect = effectOf(d, action, d?.serviceUp ?? false);
       if (!d || !effect) continue;
       if (effect.kind === "transition" && effect.stop === "units-and-gc-root" && !this.config.noRecheck) {
-        const go = beforeStop(d.hash, d.generation, { ...this.aliasView(), row: d, rows: this.rows() });
+        const go = beforeStop(d.hash, d.generation, {
+          ...this.aliasView(),
+          now: this.now,
+          row: d,
+          rows: this.rows(),
+        });
         if (!go.stop) {
           if (go.event) this.keptEvents++;
           continue;
@@ -437,6 +451,42 @@ export class AgentModel {
     };
   }
 
+  /**
+   * The ingress answered a client pinned to `hash` by a sticky cookie of `maxAgeMs`: such clients
+   * may come back until now + maxAgeMs (reported as stickyUntil, HashReport).
+   */
+  stickyRequest(hash: string, maxAgeMs: number): void {
+    const until = Math.round(this.now + maxAgeMs);
+    const held = this.sticky.get(hash);
+    if (held === undefined || held.until <= this.now) {
+      this.sticky.set(hash, { until, extensions: [{ at: this.now, until }] });
+      return;
+    }
+    if (until <= held.until) return;
+    held.until = until;
+    held.extensions.push({ at: this.now, until });
+  }
+
+  /** Until when sticky clients of `hash` last seen here may come back, if that is still ahead. */
+  stickyUntil(hash: string): number | undefined {
+    const held = this.sticky.get(hash);
+    if (held === undefined) return undefined;
+    if (held.until > this.now) return held.until;
+    this.sticky.delete(hash);
+    return undefined;
+  }
+
+  /**
+   * Since when this ingress has said that sticky clients of `hash` may come back after now: the
+   * first extension of the current stretch that reaches beyond now (facts for the checker: a
+   * member that saw only earlier, lapsed times could not know of a later one before gossip
+   * carried it).
+   */
+  stickySince(hash: string): number | undefined {
+    if (this.stickyUntil(hash) === undefined) return undefined;
+    return this.sticky.get(hash)?.extensions.find((e) => e.until > this.now)?.at;
+  }
+
   /** POST /v1/holds */
   acquireHold(hash: string, ttlMs: number): string {
     if (!this.busy(hash)) this.busyFrom.set(hash, this.now);
@@ -522,6 +572,7 @@ export class AgentModel {
   private forget(): void {
     this.epoch++;
     this.inFlight.clear();
+    this.sticky.clear();
     this.pipelines.clear();
   }
 
@@ -562,6 +613,7 @@ function sameReports(a: readonly HashReport[], b: readonly HashReport[]): boolea
     const y = b[i] as HashReport;
     if (x.hash !== y.hash || x.state !== y.state || x.inFlight !== y.inFlight || x.holds !== y.holds)
       return false;
+    if (x.stickyUntil !== y.stickyUntil) return false;
     if (x.refs !== y.refs && (x.refs.length !== y.refs.length || x.refs.some((r, j) => r !== y.refs[j])))
       return false;
   }

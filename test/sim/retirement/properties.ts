@@ -7,6 +7,12 @@
  *
  * - view.wanted: H is reached from an alias or pin in M's view (its roots, through the refs any
  *   report in its view carries).
+ * - view.alias: H is reached, through those refs, from what M's own alias table holds at that
+ *   moment, read apart from the roots the alias service makes of it: every target of each
+ *   winning record (all of a weighted alias's hashes, whatever their weight), the baseline
+ *   (`from`) of a rollout still running or paused, and every pin.
+ * - view.sticky: a member in M's view (any status, M itself included) reports sticky clients of H
+ *   that may still come back (stickyUntil after now).
  * - view.dependent: a member M sees alive or suspect reports a running (fetching: an activation
  *   under way with its refs read; activating, ready, idle, draining) hash that references H.
  * - view.busy: a member M sees alive or suspect reports requests in flight or holds on H.
@@ -18,8 +24,10 @@
  *   on H here whose lease M does not hold.
  * - transition: H is not draining (the units would be stopped under a state that says otherwise).
  * - truth: a fact true somewhere in the cluster that would have kept H (the winning alias or pin
- *   write of any member, a running dependent on any member, its services running on under
- *   systemd while its agent is down included, in-flight requests or holds on any up member)
+ *   write of any member, with every target of a split and the baseline of an active rollout, a
+ *   running dependent on any member, its services running on under systemd while its agent is
+ *   down included, in-flight requests or holds on any up member, sticky clients that an up
+ *   member's ingress saw and that may still come back)
  *   that M should have known. M could not know it, and it is counted by cause as the price of
  *   eventual consistency, when
  *   - M's gossip holds the fact's member dead (or not at all): its reports expire by design,
@@ -42,8 +50,9 @@ import type { Effect } from "../../../src/agent/retirement/effects.ts";
 import type { PlanInput } from "../../../src/agent/retirement/plan.ts";
 import type { Action } from "../../../src/agent/retirement/planner.ts";
 import { wantedHashes } from "../../../src/agent/retirement/wanted.ts";
-import type { AliasRecord } from "../../../src/model/alias-record.ts";
+import { type AliasRecord, targetsOf } from "../../../src/model/alias-record.ts";
 import { compareWrites } from "../../../src/model/hlc.ts";
+import { isActiveRollout } from "../../../src/model/rollout-state.ts";
 import { type AgentModel, LIVE, RUNNING } from "./agent-model.ts";
 import type { Workload } from "./workload.ts";
 import { short } from "./workload.ts";
@@ -131,6 +140,7 @@ export class Checker {
 
     if (d?.state !== effect.from) fail("transition", `state is ${d?.state}, not ${effect.from}`);
     this.checkView(input, hash, fail);
+    this.checkOwnTable(agent, input, hash, fail);
     this.checkLocal(agent, hash, fail);
     this.checkTruth(agent, input, hash, fail);
   }
@@ -158,6 +168,13 @@ export class Checker {
       const roots = input.roots.filter((r) => bfs([r.hash], (h) => refs.get(h) ?? []).has(hash));
       fail("view.wanted", `reached from ${roots.map((r) => `${r.reason} (${short(r.hash)})`).join(", ")}`);
     }
+    for (const m of input.members)
+      for (const r of m.hashes)
+        if (r.hash === hash && r.stickyUntil !== undefined && r.stickyUntil > input.now)
+          fail(
+            "view.sticky",
+            `sticky clients until ${r.stickyUntil - input.now} ms from now on ${m.name} (${m.status})`,
+          );
     const visible = input.members.filter((m) => m.status === "alive" || m.status === "suspect");
     for (const m of visible) {
       for (const r of m.hashes) {
@@ -173,6 +190,20 @@ export class Checker {
         "view.majority",
         `sees ${visible.length} of the cluster's ${cluster} members that have not left (its table lists ${input.members.length})`,
       );
+  }
+
+  /** view.alias: M's alias table as it is now, every target and active baseline a root. */
+  private checkOwnTable(
+    agent: AgentModel,
+    input: PlanInput,
+    hash: string,
+    fail: (p: string, d: string) => void,
+  ): void {
+    const refs = new Map<string, string[]>();
+    for (const m of input.members) for (const r of m.hashes) if (r.refs.length > 0) refs.set(r.hash, r.refs);
+    for (const r of agent.node.aliases())
+      if (bfs(keptBy(r), (h) => refs.get(h) ?? []).has(hash))
+        fail("view.alias", `reached from ${describeRecord(r)} in ${agent.name}'s own alias table`);
   }
 
   private checkLocal(agent: AgentModel, hash: string, fail: (p: string, d: string) => void): void {
@@ -249,11 +280,23 @@ export class Checker {
     judge("running dependent", dependents);
     judge("work in flight or held", busy);
 
+    // Sticky clients that may come back, as every up member's ingress saw them (M's own included).
+    const sticky: Fact[] = [];
+    for (const x of this.w.agents) {
+      const since = x.up ? x.stickySince(hash) : undefined;
+      if (since !== undefined)
+        sticky.push({
+          what: `sticky clients for ${(x.stickyUntil(hash) ?? 0) - this.w.now} ms more`,
+          member: x.index,
+          since,
+        });
+    }
+    judge("sticky clients", sticky);
+
     // Aliases and pins: the winning write of every name across all members.
     const winners = globalAliases(this.w.agents);
     const refsOf = this.w.catalog.refsOf;
-    const roots = [...winners.values()].filter((r) => r.hash !== null) as (AliasRecord & { hash: string })[];
-    const responsible = roots.filter((r) => bfs([r.hash], refsOf).has(hash));
+    const responsible = [...winners.values()].filter((r) => bfs(keptBy(r), refsOf).has(hash));
     if (responsible.length === 0) return;
     const mine = new Map(agent.node.aliases().map((r) => [r.name, r]));
     const known = new Map<string, string[]>();
@@ -262,19 +305,14 @@ export class Checker {
       const seen = mine.get(root.name);
       if (seen === undefined || compareWrites(seen, root) !== 0) {
         const origin = this.w.agentNamed(root.origin)?.index ?? m;
-        judge("alias write", [
-          { what: `${root.name}=${short(root.hash)}`, member: origin, since: root.hlc.wall },
-        ]);
+        judge("alias write", [{ what: describeRecord(root), member: origin, since: root.hlc.wall }]);
         continue;
       }
       // M has the write: some hash between the root and H has refs M could not learn.
-      const onPath = [...bfs([root.hash], refsOf)].filter((h) => h !== hash && bfs([h], refsOf).has(hash));
+      const onPath = [...bfs(keptBy(root), refsOf)].filter((h) => h !== hash && bfs([h], refsOf).has(hash));
       const gaps = onPath.filter((h) => refsOf(h).length > 0 && !(known.get(h)?.length ?? 0));
       if (gaps.length === 0) {
-        fail(
-          "truth",
-          `${root.name}=${short(root.hash)} reaches it and ${agent.name} knows every ref on the way`,
-        );
+        fail("truth", `${describeRecord(root)} reaches it and ${agent.name} knows every ref on the way`);
         continue;
       }
       for (const gap of gaps) {
@@ -344,7 +382,7 @@ export class Checker {
         if (status !== "alive" && status !== "suspect")
           out.push(`${a.name} holds ${b.name} ${status ?? "unknown"}`);
       }
-    const tables = this.w.agents.map((a) => JSON.stringify(a.node.aliases().sort(byName)));
+    const tables = this.w.agents.map((a) => canonical(a.node.aliases().sort(byName)));
     if (tables.some((t) => t !== tables[0])) out.push("alias tables differ");
     const policy = this.w.options.policy;
     // refs are learned from reports: those of a hash that runs nowhere are nobody's to know
@@ -440,13 +478,30 @@ export class Checker {
   /** Wanted hashes that run on no member (a rollback that raced a retirement, a pin of a retired hash). */
   wantedNowhere(): string[] {
     const winners = globalAliases(this.w.agents);
-    const roots = [...winners.values()]
-      .filter((r) => r.hash !== null)
-      .map((r) => ({ hash: r.hash as string, reason: r.name }));
+    const roots = [...winners.values()].flatMap((r) => keptBy(r).map((hash) => ({ hash, reason: r.name })));
     const wanted = wantedHashes(roots, this.w.catalog.refsOf);
     return [...wanted.keys()].filter((h) => !this.w.agents.some((a) => a.isLive(h)));
   }
 }
+
+/**
+ * What an alias or pin record keeps, read from the record itself (not through AliasService.roots,
+ * whose rule the oracle checks): every target (a weighted alias's hashes, whatever their weight)
+ * and the baseline of a rollout still running or paused.
+ */
+export function keptBy(r: AliasRecord): string[] {
+  const out = targetsOf(r);
+  if (isActiveRollout(r.rollout) && !out.includes(r.rollout.from)) out.push(r.rollout.from);
+  return out;
+}
+
+const describeRecord = (r: AliasRecord): string => {
+  const to = r.split?.map((t) => `${short(t.hash)}:${t.weight}`).join(",") ?? short(r.hash);
+  const rollout = isActiveRollout(r.rollout)
+    ? ` (rollout ${r.rollout.status} from ${short(r.rollout.from)})`
+    : "";
+  return `${r.name}=${to}${rollout}`;
+};
 
 /** The winning record of every alias name across every member's table (crashed ones included). */
 export function globalAliases(agents: readonly AgentModel[]): Map<string, AliasRecord> {
@@ -471,5 +526,13 @@ const bfs = (start: readonly string[], next: (h: string) => readonly string[]): 
       }
   return seen;
 };
+
+/** JSON with object keys sorted: records decoded from a peer list their fields in another order. */
+const canonical = (v: unknown): string =>
+  JSON.stringify(v, (_k, x) =>
+    x !== null && typeof x === "object" && !Array.isArray(x)
+      ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : x,
+  );
 
 const byName = (a: { name: string }, b: { name: string }) => a.name.localeCompare(b.name);

@@ -142,6 +142,25 @@ describe.skipIf(ONE !== undefined || SOAK !== undefined)("the properties catch p
       { newPlanner: blindToPins, noRecheck: true },
       ["view.wanted"],
     ],
+    [
+      "a planner blind to sticky use, behind a retirer that trusts it",
+      {
+        newPlanner: wrapped((i) => ({ ...i, roots: i.roots.filter((r) => !r.reason.startsWith("sticky")) })),
+        noRecheck: true,
+      },
+      ["view.sticky"],
+    ],
+    [
+      "a planner blind to weighted aliases and rollout baselines, behind a retirer that trusts it",
+      {
+        newPlanner: wrapped((i) => ({
+          ...i,
+          roots: i.roots.filter((r) => !/\(\d+%\)$/.test(r.reason) && !r.reason.startsWith("baseline")),
+        })),
+        noRecheck: true,
+      },
+      ["view.alias", "view.wanted"],
+    ],
   ];
   test.each(plants)(
     "%s",

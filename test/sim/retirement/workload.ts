@@ -5,8 +5,16 @@
  * again, requests (by alias or by hash URL) that call their references while they run, and jobs
  * that keep a hash busy with renewed holds.
  */
+import type { AliasView } from "../../../src/agent/aliases/alias-service.ts";
 import { HashdError } from "../../../src/lib/errors.ts";
 import { randomBetween, randomFloat, randomInt, shuffle } from "../../../src/lib/prng.ts";
+import {
+  type AliasTarget,
+  type AliasWrite,
+  heaviestOf,
+  MAX_SPLIT_TARGETS,
+} from "../../../src/model/alias-record.ts";
+import { ROLLOUT_DEFAULTS, type RolloutState, type RolloutStatus } from "../../../src/model/rollout-state.ts";
 import { type AgentModel, LIVE } from "./agent-model.ts";
 import type { App } from "./catalog.ts";
 import type { World } from "./world.ts";
@@ -45,6 +53,15 @@ export interface WorkloadStats {
   brokenCalls: BrokenCall[];
   deploys: number;
   aliasWrites: number;
+  /** alias writes that split the alias between 2-4 hashes (some of them a rollout's step) */
+  weightedWrites: number;
+  /** alias writes that carry a rollout (running, paused, aborted or done) */
+  rolloutWrites: number;
+  /** clients pinned to a hash by a sticky cookie, and their returns */
+  stickyClients: number;
+  stickyRequests: number;
+  /** returns of a sticky client that found its hash retired where it was routed */
+  stickyFailures: number;
   /** races: two or three members writing the same alias within 50 ms of each other */
   aliasRaces: number;
   rollbacks: number;
@@ -78,6 +95,11 @@ export class Workload {
     brokenCalls: [],
     deploys: 0,
     aliasWrites: 0,
+    weightedWrites: 0,
+    rolloutWrites: 0,
+    stickyClients: 0,
+    stickyRequests: 0,
+    stickyFailures: 0,
     aliasRaces: 0,
     rollbacks: 0,
     rollbacksRefused: 0,
@@ -93,8 +115,11 @@ export class Workload {
   constructor(private readonly w: World) {}
 
   get quiet(): boolean {
-    return this.openRequests === 0 && this.jobs.size === 0;
+    return this.openRequests === 0 && this.jobs.size === 0 && this.stickyLive === 0;
   }
+
+  /** sticky clients still coming back */
+  private stickyLive = 0;
 
   /** Every app deployed to every host and aliased. */
   bootstrap(): void {
@@ -162,8 +187,90 @@ export class Workload {
       if (!catalog.apps.includes(app) || !this.deployed(top)) return;
       const entries: Record<string, string> = { [app.alias]: top };
       if (withApiAlias && api !== undefined) entries.api = api;
-      this.setAliases(entries);
+      if (!withApiAlias && randomFloat(rng) < 0.35) this.weightedSwitch(app, top);
+      else this.setAliases(entries);
     });
+  }
+
+  /**
+   * A weighted write instead of a plain switch: the new top and 1-3 earlier versions this member
+   * can see running (the alias's current targets first), weights summing to 100; half of them as a
+   * step of a rollout from the alias's current hash (running, paused, aborted or done; a running
+   * one at its last step points at the canary alone, its baseline kept by the rollout alone).
+   */
+  private weightedSwitch(app: App, top: string): void {
+    const { rng, catalog } = this.w;
+    const agent = this.someAgent();
+    if (!agent) return;
+    const current = agent.aliases.current(app.alias);
+    const service = app.chain[0] as string;
+    const earlier = [
+      ...(current?.split?.map((t) => t.hash) ?? (current ? [current.hash] : [])),
+      ...[...catalog.builds.values()]
+        .filter((b) => b.service === service)
+        .map((b) => b.hash)
+        .reverse(),
+    ].filter((h, i, all) => h !== top && all.indexOf(h) === i && this.visible(agent, h));
+    const n = Math.min(earlier.length, randomBetween(rng, 1, MAX_SPLIT_TARGETS - 1));
+    if (n === 0) {
+      this.setAliasesOn(agent, { [app.alias]: top });
+      return;
+    }
+    const hashes = [top, ...earlier.slice(0, n)];
+    const split = weights(rng, hashes);
+    const from = current?.hash;
+    let write: AliasWrite = { name: app.alias, hash: heaviestOf(split), split };
+    if (from !== undefined && from !== top && randomFloat(rng) < 0.5) {
+      const steps = [10, 50, 100];
+      const step = randomInt(rng, steps.length);
+      const statuses: RolloutStatus[] = ["running", "running", "paused", "aborted", "done"];
+      const status = statuses[randomInt(rng, statuses.length)] as RolloutStatus;
+      const rollout: RolloutState = {
+        kind: "rollout",
+        from,
+        to: top,
+        steps,
+        step,
+        stepSince: Math.round(this.w.now),
+        stepTimeMs: ROLLOUT_DEFAULTS.stepTimeMs,
+        intervalMs: ROLLOUT_DEFAULTS.intervalMs,
+        limits: { ...ROLLOUT_DEFAULTS.limits },
+        status,
+        note: "",
+        startedAt: Math.round(this.w.now),
+      };
+      const w = steps[step] as number;
+      write =
+        w >= 100 || status === "aborted" || status === "done"
+          ? { name: app.alias, hash: status === "aborted" ? from : top, rollout }
+          : {
+              name: app.alias,
+              hash: w > 50 ? top : from,
+              split: [
+                { hash: from, weight: 100 - w },
+                { hash: top, weight: w },
+              ],
+              rollout,
+            };
+      this.stats.rolloutWrites++;
+    }
+    this.writeOn(agent, write);
+  }
+
+  /** AliasService.write: one record as given (a rollout's step, a weighted write). */
+  private writeOn(agent: AgentModel, write: AliasWrite): void {
+    try {
+      agent.aliases.write([write]);
+      this.stats.aliasWrites++;
+      if (write.split !== undefined) this.stats.weightedWrites++;
+      const targets = write.split?.map((t) => `${short(t.hash)}:${t.weight}`).join(",") ?? short(write.hash);
+      const rollout = write.rollout
+        ? ` (rollout ${write.rollout.status} from ${short(write.rollout.from)})`
+        : "";
+      this.w.trace(`alias write on ${agent.name}: ${write.name}=${targets}${rollout}`);
+    } catch (e) {
+      if (!(e instanceof HashdError)) throw e;
+    }
   }
 
   /**
@@ -327,8 +434,9 @@ export class Workload {
     const aliases = entry.aliases.list();
     const byAlias = aliases.length > 0 && randomFloat(this.w.rng) < 0.8;
     const hash = byAlias
-      ? (aliases[randomInt(this.w.rng, aliases.length)]?.hash as string)
+      ? this.pick(aliases[randomInt(this.w.rng, aliases.length)] as AliasView)
       : this.w.catalog.someBuild().hash;
+    if (byAlias && randomFloat(this.w.rng) < 0.15) this.stickyClient(entry, hash);
     const failed = this.call(entry, hash, requestDuration(this.w));
     if (failed) {
       if (byAlias) {
@@ -346,14 +454,66 @@ export class Workload {
     }
   }
 
+  /** The hash a request by alias goes to: one of a split's targets by weight, else the alias's. */
+  private pick(alias: AliasView): string {
+    if (alias.split === undefined) return alias.hash;
+    let r = randomInt(this.w.rng, 100);
+    for (const t of alias.split) {
+      if (r < t.weight) return t.hash;
+      r -= t.weight;
+    }
+    return alias.hash;
+  }
+
+  /**
+   * A client pinned to `hash` by a sticky cookie (max age 5-30 s): it comes back every 1-8 s for
+   * 5-90 s, each time through a random member's ingress, to the same hash; each answer tells the
+   * ingress of the member that served it (which runs the hash, so has a report to put it on) that
+   * such clients may come back until then (stickyUntil). It stops with the traffic.
+   */
+  private stickyClient(first: AgentModel, hash: string): void {
+    const { rng } = this.w;
+    const maxAgeMs = randomBetween(rng, 5000, 30_000);
+    const endAt = this.w.now + randomBetween(rng, 5000, 90_000);
+    this.stats.stickyClients++;
+    this.stickyLive++;
+    if (first.isLive(hash)) first.stickyRequest(hash, maxAgeMs);
+    const back = () => {
+      const entry = this.someAgent();
+      if (!this.traffic || this.w.now >= endAt) {
+        this.stickyLive--;
+        return;
+      }
+      if (entry) {
+        this.stats.stickyRequests++;
+        // the ingress of the member that served it (it runs the hash, so it reports it) records it
+        const failed = this.call(entry, hash, requestDuration(this.w), (server) =>
+          server.stickyRequest(hash, maxAgeMs),
+        );
+        if (failed !== null) {
+          this.stats.stickyFailures++;
+          this.w.trace(`sticky request on ${entry.name} for ${short(hash)} failed: ${failed}`);
+        }
+      }
+      this.w.at(randomBetween(rng, 1000, Math.min(8000, maxAgeMs)), back);
+    };
+    this.w.at(randomBetween(rng, 1000, Math.min(8000, maxAgeMs)), back);
+  }
+
   /**
    * One request for `hash` entering at `from`'s ingress, routed as route-table.ts does (the local
    * socket while live here, else a member gossip says runs it, ready ones first); while it runs,
    * the service calls each hash it references through its own host's ingress.
    */
-  private call(from: AgentModel, hash: string, durationMs: number): RequestFailure | null {
+  private call(
+    from: AgentModel,
+    hash: string,
+    durationMs: number,
+    served?: (server: AgentModel) => void,
+  ): RequestFailure | null {
     const server = this.route(from, hash);
     if (typeof server === "string") return server;
+    served?.(server);
     const leave = server.enter(hash);
     this.openRequests++;
     const epoch = server.epoch;
@@ -492,6 +652,14 @@ const requestDuration = (w: World): number => {
   if (r < 0.7) return randomBetween(w.rng, 20, 500);
   if (r < 0.95) return randomBetween(w.rng, 500, 5000);
   return randomBetween(w.rng, 5000, 40_000);
+};
+
+/** Integer weights from 1 to 99 summing to 100, one per hash, in the hashes' order. */
+const weights = (rng: World["rng"], hashes: readonly string[]): AliasTarget[] => {
+  const cuts = new Set<number>();
+  while (cuts.size < hashes.length - 1) cuts.add(randomBetween(rng, 1, 99));
+  const bounds = [0, ...[...cuts].sort((a, b) => a - b), 100];
+  return hashes.map((hash, i) => ({ hash, weight: (bounds[i + 1] as number) - (bounds[i] as number) }));
 };
 
 const exponential = (w: World, meanMs: number): number => -Math.log(1 - randomFloat(w.rng)) * meanMs;
