@@ -7,7 +7,7 @@
  * winning record alone tells every member the same recent history.
  */
 
-import { type AliasRecord, PREVIOUS_TARGETS_PER_ALIAS } from "./alias-record.ts";
+import { type AliasRecord, type AliasWrite, PREVIOUS_TARGETS_PER_ALIAS, targetsOf } from "./alias-record.ts";
 import { compareWrites, HLC_ZERO, type Hlc, hlcReceive, hlcTick, hlcTooFarAhead } from "./hlc.ts";
 
 export class AliasTable {
@@ -42,9 +42,19 @@ export class AliasTable {
     return true;
   }
 
-  /** A local write of `name` (not applied yet): its previous targets follow from the held record. */
-  record(name: string, hash: string | null, hlc: Hlc, origin: string): AliasRecord {
-    return { name, hash, hlc: { ...hlc }, origin, previous: previousAfter(this.records.get(name), hash) };
+  /** A local write (not applied yet): its previous targets follow from the held record. */
+  record(write: AliasWrite, hlc: Hlc, origin: string): AliasRecord {
+    const { name, hash, split, rollout } = write;
+    const r: AliasRecord = {
+      name,
+      hash,
+      hlc: { ...hlc },
+      origin,
+      previous: previousAfter(this.records.get(name), write),
+    };
+    if (split !== undefined) r.split = split.map((t) => ({ ...t }));
+    if (rollout !== undefined) r.rollout = structuredClone(rollout);
+    return r;
   }
 
   /** Merge one record; true if it won (it is now the value for its name). */
@@ -56,16 +66,29 @@ export class AliasTable {
   }
 }
 
-const copy = (r: AliasRecord): AliasRecord => ({ ...r, hlc: { ...r.hlc }, previous: [...r.previous] });
+export function copyAliasRecord(r: AliasRecord): AliasRecord {
+  const out: AliasRecord = { ...r, hlc: { ...r.hlc }, previous: [...r.previous] };
+  if (r.split !== undefined) out.split = r.split.map((t) => ({ ...t }));
+  if (r.rollout !== undefined) out.rollout = structuredClone(r.rollout);
+  return out;
+}
+
+const copy = copyAliasRecord;
 
 /**
- * The previous targets of a write of `hash` over `held`: held's target, then held's previous,
- * without repeats, nulls (removals) or `hash` itself, newest first, at most PREVIOUS_TARGETS_PER_ALIAS.
+ * The previous targets of `write` over `held`: held's targets (a split's in its order), then held's
+ * previous, without repeats, nulls (removals) or the hash a plain write points at, newest first, at
+ * most PREVIOUS_TARGETS_PER_ALIAS. A weighted write keeps every earlier target, also the ones it
+ * still splits to: rolling back a split goes to 100% of the hash the alias had before it.
  */
-export function previousAfter(held: AliasRecord | undefined, hash: string | null): string[] {
+export function previousAfter(
+  held: AliasRecord | undefined,
+  write: Pick<AliasWrite, "hash" | "split">,
+): string[] {
+  const plain = write.split === undefined ? write.hash : null;
   const out: string[] = [];
-  for (const h of held === undefined ? [] : [held.hash, ...held.previous]) {
-    if (h === null || h === hash || out.includes(h)) continue;
+  for (const h of held === undefined ? [] : [...targetsOf(held), ...held.previous]) {
+    if (h === plain || out.includes(h)) continue;
     out.push(h);
     if (out.length === PREVIOUS_TARGETS_PER_ALIAS) break;
   }

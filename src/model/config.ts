@@ -6,10 +6,12 @@ import { PREVIOUS_TARGETS_PER_ALIAS } from "./alias-record.ts";
 import {
   CREDENTIAL_NAME,
   CREDENTIALS_MAX,
+  EXPECTED_ALIAS,
   EXPECTED_CREDENTIAL_NAME,
   EXPECTED_PLAIN_PATH,
   EXPECTED_SERVICE_NAME,
   EXPECTED_ZONE,
+  isAliasName,
   PLAIN_PATH,
   SERVICE_NAME,
   ZONE_MAX_LENGTH,
@@ -166,6 +168,22 @@ export const configSchema = z
     credentials: credentialsSchema.default({}),
     /** private previews: who may reach hash URLs, and the bypass token's file */
     access: accessSchema.default({}),
+    /**
+     * Skew protection: an alias response sets `hashd-<alias>=<hash>` (HttpOnly, SameSite=Lax) and a
+     * request that carries it stays on that hash while it runs anywhere (ingress/sticky.ts).
+     */
+    sticky: z
+      .object({
+        /** the cookie's Max-Age in seconds; 0 sets and follows no cookie */
+        maxAgeSec: z.number().int().min(0).max(31_536_000).default(3600),
+        /** aliases whose responses set no cookie (API aliases, say) */
+        disable: z
+          .array(z.string().refine(isAliasName, `must be ${EXPECTED_ALIAS}`))
+          .max(1024)
+          .default([]),
+      })
+      .strict()
+      .default({ maxAgeSec: 3600, disable: [] }),
   })
   .strict();
 

@@ -38,7 +38,7 @@ import {
   keyringFrameSeal,
 } from "../../src/agent/gossip/wire/stream-frame.ts";
 import { randomInt, Xoshiro128 } from "../../src/lib/prng.ts";
-import { fakeHash, fakeState } from "../support/gossip/fixtures.ts";
+import { fakeHash, fakeRollout, fakeState } from "../support/gossip/fixtures.ts";
 
 const SELF = "me";
 const SELF_ADDR = "10.0.0.1:7946";
@@ -310,6 +310,24 @@ const pool = (): Uint8Array[] => {
     { t: T.alive, name: SELF, addr: SELF_ADDR, inc: BOOT + 1, boot: BOOT + 1 },
     { t: T.dead, name: "n1", inc: BOOT, from: "n2" },
     { t: T.state, name: "n1", version: { boot: BOOT, seq: 2 }, state: fakeState(10, 3, { refs: 2 }) },
+    { t: T.state, name: "n2", version: { boot: BOOT, seq: 2 }, state: fakeState(40, 2, { extras: true }) },
+    {
+      t: T.alias,
+      origin: "n2",
+      hlc: { wall: BOOT, logical: 3 },
+      entries: [
+        {
+          name: "prod",
+          hash: H,
+          previous: [],
+          split: [
+            { hash: H, weight: 75 },
+            { hash: fakeHash(2), weight: 25 },
+          ],
+          rollout: fakeRollout(H, fakeHash(2)),
+        },
+      ],
+    },
     { t: T.stateVer, name: SELF, version: { boot: BOOT, seq: 5 } },
     {
       t: T.alias,

@@ -12,7 +12,8 @@
 import { HashdError } from "../../lib/errors.ts";
 import type { Rng } from "../../lib/prng.ts";
 import { randomInt } from "../../lib/prng.ts";
-import type { AliasRecord } from "../../model/alias-record.ts";
+import type { AliasRecord, AliasWrite } from "../../model/alias-record.ts";
+import { copyAliasRecord } from "../../model/alias-table.ts";
 import type { HashReport, MemberAppState } from "../../model/reports.ts";
 import { type GossipConfig, resolveConfig } from "./config.ts";
 import { NodeContext } from "./swim/context.ts";
@@ -39,6 +40,8 @@ import type {
 } from "./types.ts";
 import { ingressProblem } from "./wire/addresses.ts";
 import {
+  aliasEntryOf,
+  aliasWriteProblem,
   appStateProblem,
   isAddr,
   isAliasName,
@@ -219,9 +222,10 @@ export class GossipNode {
     for (const r of records) {
       if (!isAliasName(r.name) || (r.hash !== null && !isStoreHash(r.hash))) continue;
       if (!isClock(r.hlc.wall) || !isCounter(r.hlc.logical)) continue; // as the codec refuses it
+      if (aliasWriteProblem(r) !== null) continue;
       ctx.aliases.observe(r.hlc, Math.max(now, r.hlc.wall), Number.POSITIVE_INFINITY);
       const previous = r.previous.filter(isStoreHash).slice(0, LIMITS.previousPerAlias);
-      ctx.aliases.apply({ ...r, hlc: { ...r.hlc }, previous });
+      ctx.aliases.apply({ ...copyAliasRecord(r), previous });
     }
   }
 
@@ -231,7 +235,7 @@ export class GossipNode {
   }
 
   /** Several aliases in one write: one HLC timestamp, one broadcast. */
-  setAliases(entries: readonly { name: string; hash: string | null }[], now: number): AliasRecord[] {
+  setAliases(entries: readonly AliasWrite[], now: number): AliasRecord[] {
     if (entries.length === 0 || entries.length > LIMITS.aliasEntriesPerWrite) {
       throw new HashdError("bad_request", `an alias write holds 1 to ${LIMITS.aliasEntriesPerWrite} entries`);
     }
@@ -241,22 +245,24 @@ export class GossipNode {
       if (e.hash !== null && !isStoreHash(e.hash)) {
         throw new HashdError("bad_request", `not a store hash: ${JSON.stringify(e.hash)}`);
       }
+      const problem = aliasWriteProblem(e);
+      if (problem !== null) throw new HashdError("bad_request", `alias ${e.name}: ${problem}`);
     }
     const ctx = this.ctx;
     ctx.now = now;
     const hlc = ctx.aliases.tick(now);
     const origin = ctx.self.name;
-    const records = entries.map((e) => ctx.aliases.record(e.name, e.hash, hlc, origin));
+    const records = entries.map((e) => ctx.aliases.record(e, hlc, origin));
     for (const r of records) {
-      if (ctx.aliases.apply(r)) ctx.emit({ type: "alias-changed", record: copyRecord(r) });
+      if (ctx.aliases.apply(r)) ctx.emit({ type: "alias-changed", record: copyAliasRecord(r) });
     }
     broadcastAliases(ctx, {
       t: T.alias,
       origin,
       hlc,
-      entries: records.map((r) => ({ name: r.name, hash: r.hash, previous: r.previous })),
+      entries: records.map(aliasEntryOf),
     });
-    return records.map(copyRecord);
+    return records.map(copyAliasRecord);
   }
 
   // ---- reads --------------------------------------------------------------------------------
@@ -325,5 +331,3 @@ export class GossipNode {
     return { ...this.ctx.stats, queueDepth: this.ctx.queue.size, members: this.ctx.members.size };
   }
 }
-
-const copyRecord = (r: AliasRecord): AliasRecord => ({ ...r, hlc: { ...r.hlc }, previous: [...r.previous] });

@@ -11,10 +11,12 @@
  */
 
 import type { AliasRecord } from "../../../model/alias-record.ts";
+import { copyAliasRecord } from "../../../model/alias-table.ts";
 import type { NodeContext } from "../swim/context.ts";
 import { aliveNode, deadNode, suspectNode } from "../swim/membership.ts";
 import type { StateVersion } from "../types.ts";
 import { encodeMessage } from "../wire/codec.ts";
+import { aliasEntryOf } from "../wire/codec-fields.ts";
 import {
   type AliasMsg,
   type Alive,
@@ -123,14 +125,14 @@ const mergeAliases = (ctx: NodeContext, records: readonly AliasRecord[]): void =
       continue;
     }
     if (!ctx.aliases.apply(r)) continue;
-    ctx.emit({ type: "alias-changed", record: { ...r, hlc: { ...r.hlc }, previous: [...r.previous] } });
+    ctx.emit({ type: "alias-changed", record: copyAliasRecord(r) });
     const key = `${r.origin}:${r.hlc.wall}:${r.hlc.logical}`;
     let g = groups.get(key);
     if (g === undefined) {
       g = { t: T.alias, origin: r.origin, hlc: r.hlc, entries: [] };
       groups.set(key, g);
     }
-    g.entries.push({ name: r.name, hash: r.hash, previous: r.previous });
+    g.entries.push(aliasEntryOf(r));
   }
   for (const msg of groups.values()) broadcastAliases(ctx, msg);
 };
@@ -181,19 +183,11 @@ export const onAliasMessage = (ctx: NodeContext, msg: AliasMsg): boolean => {
   }
   let won = false;
   for (const e of msg.entries) {
-    const record: AliasRecord = {
-      name: e.name,
-      hash: e.hash,
-      hlc: msg.hlc,
-      origin: msg.origin,
-      previous: e.previous,
-    };
+    const { name, hash, previous, ...extras } = e;
+    const record: AliasRecord = { name, hash, hlc: msg.hlc, origin: msg.origin, previous, ...extras };
     if (!ctx.aliases.apply(record)) continue;
     won = true;
-    ctx.emit({
-      type: "alias-changed",
-      record: { ...record, hlc: { ...record.hlc }, previous: [...e.previous] },
-    });
+    ctx.emit({ type: "alias-changed", record: copyAliasRecord(record) });
   }
   if (won) ctx.broadcast(aliasKey(msg), msg);
   return true;

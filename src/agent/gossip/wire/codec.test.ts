@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { Encoder } from "@msgpack/msgpack";
-import { fakeHash, fakeState } from "../../../../test/support/gossip/fixtures.ts";
+import { fakeHash, fakeRollout, fakeState } from "../../../../test/support/gossip/fixtures.ts";
 import { randomInt, Xoshiro128 } from "../../../lib/prng.ts";
 import { assemblePacket, decodePacket, encodeMessage } from "./codec.ts";
 import { appStateProblem } from "./codec-fields.ts";
@@ -26,6 +26,8 @@ const packetMessages: PacketMessage[] = [
     state: fakeState(0, 3, { refs: 2, ingress: "10.0.0.6:80" }),
   },
   { t: T.state, name: "node-6", version: { boot: 9, seq: 3 }, state: { hashes: [] } },
+  // reports with a service name, a reason, request counts and sticky use
+  { t: T.state, name: "node-6", version: { boot: 9, seq: 4 }, state: fakeState(20, 2, { extras: true }) },
   { t: T.stateVer, name: "node-7", version: { boot: 1, seq: 0 } },
   {
     t: T.alias,
@@ -34,6 +36,32 @@ const packetMessages: PacketMessage[] = [
     entries: [
       { name: "prod.example", hash: H1, previous: [H2] },
       { name: "old", hash: null, previous: [] },
+    ],
+  },
+  {
+    t: T.alias,
+    origin: "node-8",
+    hlc: { wall: 1_700_000_000_001, logical: 0 },
+    entries: [
+      {
+        name: "prod",
+        hash: H1,
+        previous: [],
+        split: [
+          { hash: H1, weight: 75 },
+          { hash: H2, weight: 25 },
+        ],
+        rollout: fakeRollout(H1, H2),
+      },
+      {
+        name: "api",
+        hash: H2,
+        previous: [H1],
+        split: [
+          { hash: H2, weight: 60 },
+          { hash: H1, weight: 40 },
+        ],
+      },
     ],
   },
 ];
@@ -58,6 +86,18 @@ const streamMessages: StreamMessage[] = [
     aliases: [
       { name: "prod", hash: H2, hlc: { wall: 10, logical: 0 }, origin: "node-1", previous: [H1] },
       { name: "api", hash: H1, hlc: { wall: 9, logical: 1 }, origin: "node-2", previous: [] },
+      {
+        name: "web",
+        hash: H2,
+        hlc: { wall: 11, logical: 0 },
+        origin: "node-2",
+        previous: [],
+        split: [
+          { hash: H1, weight: 25 },
+          { hash: H2, weight: 75 },
+        ],
+        rollout: fakeRollout(H1, H2),
+      },
     ],
     states: [{ name: "node-1", version: { boot: 5, seq: 1 }, state: fakeState(10, 2) }],
   },
@@ -133,6 +173,119 @@ describe("refusals (never a throw)", () => {
     ["alias with a non-hash previous target", [[T.alias, "n", 1, 0, [["prod", H1, ["x"]]]]]],
     ["alias with too many previous targets", [[T.alias, "n", 1, 0, [["prod", H1, Array(10).fill(H2)]]]]],
     [
+      "split weights that do not sum to 100",
+      [
+        [
+          T.alias,
+          "n",
+          1,
+          0,
+          [
+            [
+              "p",
+              H1,
+              [],
+              [
+                [H1, 60],
+                [H2, 60],
+              ],
+              null,
+            ],
+          ],
+        ],
+      ],
+    ],
+    ["split with one hash", [[T.alias, "n", 1, 0, [["p", H1, [], [[H1, 100]], null]]]]],
+    [
+      "split with a repeated hash",
+      [
+        [
+          T.alias,
+          "n",
+          1,
+          0,
+          [
+            [
+              "p",
+              H1,
+              [],
+              [
+                [H1, 50],
+                [H1, 50],
+              ],
+              null,
+            ],
+          ],
+        ],
+      ],
+    ],
+    ["split of five", [[T.alias, "n", 1, 0, [["p", H1, [], Array(5).fill([H1, 20]), null]]]]],
+    [
+      "split whose hash is not a target",
+      [
+        [
+          T.alias,
+          "n",
+          1,
+          0,
+          [
+            [
+              "p",
+              fakeHash(9),
+              [],
+              [
+                [H1, 50],
+                [H2, 50],
+              ],
+              null,
+            ],
+          ],
+        ],
+      ],
+    ],
+    [
+      "split with a float weight",
+      [
+        [
+          T.alias,
+          "n",
+          1,
+          0,
+          [
+            [
+              "p",
+              H1,
+              [],
+              [
+                [H1, 50.5],
+                [H2, 49.5],
+              ],
+              null,
+            ],
+          ],
+        ],
+      ],
+    ],
+    ["rollout of the wrong arity", [[T.alias, "n", 1, 0, [["p", H1, [], null, [0, H1, H2]]]]]],
+    ["rollout with a 4-entry entry (no such form)", [[T.alias, "n", 1, 0, [["p", H1, [], null]]]]],
+    ["report with a 6-field tail", [[T.state, "n", 1, 1, [[[H1, 2, 0, 0, [], "svc"]], null]]]],
+    [
+      "report with an overlong service name",
+      [[T.state, "n", 1, 1, [[[H1, 2, 0, 0, [], "x".repeat(129), null, null, null]], null]]],
+    ],
+    [
+      "report with a reason that is not text",
+      [[T.state, "n", 1, 1, [[[H1, 2, 0, 0, [], null, 5, null, null]], null]]],
+    ],
+    [
+      "report with negative sticky time",
+      [[T.state, "n", 1, 1, [[[H1, 2, 0, 0, [], null, null, null, -1]], null]]],
+    ],
+    [
+      "report with counts that are not counts",
+      [[T.state, "n", 1, 1, [[[H1, 2, 0, 0, [], null, null, [1, 2], null]], null]]],
+    ],
+    [
       "one bad message spoils the packet",
       [
         [T.nack, 1],
@@ -190,6 +343,81 @@ describe("refusals (never a throw)", () => {
       const r = decodePacket(flipped, 4096);
       if (r.ok) expect(Array.isArray(r.value)).toBe(true);
     }
+  });
+});
+
+describe("rollouts in alias writes: every field checked", () => {
+  const valid = encodeMessage({
+    t: T.alias,
+    origin: "n",
+    hlc: { wall: 5, logical: 0 },
+    entries: [{ name: "p", hash: H1, previous: [], rollout: fakeRollout(H1, H2) }],
+  } as PacketMessage);
+  const base = decodePacket(assemblePacket([valid]), 1350);
+
+  test("the valid one decodes", () => expect(base.ok).toBe(true));
+
+  // index in the encoded rollout array -> a hostile value
+  const hostile: [string, number, unknown][] = [
+    ["unknown kind", 0, 7],
+    ["from not a hash", 1, "nope"],
+    ["canary equal to baseline", 2, H1],
+    ["steps not ascending", 3, [50, 25, 100]],
+    ["steps not ending at 100", 3, [5, 25]],
+    ["eleven steps", 3, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 100]],
+    ["step out of range", 4, 4],
+    ["negative step time", 6, -1],
+    ["analysis window of 0", 7, 0],
+    ["error rate above 1", 8, 2],
+    ["p99 ratio below 1", 9, 0.5],
+    ["min requests 0", 10, 0],
+    ["unknown status", 11, 9],
+    ["note longer than 400", 12, "x".repeat(401)],
+    ["start time NaN", 13, Number.NaN],
+  ];
+  test.each(hostile)("%s is refused", (_name, at, value) => {
+    const r = fakeRollout(H1, H2);
+    const fields: unknown[] = [
+      0,
+      r.from,
+      r.to,
+      r.steps,
+      r.step,
+      r.stepSince,
+      r.stepTimeMs,
+      r.intervalMs,
+      0.01,
+      1.5,
+      200,
+      0,
+      r.note,
+      r.startedAt,
+    ];
+    fields[at] = value;
+    const bytes = raw.encode([[T.alias, "n", 5, 0, [["p", H1, [], null, fields]]]]);
+    expect(decodePacket(bytes, 4096).ok).toBe(false);
+    fields[at] =
+      at === 0
+        ? 0
+        : [
+            0,
+            r.from,
+            r.to,
+            r.steps,
+            r.step,
+            r.stepSince,
+            r.stepTimeMs,
+            r.intervalMs,
+            0.01,
+            1.5,
+            200,
+            0,
+            r.note,
+            r.startedAt,
+          ][at];
+    expect(decodePacket(raw.encode([[T.alias, "n", 5, 0, [["p", H1, [], null, fields]]]]), 4096).ok).toBe(
+      true,
+    );
   });
 });
 
