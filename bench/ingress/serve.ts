@@ -1,12 +1,13 @@
 /**
  * A proxy under test, in its own process so that its CPU and memory can be read alone.
- *   bun bench/ingress/serve.ts hashd <port> <socket> <hash>   the hashd ingress
+ *   bun bench/ingress/serve.ts hashd <port> <socket> <hash> [count]   the hashd ingress; with
+ *                                                   "count", request counting on (RequestStats)
  *   bun bench/ingress/serve.ts fetch <port> <socket>          Bun.serve + fetch({unix}): the obvious Bun proxy
  * Prints "ready" once listening; runs until killed.
  */
-import { startIngress } from "../../src/agent/ingress/index.ts";
+import { RequestStats, startIngress } from "../../src/agent/ingress/index.ts";
 
-const [kind, portText, socketPath, hash] = process.argv.slice(2);
+const [kind, portText, socketPath, hash, counting] = process.argv.slice(2);
 const port = Number(portText);
 if (kind === "hashd") {
   startIngress({
@@ -16,6 +17,7 @@ if (kind === "hashd") {
         h === hash ? { kind: "local", hash: h, socketPath: socketPath as string } : { kind: "none", hash: h },
     },
     log: () => {},
+    requestStats: counting === "count" ? new RequestStats() : undefined,
   });
 } else if (kind === "fetch") {
   Bun.serve({

@@ -43,6 +43,8 @@ export interface RequestHead {
   bypass: string | undefined;
   /** the values of hashd-bypass cookies, taken out of the Cookie header passed on */
   bypassCookies: string[] | undefined;
+  /** Cookie values that may hold a sticky `hashd-<alias>` cookie (ingress/sticky.ts); passed on too */
+  stickyCookies: string | undefined;
   /** Accept (passed on): whether the ingress's own 410 is JSON */
   accept: string | undefined;
   /**
@@ -152,6 +154,7 @@ export function parseRequestHead(head: string): RequestHead {
     forwardedProto: undefined,
     bypass: undefined,
     bypassCookies: undefined,
+    stickyCookies: undefined,
     accept: undefined,
     passthrough: "",
   };
@@ -227,7 +230,12 @@ export function parseRequestHead(head: string): RequestHead {
         result.bypass = trimOws(head.slice(colon + 1, end));
         break;
       case "cookie": {
-        const taken = takeBypassCookies(head.slice(colon + 1, end));
+        const value = head.slice(colon + 1, end);
+        const taken = takeBypassCookies(value);
+        const rest = taken === undefined ? value : taken.rest;
+        if (rest.includes("hashd-"))
+          result.stickyCookies =
+            result.stickyCookies === undefined ? rest : `${result.stickyCookies}; ${rest}`;
         if (taken === undefined) keep = true;
         else {
           result.bypassCookies = (result.bypassCookies ?? [])

@@ -16,7 +16,11 @@
  *   scaler.register(hash, manifest.idleStopSec); // on activate and re-adopt; unregister on retire
  *   serviceApi.route("/", holdsApp(holds, HoldTokens.open(stateDir)));
  *   // GET /metrics on the control API:
- *   renderMetrics({ inflight, holds, ingress: ingress.stats(), idleStops: scaler.stops });
+ *   renderMetrics({ inflight, holds, ingress: ingress.stats(), idleStops: scaler.stops, requestStats });
+ *
+ * Request counting for progressive delivery: `const requestStats = new RequestStats()` passed to
+ * startIngress (and to renderMetrics); this member's report carries requestStats.countsOf(hash), and
+ * a retired hash is dropped with requestStats.forget(hash).
  */
 
 export { HoldTokens, holdTokenPaths, installHoldToken } from "../holds/hold-tokens.ts";
@@ -29,9 +33,25 @@ export { GONE_ALIASES_MAX, type GoneInfo, goneBody } from "./gone.ts";
 export { HOP_KEY_INFO, HopAuth } from "./hop-auth.ts";
 export { IdleScaler, type IdleScalerOptions, type ScalePhase } from "./idle-scaler.ts";
 export { InFlight, type InFlightEntry, type InFlightSnapshot } from "./inflight.ts";
-export { type MetricSources, PROMETHEUS_CONTENT_TYPE, renderMetrics } from "./metrics.ts";
+export { type MetricSources, PROMETHEUS_CONTENT_TYPE, renderMetrics, renderRequestStats } from "./metrics.ts";
+export {
+  MAX_WINDOW_MS,
+  RequestStats,
+  type RequestStatsOptions,
+  type RequestStatsRow,
+  SLOT_MS,
+} from "./request-stats.ts";
 export { notLiveMessage, type Routing, routeTarget } from "./route.ts";
 export { type Ingress, type IngressOptions, startIngress } from "./server.ts";
+export {
+  bucketOf,
+  chooseAliasTarget,
+  DEFAULT_STICKY,
+  type StickyConfig,
+  StickyUse,
+  stickyCookieHash,
+  targetForBucket,
+} from "./sticky.ts";
 export { StopGate } from "./stop-gate.ts";
 export type {
   AccessControl,

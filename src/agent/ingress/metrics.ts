@@ -1,6 +1,8 @@
-import { family } from "../../lib/prometheus.ts";
+import { escapeLabel, family } from "../../lib/prometheus.ts";
+import { BUCKETS, LATENCY_BOUNDS_MS } from "../../model/request-stats.ts";
 import type { Holds } from "../holds/holds.ts";
 import type { InFlight } from "./inflight.ts";
+import type { RequestStats } from "./request-stats.ts";
 
 /**
  * Prometheus text exposition format 0.0.4, written by hand: hashd exports a handful of gauges and
@@ -28,6 +30,8 @@ export interface MetricSources {
   ingress?: IngressStatsView;
   /** idle stops started so far */
   idleStops?: number;
+  /** per hash and alias: requests, errors, upstream failures, latency (request-stats.ts) */
+  requestStats?: RequestStats;
 }
 
 export function renderMetrics(sources: MetricSources): string {
@@ -98,6 +102,7 @@ export function renderMetrics(sources: MetricSources): string {
       );
     }
   }
+  if (sources.requestStats) renderRequestStats(out, sources.requestStats);
   if (sources.idleStops !== undefined) {
     family(out, "hashd_idle_stops_total", "counter", "Services stopped for being idle.", [
       [{}, sources.idleStops],
@@ -107,3 +112,72 @@ export function renderMetrics(sources: MetricSources): string {
 }
 
 export { PROMETHEUS_CONTENT_TYPE } from "../../lib/prometheus.ts";
+
+/**
+ * The le values of hashd_ingress_latency_seconds: every other bound of LATENCY_BOUNDS_MS (factor 2,
+ * 0.25 ms to 131 s), so each is the exact cumulative sum of the sqrt(2) buckets up to it; 20 series
+ * per (hash, alias) instead of 39.
+ */
+const EXPORTED_BOUNDS = LATENCY_BOUNDS_MS.flatMap((_, i) =>
+  // 0.25 ms * 2^(i/2), written without the rounding of SQRT2 ** i (0.0005, not 0.0005000000000000001)
+  i % 2 === 0 ? [[i, (0.25 * 2 ** (i / 2)) / 1000] as const] : [],
+);
+
+/**
+ * The ingress's request counts per hash and alias (alias "" for requests by hash URL). The family
+ * hashd_ingress_requests_total{hash} (InFlight) already counts routed requests, hops included; these
+ * count what progressive delivery reads: requests with an outcome (the service's response head or an
+ * upstream failure) that came to this member first.
+ */
+export function renderRequestStats(out: string[], stats: RequestStats): void {
+  const rows = [...stats.rows()];
+  const labelled = rows.map((r) => [{ hash: r.hash, alias: r.alias ?? "" }, r] as const);
+  family(
+    out,
+    "hashd_ingress_upstream_requests_total",
+    "counter",
+    "Requests that got the service's answer or an upstream failure, per hash and alias (\"\": by hash URL); a peer's hops are counted where they came in.",
+    labelled.map(([labels, r]) => [labels, r.counts.requests]),
+  );
+  family(
+    out,
+    "hashd_ingress_errors_total",
+    "counter",
+    "Answers of the service with a status of 500 or more, per hash and alias.",
+    labelled.map(([labels, r]) => [labels, r.counts.errors]),
+  );
+  family(
+    out,
+    "hashd_ingress_upstream_failures_total",
+    "counter",
+    "Requests the ingress answered 502/503/504 for want of the service's answer (refused, reset, timed out, malformed), per hash and alias.",
+    labelled.map(([labels, r]) => [labels, r.counts.failures]),
+  );
+  const name = "hashd_ingress_latency_seconds";
+  out.push(
+    `# HELP ${name} Time from routing a request to the arrival of the service's response head, per hash and alias.\n# TYPE ${name} histogram\n`,
+  );
+  for (const r of rows) {
+    const labels = `hash="${escapeLabel(r.hash)}",alias="${escapeLabel(r.alias ?? "")}"`;
+    const { buckets } = r.counts;
+    let cumulative = 0;
+    let next = 0;
+    for (const [index, seconds] of EXPORTED_BOUNDS) {
+      while (next <= index) cumulative += buckets[next++] as number;
+      out.push(`${name}_bucket{${labels},le="${seconds}"} ${cumulative}\n`);
+    }
+    while (next < BUCKETS) cumulative += buckets[next++] as number;
+    out.push(`${name}_bucket{${labels},le="+Inf"} ${cumulative}\n`);
+    out.push(`${name}_sum{${labels}} ${r.sumMs / 1000}\n`);
+    out.push(`${name}_count{${labels}} ${cumulative}\n`);
+  }
+  if (stats.dropped > 0 || stats.size > 0) {
+    family(
+      out,
+      "hashd_ingress_uncounted_requests_total",
+      "counter",
+      "Requests not counted per hash because the ingress counts that many distinct hashes already.",
+      [[{}, stats.dropped]],
+    );
+  }
+}

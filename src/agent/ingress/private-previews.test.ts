@@ -11,6 +11,7 @@ import {
   tempDir,
   type Upstream,
 } from "../../../test/support/ingress/servers.ts";
+import { plainAliasRoute } from "../../model/alias-route.ts";
 import type { HashUrlAccess } from "../../model/config.ts";
 import { BypassSecret } from "./bypass-token.ts";
 import type { GoneInfo } from "./gone.ts";
@@ -60,7 +61,7 @@ beforeAll(() => {
   const b = join(dir.path, "b.sock");
   upstreams.push(startUpstream(a, echo("a")), startUpstream(b, echo("b")));
   const routes = () => new MapRoutes().local(HASH_A, a).local(HASH_B, b);
-  const aliases = { resolveAlias: (name: string) => (name === "prod" ? HASH_A : undefined) };
+  const aliases = { resolveAlias: (name: string) => (name === "prod" ? plainAliasRoute(HASH_A) : undefined) };
   const common = { routes: routes(), aliases, log: () => {} };
   guarded = startIngress({
     ...common,

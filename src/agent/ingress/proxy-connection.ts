@@ -1,4 +1,5 @@
 import type { Socket } from "bun";
+import type { AliasRoute } from "../../model/alias-route.ts";
 import {
   bypassCookieLine,
   decideAccess,
@@ -15,8 +16,9 @@ import type { InFlightEntry } from "./inflight.ts";
 import { Outbox } from "./outbox.ts";
 import { type ProxyContext, SWEEP_MS } from "./proxy-context.ts";
 import { parseResponseHead, type ResponseHead } from "./response-head.ts";
-import { notLiveMessage, routeTarget } from "./route.ts";
+import { notLiveMessage, parseHost, routeTarget } from "./route.ts";
 import { scratch } from "./scratch.ts";
+import { chooseAliasTarget, type StickyConfig, stickyCookieHash } from "./sticky.ts";
 import type { AccessControl } from "./types.ts";
 import {
   type AnswerExtras,
@@ -119,6 +121,12 @@ export class ProxyConnection implements UpstreamOwner {
   /** whether the client is on this host (private previews), once asked */
   private local: boolean | undefined;
   private viaPeer = false;
+  /** Set-Cookie line of a sticky alias pin for this response (aliasTarget); null: none */
+  private cookieLine: Buffer | null = null;
+  /** request counting (ctx.requestStats): when this request was routed (performance.now()); -1: not counted */
+  private countFrom = -1;
+  /** the alias this request came through, for its counts; null: by hash */
+  private countAlias: string | null = null;
 
   /**
    * secure: the client came through the TLS listener (tls.ts): X-Forwarded-Proto https, a Secure
@@ -286,7 +294,8 @@ export class ProxyConnection implements UpstreamOwner {
       return;
     }
     if (this.redirectsToHttps(head, close)) return;
-    const { hash } = routing;
+    const hash = routing.alias === undefined ? routing.hash : this.aliasTarget(routing.alias, head);
+    if (routing.via === "hop" && head.stickyCookies !== undefined) this.noteHopSticky(head, hash);
     // before anything looks the hash up: a refusal must cost and say what an unknown hash does
     if (ctx.access !== undefined && !this.accessGranted(ctx.access, head, routing, close)) return;
     const route = ctx.routes.resolveHash(hash, head.hop !== undefined);
@@ -307,6 +316,7 @@ export class ProxyConnection implements UpstreamOwner {
       return;
     }
     this.hash = hash;
+    if (ctx.requestStats !== undefined) this.countStart(head, routing.alias?.name ?? null);
     this.reqBody = BodyFraming.forRequest(head);
     this.retryable = !hasBody && head.upgrade === undefined && IDEMPOTENT.has(head.method);
     this.clientAddress ??= this.socket.remoteAddress;
@@ -329,6 +339,41 @@ export class ProxyConnection implements UpstreamOwner {
     if (wait === undefined) this.enter();
     else wait.then(() => this.safely(() => this.enter()));
   }
+
+  /**
+   * The hash an alias request goes to (sticky.ts): a valid sticky cookie's, else the client
+   * address's share of the split. Sets the cookie line the response will carry when it pins anew.
+   */
+  private aliasTarget(alias: { name: string; route: AliasRoute }, head: RequestHead): string {
+    const { ctx } = this;
+    const sticky = ctx.sticky;
+    const on = sticky !== undefined && sticky.maxAgeSec > 0 && !sticky.disabled.has(alias.name);
+    if (!on && alias.route.split === undefined) return alias.route.hash;
+    this.clientAddress ??= this.socket.remoteAddress;
+    const cookie = on ? stickyCookieHash(head.stickyCookies, alias.name) : undefined;
+    const choice = chooseAliasTarget(alias.route, alias.name, cookie, this.clientAddress, on, this.isLive);
+    if (!on) return choice.hash;
+    const maxAge = (sticky as StickyConfig).maxAgeSec;
+    if (choice.pinned) ctx.stickyUse?.note(choice.hash, ctx.now, maxAge);
+    else this.cookieLine = ctx.cookieLine(alias.name, choice.hash, maxAge, this.secure);
+    return choice.hash;
+  }
+
+  /**
+   * A peer forwarded an alias request that a sticky cookie pinned to `hash`: the sticky use is
+   * noted here, on the member that runs the hash (only its report has a row to publish it in).
+   * The Host is the client's, so the alias is its label; the cookie must name this very hash.
+   */
+  private noteHopSticky(head: RequestHead, hash: string): void {
+    const { sticky, stickyUse, config } = this.ctx;
+    if (sticky === undefined || stickyUse === undefined || sticky.maxAgeSec === 0) return;
+    const host = parseHost(head.host, config.zone);
+    if (host.kind !== "label" || sticky.disabled.has(host.label)) return;
+    if (stickyCookieHash(head.stickyCookies, host.label) === hash)
+      stickyUse.note(hash, this.ctx.now, sticky.maxAgeSec);
+  }
+
+  private readonly isLive = (hash: string): boolean => this.ctx.routes.resolveHash(hash).kind !== "none";
 
   /**
    * Private previews (access.ts): true if the request may go on; otherwise it was answered, with
@@ -646,6 +691,8 @@ export class ProxyConnection implements UpstreamOwner {
     }
     this.deadline = 0;
     this.deadlineKind = Deadline.None;
+    if (this.countFrom >= 0 && (res.status !== 101 || head.upgrade !== undefined))
+      this.countResponse(res.status);
     if (res.status === 101) {
       if (head.upgrade === undefined) {
         this.answer(502, `hash ${this.hash}: 101 without an upgrade request`, true, this.hash);
@@ -766,6 +813,7 @@ export class ProxyConnection implements UpstreamOwner {
 
   private resetExchange(): void {
     this.head = null;
+    this.cookieLine = null;
     this.target = null;
     this.forward = null;
     this.reqBody = null;
@@ -780,12 +828,16 @@ export class ProxyConnection implements UpstreamOwner {
 
   /** buf[0, stop): the service's response head (and what follows it) with the x-hashd-hash line added */
   private sendResponseHead(buf: Buffer, stop: number, announceClose = false): void {
-    if (this.viaPeer && !announceClose) {
+    const cookie = this.cookieLine;
+    if (this.viaPeer && !announceClose && cookie === null) {
       this.sendClient(stop === buf.length ? buf : buf.subarray(0, stop)); // the peer's ingress added it
       return;
     }
     const hashLine = this.viaPeer ? NO_LINE : this.ctx.hashLine(this.hash); // a peer's ingress added it
-    const line = announceClose ? Buffer.concat([hashLine, CLOSE_LINE]) : hashLine;
+    const line =
+      cookie === null && !announceClose
+        ? hashLine
+        : Buffer.concat([hashLine, cookie ?? NO_LINE, announceClose ? CLOSE_LINE : NO_LINE]);
     writeWithLine(scratch.reset(), buf, stop, line);
     if (!this.out.sendCopy(this.socket, scratch.buf, scratch.length)) this.clientBacklogged();
   }
@@ -844,6 +896,7 @@ export class ProxyConnection implements UpstreamOwner {
     extras?: AnswerExtras,
   ): void {
     if (this.phase === Phase.Closed) return;
+    if (this.countFrom >= 0) this.countAnswer(status);
     if (this.resStarted) {
       this.abort();
       return;
@@ -870,6 +923,40 @@ export class ProxyConnection implements UpstreamOwner {
   private leave(): void {
     if (this.entry !== null) this.ctx.inflight.leave(this.entry);
     this.entry = null;
+  }
+
+  // ---- request counting (request-stats.ts): only while ctx.requestStats is set ----
+
+  /**
+   * A request was routed: its latency runs from now. A request a peer forwarded here is not counted:
+   * the member it came to first counts it (with the status this member's answer carries), so sums
+   * over members count each request once.
+   */
+  private countStart(head: RequestHead, alias: string | null): void {
+    if (head.hop !== undefined) {
+      this.countFrom = -1;
+      return;
+    }
+    this.countFrom = performance.now();
+    this.countAlias = alias;
+  }
+
+  /** The service's final response head arrived (or its 101): its status and latency. */
+  private countResponse(status: number): void {
+    const latencyMs = performance.now() - this.countFrom;
+    this.countFrom = -1;
+    this.ctx.requestStats?.record(this.hash, this.countAlias, status, latencyMs);
+  }
+
+  /**
+   * The ingress answers a counted request itself before the service's head: a 502, 503 or 504 is an
+   * upstream failure (refused, reset, timed out, malformed); anything else (a request body the
+   * client got wrong: 400, 413) is the client's, and not counted.
+   */
+  private countAnswer(status: number): void {
+    this.countFrom = -1;
+    if (status === 502 || status === 503 || status === 504)
+      this.ctx.requestStats?.record(this.hash, this.countAlias, "failure", 0);
   }
 
   /** Closes after what is queued for the client has been written. */

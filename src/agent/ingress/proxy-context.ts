@@ -1,5 +1,7 @@
 import type { HopAuth } from "./hop-auth.ts";
 import type { InFlight } from "./inflight.ts";
+import type { RequestStats } from "./request-stats.ts";
+import { type StickyConfig, type StickyUse, stickyCookieLine } from "./sticky.ts";
 import type { StopGate } from "./stop-gate.ts";
 import type {
   AccessControl,
@@ -31,12 +33,20 @@ export interface ProxyContext {
   readonly access?: AccessControl | undefined;
   /** retired hashes (410); undefined: every hash no member serves is a 404 */
   readonly gone?: GoneHashes | undefined;
+  /** per-hash request counts for progressive delivery (request-stats.ts); undefined: not counted */
+  readonly requestStats?: RequestStats | undefined;
+  /** sticky cookies of alias requests (sticky.ts); undefined: none set, none followed */
+  readonly sticky?: StickyConfig | undefined;
+  /** when clients a cookie pinned may come back, per hash (published in the report) */
+  readonly stickyUse?: StickyUse | undefined;
   /** the TLS listener's bound port (config.tls.port, or the one picked for 0), for redirects */
   tlsPort?: number | undefined;
   /** coarse clock (ms), advanced by the server's sweep; deadlines are set from it without a syscall */
   now: number;
   targetFor(route: Exclude<Route, { kind: "none" }>): UpstreamTarget;
   hashLine(hash: string): Buffer;
+  /** the Set-Cookie line that pins a client of `alias` to `hash` (sticky.ts stickyCookieLine) */
+  cookieLine(alias: string, hash: string, maxAgeSec: number, secure: boolean): Buffer;
 }
 
 export class IngressStats {
@@ -53,9 +63,10 @@ export class IngressStats {
 }
 
 /** Caches the per-route objects the hot path would otherwise rebuild on every request. */
-export function routeCaches(): Pick<ProxyContext, "targetFor" | "hashLine"> {
+export function routeCaches(): Pick<ProxyContext, "targetFor" | "hashLine" | "cookieLine"> {
   const targets = new Map<string, UpstreamTarget>();
   const lines = new Map<string, Buffer>();
+  const cookies = new Map<string, Buffer>();
   return {
     targetFor(route) {
       const key = route.kind === "local" ? route.socketPath : route.baseUrl;
@@ -73,6 +84,16 @@ export function routeCaches(): Pick<ProxyContext, "targetFor" | "hashLine"> {
         line = Buffer.from(`x-hashd-hash: ${hash}\r\n`, "latin1");
         if (lines.size > 10_000) lines.clear();
         lines.set(hash, line);
+      }
+      return line;
+    },
+    cookieLine(alias, hash, maxAgeSec, secure) {
+      const key = `${alias} ${hash} ${maxAgeSec} ${secure}`;
+      let line = cookies.get(key);
+      if (line === undefined) {
+        line = Buffer.from(stickyCookieLine(alias, hash, maxAgeSec, secure), "latin1");
+        if (cookies.size > 10_000) cookies.clear();
+        cookies.set(key, line);
       }
       return line;
     },

@@ -14,6 +14,7 @@ import {
   type Upstream,
   until,
 } from "../../../test/support/ingress/servers.ts";
+import { plainAliasRoute } from "../../model/alias-route.ts";
 import { InFlight } from "./inflight.ts";
 import { type Ingress, startIngress } from "./server.ts";
 
@@ -60,7 +61,7 @@ beforeAll(() => {
   ingress = startIngress({
     config: { port: 0, member: "test", socketWaitSec: 0.3 },
     routes,
-    aliases: { resolveAlias: (name) => (name === "prod" ? HASH_A : undefined) },
+    aliases: { resolveAlias: (name) => (name === "prod" ? plainAliasRoute(HASH_A) : undefined) },
     inflight,
     log: () => {},
   });

@@ -1,8 +1,9 @@
 import { describe, expect, test } from "bun:test";
 import { HASH_A, HASH_B } from "../../../test/support/ingress/servers.ts";
+import { plainAliasRoute } from "../../model/alias-route.ts";
 import { routeTarget } from "./route.ts";
 
-const aliases = { resolveAlias: (name: string) => (name === "prod" ? HASH_A : undefined) };
+const aliases = { resolveAlias: (name: string) => (name === "prod" ? plainAliasRoute(HASH_A) : undefined) };
 const route = (host: string | undefined, target: string, hopHash?: string) =>
   routeTarget({ host, target, hopHash }, "localhost", aliases);
 

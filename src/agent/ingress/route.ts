@@ -1,3 +1,4 @@
+import type { AliasRoute } from "../../model/alias-route.ts";
 import { EXPECTED_HASH, isStoreHash } from "../../model/names.ts";
 import { classifyName } from "../aliases/resolve.ts";
 import type { AliasResolver } from "./types.ts";
@@ -30,6 +31,8 @@ export type Routing =
       via: "hop" | "host" | "alias" | "path";
       path: string;
       prefix: string | undefined;
+      /** via "alias": its name and targets (the hash above is its heaviest; sticky.ts picks) */
+      alias?: { name: string; route: AliasRoute };
     }
   | { ok: false; status: 400 | 404 | 421; message: string }
   | { ok: false; status: 308; message: string; location: string };
@@ -71,10 +74,17 @@ export function routeTarget(input: TargetInput, zone: string, aliases: AliasReso
       case "bad-name":
         return bad(`malformed name in Host: ${label}`);
       case "alias": {
-        const hash = aliases.resolveAlias(name.alias);
-        if (hash === undefined)
+        const route = aliases.resolveAlias(name.alias);
+        if (route === undefined)
           return { ok: false, status: 404, message: `no alias named ${label} in ${zone}` };
-        return ok(hash, "alias", target, undefined);
+        return {
+          ok: true,
+          hash: route.hash,
+          via: "alias",
+          path: target,
+          prefix: undefined,
+          alias: { name: name.alias, route },
+        };
       }
     }
   }

@@ -5,6 +5,8 @@ import { InFlight } from "./inflight.ts";
 import type { IngressStatsView } from "./metrics.ts";
 import { ProxyConnection } from "./proxy-connection.ts";
 import { IngressStats, type ProxyContext, routeCaches, SWEEP_MS } from "./proxy-context.ts";
+import type { RequestStats } from "./request-stats.ts";
+import type { StickyConfig, StickyUse } from "./sticky.ts";
 import { StopGate } from "./stop-gate.ts";
 import { TlsListener } from "./tls.ts";
 import {
@@ -32,6 +34,18 @@ export interface IngressOptions {
   access?: AccessControl;
   /** retired hashes, answered 410 (gone.ts); without it, 404 */
   gone?: GoneHashes;
+  /**
+   * counts requests, errors, upstream failures and latencies per hash and alias (request-stats.ts),
+   * for progressive delivery and /metrics; without it nothing is counted
+   */
+  requestStats?: RequestStats;
+  /**
+   * sticky cookies on alias requests (sticky.ts): their max age and the aliases without them;
+   * without it no cookie is set or followed (weighted aliases are still split by client address)
+   */
+  sticky?: StickyConfig;
+  /** when pinned clients may come back, per hash (the report publishes it) */
+  stickyUse?: StickyUse;
 }
 
 export interface Ingress {
@@ -51,6 +65,8 @@ export interface Ingress {
     | undefined;
   readonly inflight: InFlight;
   readonly gate: StopGate;
+  /** options.requestStats, for /metrics and this member's reports */
+  readonly requestStats: RequestStats | undefined;
   stats(): IngressStatsView & { idleUpstreams: number };
   /** Closes pooled connections to a hash's socket; the idle scaler calls it before a stop. */
   dropIdleUpstreams(hash: string): void;
@@ -82,6 +98,9 @@ export function startIngress(options: IngressOptions): Ingress {
     hopAuth: options.hopAuth,
     access: options.access,
     gone: options.gone,
+    requestStats: options.requestStats,
+    sticky: options.sticky,
+    stickyUse: options.stickyUse,
     now: Date.now(),
     ...routeCaches(),
   };
@@ -168,6 +187,7 @@ export function startIngress(options: IngressOptions): Ingress {
       if (conn.deadline !== 0 && conn.deadline <= now) guard(conn, () => conn.onDeadline());
     }
     pool.sweep(now);
+    options.requestStats?.tick(now);
   }, SWEEP_MS);
   sweep.unref();
 
@@ -186,6 +206,7 @@ export function startIngress(options: IngressOptions): Ingress {
     tls: tlsView,
     inflight,
     gate,
+    requestStats: options.requestStats,
     stats: () => ({
       connections: stats.connections,
       answered: stats.answered,

@@ -1,3 +1,4 @@
+import type { AliasRoute } from "../../model/alias-route.ts";
 import type { HashUrlAccess } from "../../model/config.ts";
 import type { BypassSecret } from "./bypass-token.ts";
 import type { GoneInfo } from "./gone.ts";
@@ -26,8 +27,8 @@ export interface RouteTable {
 }
 
 export interface AliasResolver {
-  /** alias -> store hash, or undefined when no such alias exists. */
-  resolveAlias(name: string): string | undefined;
+  /** An alias's targets (sticky.ts AliasRoute), or undefined when no such alias exists. */
+  resolveAlias(name: string): AliasRoute | undefined;
 }
 
 /**
