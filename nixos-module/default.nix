@@ -56,6 +56,10 @@ let
   segments = "(/[A-Za-z0-9_@+-][A-Za-z0-9._@+-]*)+";
   plainPath = strWith segments "absolute path as a string (letters, digits and . _ @ + -, no segment starting with a dot)";
   nonEmptyStr = strWith ".+" "non-empty string";
+  # An alias name (src/model/names.ts isAliasName): a DNS label that is not 32 nix-base32 characters.
+  aliasName = types.addCheck (strWith "[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?" "alias name (a DNS label: 1-63 of a-z, 0-9 and -, not a store hash)") (
+    name: builtins.match "[0-9a-df-np-sv-z]{32}" name == null
+  );
   # The zone of src/model/names.ts (ZONE_SOURCE, ZONE_MAX_LENGTH), as in nix/hash-url.nix: lower-case
   # DNS labels of 1-63 characters separated by dots, at most 220 characters in all (so that
   # `<hash>.<zone>` is a DNS name of at most 253). test/name-patterns.test.ts compares them.
@@ -339,6 +343,30 @@ let
       };
       default = { };
       description = "Private previews: who may reach hash URLs, and the token that opens them.";
+    };
+    sticky = mkOption {
+      type = types.submodule {
+        options = {
+          maxAgeSec = mkOption {
+            type = types.ints.between 0 31536000;
+            default = 3600;
+            description = ''
+              Skew protection: an alias response sets the cookie `hashd-<alias>=<hash>` (HttpOnly,
+              SameSite=Lax) with this Max-Age, and a request that carries it stays on that hash while
+              the hash runs anywhere, even after the alias moved on; the hash is kept (not retired)
+              until the cookies of its last clients expire. 0 sets and follows no cookie.
+            '';
+          };
+          disable = mkOption {
+            type = types.listOf aliasName;
+            default = [ ];
+            example = [ "api" ];
+            description = "Aliases whose responses set no sticky cookie (APIs whose clients keep no cookies).";
+          };
+        };
+      };
+      default = { };
+      description = "Sticky cookies on alias requests (skew protection).";
     };
   };
 

@@ -40,6 +40,11 @@ export const UNITS: readonly Unit[] = [
   { path: "src/agent/lifecycle", rank: 11, role: "activate, readiness, reconcile, unit watch" },
   { path: "src/agent/ingress", rank: 11, role: "the HTTP/1.1 proxy, in-flight counts, scale to zero" },
   { path: "src/agent/retirement", rank: 12, role: "what is wanted, the planner, the retirer" },
+  {
+    path: "src/agent/rollout",
+    rank: 12,
+    role: "the rollout driver: judges canaries, one alias write per step",
+  },
   { path: "src/agent/cluster", rank: 13, role: "solo or gossip cluster, reports, route table" },
   { path: "src/agent/status", rank: 14, role: "the status page" },
   { path: "src/agent/control", rank: 14, role: "the control API on the unix socket" },

@@ -47,6 +47,7 @@ describe.skipIf(!LIB)("the module, evaluated by nixpkgs' lib.evalModules", () =>
       readyTimeoutSec: 120,
       credentials: {},
       access: {},
+      sticky: { maxAgeSec: 3600, disable: [] },
     });
     expect(configSchema.parse(json)).toEqual(json);
 

@@ -1,10 +1,12 @@
 import { defineCommand } from "citty";
 import type { AliasView, HistoryEntry } from "../agent/aliases/alias-service.ts";
+import { formatAliasValue } from "../agent/aliases/alias-value.ts";
 import { HashdError } from "../lib/errors.ts";
 import { AgentClient, agentArgs } from "./client.ts";
 import type { Output } from "./commands.ts";
 import { ago, table } from "./format.ts";
 import { hostArg, onHost } from "./host.ts";
+import { limitArgs, rolloutText, startGuardCall } from "./rollout.ts";
 
 const common = { ...agentArgs, ...hostArg } as const;
 
@@ -21,7 +23,7 @@ function call<T>(args: Common, method: string, path: string, body: unknown, remo
 }
 
 function aliasTable(aliases: AliasView[], pins: string[] = []): string {
-  const rows = aliases.map((a) => [a.name, a.hash, ago(a.setAt), a.by]);
+  const rows = aliases.map((a) => [a.name, formatAliasValue(a), ago(a.setAt), a.by]);
   const text = rows.length ? table(["ALIAS", "HASH", "SET", "BY"], rows) : "no aliases";
   return pins.length ? `${text}\npinned: ${pins.join(" ")}` : text;
 }
@@ -41,10 +43,28 @@ export function parseAssignments(items: string[]): Record<string, string> {
 }
 
 const set = defineCommand({
-  meta: { name: "set", description: "point one or more aliases at hashes, in one atomic write" },
-  args: { ...common },
+  meta: {
+    name: "set",
+    description: "point one or more aliases at hashes (or name=<a>:90,<b>:10), in one atomic write",
+  },
+  args: {
+    guard: {
+      type: "string",
+      description: "watch the new hash this long (e.g. 60s) and switch back if it fails the limits",
+    },
+    ...limitArgs,
+    ...common,
+  },
   async run({ args }): Promise<Output> {
     const assignments = parseAssignments(args._);
+    if (args.guard !== undefined) {
+      const entries = Object.entries(assignments);
+      const [name, to] = entries[0] as [string, string];
+      if (entries.length !== 1 || to.includes(",") || to.includes(":"))
+        throw new HashdError("bad_request", "--guard watches one alias set to one hash (name=<hash>)");
+      const r = await startGuardCall(args, name, to, args.guard);
+      return { json: r, text: rolloutText(r) };
+    }
     const r = await call<{ aliases: AliasView[] }>(args, "POST", "/v1/aliases", { set: assignments }, [
       "alias",
       "set",
@@ -76,8 +96,16 @@ const history = defineCommand({
       "history",
       args.name,
     ]);
-    const rows = r.history.map((h) => [new Date(h.at).toISOString(), h.hash ?? "(removed)", h.by]);
-    return { json: r, text: rows.length ? table(["AT", "HASH", "BY"], rows) : `no history for ${args.name}` };
+    const rows = r.history.map((h) => [
+      new Date(h.at).toISOString(),
+      formatAliasValue(h),
+      h.by,
+      h.rollout === undefined ? "" : `${h.rollout.status}: ${h.rollout.note}`,
+    ]);
+    return {
+      json: r,
+      text: rows.length ? table(["AT", "HASH", "BY", "ROLLOUT"], rows) : `no history for ${args.name}`,
+    };
   },
 });
 

@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { deploy as runDeploy } from "../deploy/deploy.ts";
+import { type DeployOptions, deploy as runDeploy } from "../deploy/deploy.ts";
 import { buildInstallable, classifyInput } from "../deploy/input.ts";
 import { TtyProgress } from "../deploy/progress.ts";
 import { failureOf, renderText } from "../deploy/result.ts";
@@ -8,8 +8,10 @@ import { parseTargets } from "../deploy/target.ts";
 import { HashdError } from "../lib/errors.ts";
 import { exec } from "../lib/exec.ts";
 import { isAliasName } from "../model/names.ts";
+import { parseDuration, parseSteps } from "../model/rollout.ts";
 import type { StorePath } from "../nix/store-path.ts";
 import type { Output } from "./commands.ts";
+import { limitArgs, limitBody } from "./rollout.ts";
 
 export const deploy = defineCommand({
   meta: {
@@ -28,6 +30,22 @@ export const deploy = defineCommand({
       required: true,
     },
     alias: { type: "string", description: "switch this alias to the hash once every target is ready" },
+    rollout: {
+      type: "string",
+      description: "move --alias in steps instead (its weights, e.g. 5,25,50,100, or `default`)",
+    },
+    guard: {
+      type: "string",
+      description: "switch --alias at once, watch it this long (e.g. 60s), switch back if it fails",
+    },
+    "step-time": { type: "string", description: "with --rollout: least time per step (default 60s)" },
+    ...limitArgs,
+    wait: {
+      type: "boolean",
+      description: "with --rollout or --guard: wait until it ends; exit 10 if it was aborted",
+      default: false,
+    },
+    "wait-timeout": { type: "string", description: "how long --wait waits, in seconds", default: "3600" },
     timeout: { type: "string", description: "readiness wait per target, in seconds", default: "120" },
     json: {
       type: "boolean",
@@ -53,6 +71,11 @@ export const deploy = defineCommand({
       );
     }
 
+    const aliasMode = aliasModeOf(args);
+    const waitSec = Number(args["wait-timeout"]);
+    if (!Number.isFinite(waitSec) || waitSec <= 0 || waitSec > 86_400)
+      throw new HashdError("bad_request", `--wait-timeout must be a number of seconds up to 86400`);
+
     const interactive = !args.json && process.stdout.isTTY === true && process.stderr.isTTY === true;
     const progress = interactive ? new TtyProgress(process.stderr) : undefined;
     try {
@@ -65,7 +88,8 @@ export const deploy = defineCommand({
           timeoutSec,
           exec,
           ssh,
-          ...(args.alias !== undefined ? { alias: args.alias } : {}),
+          ...(args.alias !== undefined ? { alias: args.alias, aliasMode } : {}),
+          ...(args.wait ? { waitRollout: { pollMs: 2000, timeoutMs: waitSec * 1000 } } : {}),
           ...(input.kind === "installable" ? { installable: input.installable } : {}),
           ...(progress ? { progress } : {}),
           ...(process.env.NIX_SSHOPTS ? { inheritedNixSshOpts: process.env.NIX_SSHOPTS } : {}),
@@ -83,6 +107,49 @@ export const deploy = defineCommand({
     }
   },
 });
+
+/** --rollout / --guard and their flags, checked before anything runs; forwarded to the remote hashd. */
+function aliasModeOf(args: {
+  alias?: string | undefined;
+  rollout?: string | undefined;
+  guard?: string | undefined;
+  "step-time"?: string | undefined;
+  wait?: boolean | undefined;
+  "max-error-rate"?: string | undefined;
+  "max-p99-ratio"?: string | undefined;
+  "min-requests"?: string | undefined;
+  interval?: string | undefined;
+}): NonNullable<DeployOptions["aliasMode"]> {
+  const { rollout, guard } = args;
+  if (rollout === undefined && guard === undefined) {
+    if (args.wait) throw new HashdError("bad_request", "--wait waits for a --rollout or --guard");
+    return { kind: "set" };
+  }
+  if (args.alias === undefined) throw new HashdError("bad_request", "--rollout and --guard move an --alias");
+  if (rollout !== undefined && guard !== undefined)
+    throw new HashdError("bad_request", "give --rollout or --guard, not both");
+  const { remote } = limitBody(args);
+  if (guard !== undefined) {
+    parseDuration(guard, "--guard");
+    return { kind: "guard", args: [guard, ...remote] };
+  }
+  const steps = rollout as string;
+  if (steps.startsWith("-"))
+    throw new HashdError(
+      "bad_request",
+      "--rollout takes its steps (e.g. --rollout 5,25,50,100, or --rollout default)",
+    );
+  const extra: string[] = [];
+  if (steps !== "" && steps !== "default") {
+    parseSteps(steps);
+    extra.push("--steps", steps);
+  }
+  if (args["step-time"] !== undefined) {
+    parseDuration(args["step-time"], "--step-time");
+    extra.push("--step-time", args["step-time"]);
+  }
+  return { kind: "rollout", args: [...extra, ...remote] };
+}
 
 async function build(installable: string, progress: TtyProgress | undefined): Promise<StorePath> {
   progress?.start(`building ${installable}`);

@@ -6,6 +6,7 @@ import { deploy } from "./deploy.ts";
 import { logs } from "./logs.ts";
 import { members } from "./members.ts";
 import { restart } from "./restart.ts";
+import { rollout } from "./rollout.ts";
 import { status } from "./status.ts";
 import { type StreamRunner, streamOutcome } from "./stream.ts";
 
@@ -26,6 +27,7 @@ export const root = defineCommand({
     restart,
     members,
     alias,
+    rollout,
     rollback,
     pin,
     unpin,

@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import type { Exec, ExecOptions, ExecResult } from "../lib/exec.ts";
 import { parseStorePath } from "../nix/store-path.ts";
 import { deploy, type Phase } from "./deploy.ts";
+import { failureOf } from "./result.ts";
 import { parseTargets } from "./target.ts";
 
 const H = "0c7v2bqvqbr3xq4ia4czb2kh1bnr4hy6";
@@ -25,6 +26,10 @@ class FakeFleet {
   readonly calls: { argv: string[]; env?: Record<string, string | undefined> }[] = [];
   readonly hosts = new Map<string, FakeHost>();
   readonly aliases = new Map<string, string>();
+  /** `hashd rollout ...` and `alias set --guard` as each host got them */
+  readonly rolloutCommands: string[] = [];
+  /** what `hashd rollout status` answers, poll by poll */
+  rolloutStatus: string[] = [];
   local = new Set([PATH]);
 
   add(name: string, h: Partial<FakeHost> = {}): FakeHost {
@@ -82,8 +87,18 @@ class FakeFleet {
       const deployment = { hash: H, name: "web", state: "ready", path, url: `http://${H}.test/` };
       return ok(JSON.stringify({ deployment, existing }));
     }
+    if (cmd === "rollout") {
+      this.rolloutCommands.push(`${dest}: ${remote.slice(1).join(" ")}`);
+      if (args[0] === "start") return ok("{}");
+      // status: the scripted answers, one per poll, the last one repeated
+      const status = this.rolloutStatus.length > 1 ? this.rolloutStatus.shift() : this.rolloutStatus[0];
+      if (status === undefined)
+        return res(3, "", JSON.stringify({ error: { code: "not_found", message: "no rollout" } }));
+      return ok(JSON.stringify({ rollout: { status, note: `${status} note`, to: H } }));
+    }
     if (cmd === "alias") {
       if (!host.alias) return res(1, `hashd: unknown command "alias" (see hashd --help)`);
+      if (args.includes("--guard")) this.rolloutCommands.push(`${dest}: ${remote.slice(1).join(" ")}`);
       const [name, hash] = (args[1] ?? "").split("=");
       this.aliases.set(`${dest}/${name}`, hash ?? "");
       return ok("{}");
@@ -96,7 +111,7 @@ class FakeFleet {
   }
 }
 
-function run(fleet: FakeFleet, to: string, extra: { alias?: string } = {}) {
+function run(fleet: FakeFleet, to: string, extra: Partial<Parameters<typeof deploy>[0]> = {}) {
   const phases: string[] = [];
   let t = 0;
   return deploy({
@@ -259,5 +274,69 @@ describe("deploy (against a fake fleet)", () => {
     expect(r.alias?.hosts[0]).toMatchObject({ ok: false, error: { code: "not_found", stage: "alias" } });
     expect(r.error?.message).toContain("the hashd on root@a has no `alias` command");
     expect(r.error?.message).toContain(`${H} is live there; alias prod was not switched`);
+  });
+
+  test("--rollout starts the rollout on every host (one cluster answers it once) and --wait follows it to its end", async () => {
+    const fleet = new FakeFleet();
+    fleet.add("root@a");
+    fleet.add("root@b");
+    fleet.rolloutStatus = ["running", "running", "done"];
+    const sleeps: number[] = [];
+    const r = await run(fleet, "root@a,root@b", {
+      alias: "prod",
+      aliasMode: { kind: "rollout", args: ["--steps", "10,100"] },
+      waitRollout: { pollMs: 1000, timeoutMs: 60_000 },
+      sleep: async (ms) => {
+        sleeps.push(ms);
+      },
+    });
+    expect(r.ok).toBe(true);
+    expect(r.alias?.rollout).toEqual({ status: "done", note: "done note" });
+    expect(fleet.rolloutCommands.filter((c) => c.includes("start"))).toEqual([
+      `root@a: rollout start prod ${H} --steps 10,100 --json`,
+      `root@b: rollout start prod ${H} --steps 10,100 --json`,
+    ]);
+    // only the first target is asked how it goes
+    expect(fleet.rolloutCommands.filter((c) => c.includes("status"))).toEqual([
+      "root@a: rollout status prod --json",
+      "root@a: rollout status prod --json",
+      "root@a: rollout status prod --json",
+    ]);
+    expect(sleeps).toEqual([1000, 1000]);
+  });
+
+  test("an aborted rollout fails the deploy with exit code 10 and its reason", async () => {
+    const fleet = new FakeFleet();
+    fleet.add("root@a");
+    fleet.rolloutStatus = ["aborted"];
+    const r = await run(fleet, "root@a", {
+      alias: "prod",
+      aliasMode: { kind: "guard", args: ["60s"] },
+      waitRollout: { pollMs: 1000, timeoutMs: 60_000 },
+      sleep: async () => {},
+    });
+    expect(r.ok).toBe(false);
+    expect(r.error?.code).toBe("rollout_aborted");
+    expect(r.error?.message).toContain("was aborted: aborted note");
+    expect(fleet.rolloutCommands[0]).toBe(`root@a: alias set prod=${H} --guard 60s --json`);
+    expect(failureOf(r)?.exitCode).toBe(10);
+  });
+
+  test("a rollout that does not end in time is a timeout (exit 7), not a success", async () => {
+    const fleet = new FakeFleet();
+    fleet.add("root@a");
+    fleet.rolloutStatus = ["running"];
+    let clock = 0;
+    const r = await run(fleet, "root@a", {
+      alias: "prod",
+      aliasMode: { kind: "rollout", args: [] },
+      waitRollout: { pollMs: 1000, timeoutMs: 5_000 },
+      now: () => clock,
+      sleep: async (ms) => {
+        clock += ms;
+      },
+    });
+    expect(r.error?.code).toBe("timeout");
+    expect(r.error?.message).toContain("did not end in time");
   });
 });

@@ -8,6 +8,7 @@ import {
   type HostError,
   type HostResult,
   type RemoteDeployment,
+  type RolloutEnd,
   type Stage,
   summarize,
 } from "./result.ts";
@@ -26,6 +27,14 @@ export interface DeployOptions {
   /** readiness wait on each target (`hashd activate --timeout`) */
   timeoutSec: number;
   alias?: string;
+  /**
+   * how the alias moves to the hash: at once (default), in a staged rollout (`hashd rollout start`
+   * with these extra arguments) or guarded (`hashd alias set --guard`, the arguments after it)
+   */
+  aliasMode?: { kind: "set" } | { kind: "rollout"; args: string[] } | { kind: "guard"; args: string[] };
+  /** after a rollout or guard started: wait until it ends (the first target is asked), polling this often */
+  waitRollout?: { pollMs: number; timeoutMs: number };
+  sleep?: (ms: number) => Promise<void>;
   installable?: string;
   exec: Exec;
   ssh?: SshOptions;
@@ -106,6 +115,8 @@ export async function deploy(o: DeployOptions): Promise<DeployResult> {
   );
 
   const alias = o.alias === undefined ? undefined : await switchAlias(o, o.alias, hosts, ssh);
+  if (alias?.switched && o.waitRollout !== undefined && (o.aliasMode?.kind ?? "set") !== "set")
+    alias.rollout = await waitForRollout(o, alias.name, ssh, o.waitRollout);
   return summarize({
     path: o.path.path,
     hash: o.path.hash,
@@ -143,7 +154,7 @@ async function switchAlias(
     o.targets.map(async (target): Promise<AliasResult["hosts"][number]> => {
       o.progress?.update(target.spec, "alias");
       try {
-        await new RemoteHashd(target, o.exec, ssh).hashdJson(["alias", "set", `${name}=${o.path.hash}`]);
+        await new RemoteHashd(target, o.exec, ssh).hashdJson(aliasCommand(o, name));
         o.progress?.update(target.spec, "ready", `alias ${name}`);
         return { host: target.spec, ok: true };
       } catch (e) {
@@ -155,6 +166,49 @@ async function switchAlias(
     }),
   );
   return { name, switched: results.every((r) => r.ok), hosts: results };
+}
+
+/** The remote command that moves the alias: a plain set, a rollout start, or a guarded set. */
+function aliasCommand(o: DeployOptions, name: string): string[] {
+  const mode = o.aliasMode ?? { kind: "set" };
+  const hash = o.path.hash;
+  if (mode.kind === "rollout") return ["rollout", "start", name, hash, ...mode.args];
+  if (mode.kind === "guard") return ["alias", "set", `${name}=${hash}`, "--guard", ...mode.args];
+  return ["alias", "set", `${name}=${hash}`];
+}
+
+/**
+ * Polls the first target's `hashd rollout status <alias>` until the rollout or guard is no longer
+ * running or paused; its last view says how it ended. Errors on the way (a host briefly
+ * unreachable) are retried until the time runs out.
+ */
+async function waitForRollout(
+  o: DeployOptions,
+  name: string,
+  ssh: SshOptions,
+  wait: { pollMs: number; timeoutMs: number },
+): Promise<RolloutEnd> {
+  const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const now = o.now ?? Date.now;
+  const until = now() + wait.timeoutMs;
+  const target = o.targets[0] as Target;
+  let last = "";
+  for (;;) {
+    try {
+      const v = await new RemoteHashd(target, o.exec, ssh).hashdJson<{
+        rollout: { status: string; note: string; to: string };
+      }>(["rollout", "status", name]);
+      last = v.rollout.note;
+      const { status, to } = v.rollout;
+      if (to === o.path.hash && status !== "running" && status !== "paused")
+        return { status: status as RolloutEnd["status"], note: v.rollout.note };
+    } catch (e) {
+      last = (e as Error).message;
+    }
+    if (now() >= until) return { status: "timeout", note: last };
+    o.progress?.update(target.spec, "alias", `rollout of ${name}: ${last}`);
+    await sleep(wait.pollMs);
+  }
 }
 
 function hostError(e: unknown, stage: Stage): HostError {

@@ -40,6 +40,15 @@ export interface AliasResult {
   /** why nothing was switched (a target is not ready) */
   skipped?: string;
   hosts: ({ host: string; ok: true } | { host: string; ok: false; error: HostError })[];
+  /** with --rollout/--guard and --wait: how the rollout or guard ended */
+  rollout?: RolloutEnd;
+}
+
+/** How a rollout or guard that `deploy --wait` waited for ended. */
+export interface RolloutEnd {
+  status: "done" | "aborted" | "timeout";
+  /** its last decision, with the numbers */
+  note: string;
 }
 
 export interface DeployResult {
@@ -69,6 +78,12 @@ export function summarize(r: Omit<DeployResult, "ok" | "error" | "url">): Deploy
     ...(r.alias?.hosts ?? []).flatMap((h) => (h.ok ? [] : [{ host: h.host, error: h.error }])),
   ];
   const first = failures[0];
+  const end = r.alias?.rollout;
+  if (!first && end !== undefined && end.status !== "done") {
+    const code = end.status === "aborted" ? "rollout_aborted" : "timeout";
+    const message = `the rollout of ${r.alias?.name} to ${r.hash} ${end.status === "aborted" ? "was aborted" : "did not end in time"}: ${end.note}`;
+    return { ...r, ok: false, url, error: { code, message } };
+  }
   if (!first) return { ...r, ok: true, url };
   const failedHosts = new Set(failures.map((f) => f.host)).size;
   const lines = failures.map((f) => `  ${describeFailure(f.host, f.error)}`);

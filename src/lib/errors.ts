@@ -12,6 +12,7 @@ export type ErrorCode =
   | "systemd_failed" // systemd refused a unit or a unit failed to start
   | "timeout" // readiness or an operation did not finish in time
   | "unavailable" // the agent or a peer cannot be reached
+  | "rollout_aborted" // a rollout or guard `--wait` waited for ended by switching back
   | "internal";
 
 const httpStatusByCode: Record<ErrorCode, number> = {
@@ -25,6 +26,7 @@ const httpStatusByCode: Record<ErrorCode, number> = {
   systemd_failed: 502,
   timeout: 504,
   unavailable: 503,
+  rollout_aborted: 409,
   internal: 500,
 };
 
@@ -39,6 +41,7 @@ const exitCodeByCode: Record<ErrorCode, number> = {
   systemd_failed: 6,
   timeout: 7,
   unavailable: 8,
+  rollout_aborted: 10,
   internal: 70,
 };
 

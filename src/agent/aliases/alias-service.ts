@@ -1,20 +1,28 @@
 import type { Database } from "bun:sqlite";
 import { HashdError } from "../../lib/errors.ts";
-import type { AliasRecord } from "../../model/alias-record.ts";
+import { type AliasRecord, type AliasTarget, type AliasWrite, targetsOf } from "../../model/alias-record.ts";
+import type { AliasRoute } from "../../model/alias-route.ts";
 import type { Config } from "../../model/config.ts";
+import { isActiveRollout, type RolloutState } from "../../model/rollout-state.ts";
 import type { FormerRoot, Root } from "../../model/roots.ts";
 import { parseStoreHash } from "../../nix/store-path.ts";
+import { parseAliasValue } from "./alias-value.ts";
 import { hashOfPin, parseAliasName, pinName } from "./names.ts";
 
 /** Where alias records live: the gossip node (cluster-wide) or a local table (a lone agent). */
 export interface AliasBackend {
-  setAliases(entries: readonly { name: string; hash: string | null }[], now: number): AliasRecord[];
+  setAliases(entries: readonly AliasWrite[], now: number): AliasRecord[];
   aliases(): AliasRecord[];
 }
 
 export interface AliasView {
   name: string;
+  /** the target, or a weighted alias's heaviest target */
   hash: string;
+  /** a weighted alias: every target with its weight in percent */
+  split?: AliasTarget[];
+  /** the staged rollout or guard the last write belongs to (running, paused or ended) */
+  rollout?: RolloutState;
   setAt: number;
   by: string;
   /** the hashes it pointed at before, newest first (as the winning write carries them) */
@@ -23,6 +31,9 @@ export interface AliasView {
 
 export interface HistoryEntry {
   hash: string | null;
+  split?: AliasTarget[];
+  /** the rollout's status and note when a rollout or guard made the write */
+  rollout?: { status: string; step: number; note: string };
   at: number;
   by: string;
 }
@@ -40,8 +51,8 @@ export type RetentionPolicy = { kind: "retire" } | { kind: "keep" } | { kind: "k
  * (down, cut off) would otherwise roll back to, or keep, different hashes.
  */
 export class AliasService {
-  private aliasedSet: Set<string> | undefined;
-  private aliasedUntil = 0;
+  private cache: { aliased: Set<string>; routes: Map<string, AliasRoute> } | undefined;
+  private cacheUntil = 0;
 
   constructor(
     private readonly backend: AliasBackend,
@@ -49,16 +60,36 @@ export class AliasService {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** One atomic write of several aliases; a null hash removes the alias. */
+  /**
+   * One atomic write of several aliases: each to a hash, to a weighted split (`<a>:90,<b>:10`,
+   * alias-value.ts), or null to remove it. A write by hand ends any rollout the alias was in.
+   */
   set(entries: Record<string, string | null>): AliasView[] {
-    const list = Object.entries(entries).map(([name, hash]) => ({
+    const list: AliasWrite[] = Object.entries(entries).map(([name, value]) => ({
       name: parseAliasName(name),
-      hash: hash === null ? null : parseStoreHash(hash),
+      ...(value === null ? { hash: null } : parseAliasValue(value)),
     }));
     if (list.length === 0) throw new HashdError("bad_request", "no alias given (expected name=<hash>)");
-    for (const r of this.backend.setAliases(list, this.now())) this.record(r);
-    this.aliasedSet = undefined;
+    this.write(list);
     return this.list();
+  }
+
+  /** One write as given (a rollout's step, a guard's switch): recorded and the caches dropped. */
+  write(list: readonly AliasWrite[]): AliasRecord[] {
+    const records = this.backend.setAliases(list, this.now());
+    for (const r of records) this.record(r);
+    this.cache = undefined;
+    return records;
+  }
+
+  /** The winning record of every alias (not pins), removed ones included. */
+  records(): AliasRecord[] {
+    return this.backend.aliases().filter((r) => hashOfPin(r.name) === undefined);
+  }
+
+  /** The winning record of an alias (not a pin), removed ones included. */
+  recordOf(name: string): AliasRecord | undefined {
+    return this.backend.aliases().find((r) => r.name === name);
   }
 
   remove(name: string): void {
@@ -122,13 +153,18 @@ export class AliasService {
     return this.backend
       .aliases()
       .filter((r) => r.hash !== null && hashOfPin(r.name) === undefined)
-      .map((r) => ({
-        name: r.name,
-        hash: r.hash as string,
-        setAt: r.hlc.wall,
-        by: r.origin,
-        previous: [...r.previous],
-      }))
+      .map((r) => {
+        const view: AliasView = {
+          name: r.name,
+          hash: r.hash as string,
+          setAt: r.hlc.wall,
+          by: r.origin,
+          previous: [...r.previous],
+        };
+        if (r.split !== undefined) view.split = r.split.map((t) => ({ ...t }));
+        if (r.rollout !== undefined) view.rollout = structuredClone(r.rollout);
+        return view;
+      })
       .sort((a, b) => a.name.localeCompare(b.name));
   }
 
@@ -146,17 +182,45 @@ export class AliasService {
    * most ALIASED_SET_TTL_MS old (a gossiped switch is seen within that).
    */
   isAliased(hash: string): boolean {
-    const now = this.now();
-    if (this.aliasedSet === undefined || now >= this.aliasedUntil) {
-      this.aliasedSet = new Set(this.list().map((a) => a.hash));
-      this.aliasedUntil = now + ALIASED_SET_TTL_MS;
-    }
-    return this.aliasedSet.has(hash);
+    return this.routing().aliased.has(hash);
   }
 
-  /** Whether an alias or a pin points at `hash` now (then the retirer brings it back if it can). */
+  /**
+   * An alias as the ingress routes it: its targets and the hashes a sticky cookie may pin (its
+   * targets, the earlier ones its record carries, a rollout's baseline; not a canary its rollout
+   * aborted). Asked on every alias request: kept like the aliased set.
+   */
+  routeOf(name: string): AliasRoute | undefined {
+    return this.routing().routes.get(name);
+  }
+
+  private routing(): { aliased: Set<string>; routes: Map<string, AliasRoute> } {
+    const now = this.now();
+    if (this.cache === undefined || now >= this.cacheUntil) {
+      const routes = new Map<string, AliasRoute>();
+      for (const a of this.list()) {
+        const pinnable = new Set([...targetsOf(a), ...a.previous]);
+        if (isActiveRollout(a.rollout)) pinnable.add(a.rollout.from).add(a.rollout.to);
+        // an aborted canary failed its judge: its pinned clients go back with everyone else
+        if (a.rollout?.status === "aborted" && !targetsOf(a).includes(a.rollout.to))
+          pinnable.delete(a.rollout.to);
+        routes.set(a.name, { hash: a.hash, split: a.split, pinnable });
+      }
+      const aliased = new Set([...routes.values()].flatMap((r) => targetsOf(r)));
+      this.cache = { aliased, routes };
+      this.cacheUntil = now + ALIASED_SET_TTL_MS;
+    }
+    return this.cache;
+  }
+
+  /**
+   * Whether an alias or a pin points at `hash` now, or it is the baseline of a rollout under way
+   * (then the retirer brings it back if it can).
+   */
   isWanted(hash: string): boolean {
-    return this.backend.aliases().some((r) => r.hash === hash);
+    return this.backend
+      .aliases()
+      .some((r) => targetsOf(r).includes(hash) || (isActiveRollout(r.rollout) && r.rollout.from === hash));
   }
 
   /**
@@ -167,7 +231,9 @@ export class AliasService {
     const names = new Set<string>();
     const records = this.backend
       .aliases()
-      .filter((r) => hashOfPin(r.name) === undefined && (r.hash === hash || r.previous.includes(hash)))
+      .filter(
+        (r) => hashOfPin(r.name) === undefined && (targetsOf(r).includes(hash) || r.previous.includes(hash)),
+      )
       .sort((a, b) => b.hlc.wall - a.hlc.wall);
     for (const r of records) names.add(r.name);
     const rows = this.db
@@ -194,11 +260,19 @@ export class AliasService {
   history(name: string, limit = 100): HistoryEntry[] {
     const rows = this.db
       .query(
-        `SELECT hash, hlc_wall AS at, origin AS by FROM alias_history WHERE name = ?
+        `SELECT hash, split, rollout, hlc_wall AS at, origin AS by FROM alias_history WHERE name = ?
          ORDER BY hlc_wall DESC, hlc_logical DESC, origin DESC LIMIT ?`,
       )
-      .all(name, limit) as HistoryEntry[];
-    return rows;
+      .all(name, limit) as (HistoryEntry & { split: string | null; rollout: string | null })[];
+    return rows.map(({ split, rollout, ...row }) => {
+      const entry: HistoryEntry = row;
+      if (split !== null) entry.split = JSON.parse(split) as AliasTarget[];
+      if (rollout !== null) {
+        const r = JSON.parse(rollout) as RolloutState;
+        entry.rollout = { status: r.status, step: r.step, note: r.note };
+      }
+      return entry;
+    });
   }
 
   /** Keeps a winning write (local or gossiped) in the history; duplicates are ignored. */
@@ -232,7 +306,12 @@ export class AliasService {
   roots(policy: RetentionPolicy): Root[] {
     const roots: Root[] = [];
     const aliases = this.list();
-    for (const a of aliases) roots.push({ hash: a.hash, reason: `alias ${a.name}` });
+    for (const a of aliases) {
+      if (a.split === undefined) roots.push({ hash: a.hash, reason: `alias ${a.name}` });
+      else for (const t of a.split) roots.push({ hash: t.hash, reason: `alias ${a.name} (${t.weight}%)` });
+      if (isActiveRollout(a.rollout) && !targetsOf(a).includes(a.rollout.from))
+        roots.push({ hash: a.rollout.from, reason: `baseline of the rollout of ${a.name}` });
+    }
     for (const h of this.pins()) roots.push({ hash: h, reason: "pinned" });
     if (policy.kind === "keep-last") {
       for (const a of aliases)
@@ -250,9 +329,20 @@ export class AliasService {
  */
 export function recordAliasWrite(db: Database, r: AliasRecord, seenAt: number): void {
   db.query(
-    `INSERT OR IGNORE INTO alias_history (name, hash, hlc_wall, hlc_logical, origin, seen_at, previous)
-     VALUES (?, ?, ?, ?, ?, ?, ?)`,
-  ).run(r.name, r.hash, r.hlc.wall, r.hlc.logical, r.origin, seenAt, JSON.stringify(r.previous));
+    `INSERT OR IGNORE INTO alias_history
+       (name, hash, hlc_wall, hlc_logical, origin, seen_at, previous, split, rollout)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  ).run(
+    r.name,
+    r.hash,
+    r.hlc.wall,
+    r.hlc.logical,
+    r.origin,
+    seenAt,
+    JSON.stringify(r.previous),
+    r.split === undefined ? null : JSON.stringify(r.split),
+    r.rollout === undefined ? null : JSON.stringify(r.rollout),
+  );
 }
 
 /**
@@ -262,7 +352,7 @@ export function recordAliasWrite(db: Database, r: AliasRecord, seenAt: number): 
 export function latestAliasRecords(db: Database): AliasRecord[] {
   const rows = db
     .query(
-      `SELECT name, hash, hlc_wall, hlc_logical, origin, previous FROM alias_history h
+      `SELECT name, hash, hlc_wall, hlc_logical, origin, previous, split, rollout FROM alias_history h
        WHERE NOT EXISTS (SELECT 1 FROM alias_history n WHERE n.name = h.name AND
          (n.hlc_wall, n.hlc_logical, n.origin) > (h.hlc_wall, h.hlc_logical, h.origin))`,
     )
@@ -273,14 +363,21 @@ export function latestAliasRecords(db: Database): AliasRecord[] {
     hlc_logical: number;
     origin: string;
     previous: string | null;
+    split: string | null;
+    rollout: string | null;
   }[];
-  return rows.map((r) => ({
-    name: r.name,
-    hash: r.hash,
-    hlc: { wall: r.hlc_wall, logical: r.hlc_logical },
-    origin: r.origin,
-    previous: JSON.parse(r.previous ?? "[]") as string[],
-  }));
+  return rows.map((r) => {
+    const record: AliasRecord = {
+      name: r.name,
+      hash: r.hash,
+      hlc: { wall: r.hlc_wall, logical: r.hlc_logical },
+      origin: r.origin,
+      previous: JSON.parse(r.previous ?? "[]") as string[],
+    };
+    if (r.split !== null) record.split = JSON.parse(r.split) as AliasTarget[];
+    if (r.rollout !== null) record.rollout = JSON.parse(r.rollout) as RolloutState;
+    return record;
+  });
 }
 
 /** The config's `retention` (policy, count) as the roots and the retirer read it. */

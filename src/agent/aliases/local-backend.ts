@@ -1,4 +1,4 @@
-import type { AliasRecord } from "../../model/alias-record.ts";
+import type { AliasRecord, AliasWrite } from "../../model/alias-record.ts";
 import { AliasTable } from "../../model/alias-table.ts";
 import type { AliasBackend } from "./alias-service.ts";
 
@@ -19,10 +19,10 @@ export class LocalAliasBackend implements AliasBackend {
     }
   }
 
-  setAliases(entries: readonly { name: string; hash: string | null }[], now: number): AliasRecord[] {
+  setAliases(entries: readonly AliasWrite[], now: number): AliasRecord[] {
     const hlc = this.table.tick(now);
     return entries.map((e) => {
-      const r: AliasRecord = this.table.record(e.name, e.hash, hlc, this.origin);
+      const r: AliasRecord = this.table.record(e, hlc, this.origin);
       this.table.apply(r);
       return r;
     });

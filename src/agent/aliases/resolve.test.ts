@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { plainAliasRoute } from "../../model/alias-route.ts";
 import { routeTarget } from "../ingress/route.ts";
 import { classifyName, resolveName } from "./resolve.ts";
 
@@ -23,7 +24,12 @@ const NAMES = [
 describe("names are read as the ingress reads <name>.<zone>", () => {
   test.each(NAMES)("%s", (name) => {
     const mine = resolveName(name, resolveAlias);
-    const ingress = routeTarget({ host: `${name}.test`, target: "/" }, "test", { resolveAlias });
+    const ingress = routeTarget({ host: `${name}.test`, target: "/" }, "test", {
+      resolveAlias: (a) => {
+        const h = resolveAlias(a);
+        return h === undefined ? undefined : plainAliasRoute(h);
+      },
+    });
     if (mine.ok) {
       expect(ingress).toMatchObject({ ok: true, hash: mine.hash, via: mine.alias ? "alias" : "host" });
     } else {

@@ -1,5 +1,6 @@
 import { type Deployment, LIVE_STATES } from "../../model/deployment.ts";
 import type { HashReport } from "../../model/reports.ts";
+import type { RequestCounts } from "../../model/request-stats.ts";
 import type { PendingActivation } from "../lifecycle/activator.ts";
 import type { StateStore } from "../state/store.ts";
 
@@ -7,7 +8,16 @@ import type { StateStore } from "../state/store.ts";
 export interface LoadSource {
   inFlight(hash: string): number;
   holds(hash: string): number;
+  /** what the ingress answered for the hash, cumulative (request-stats.ts) */
+  counts?(hash: string): RequestCounts | undefined;
+  /** until when clients a sticky cookie pinned to the hash may come back (ingress/sticky.ts) */
+  stickyUntil?(hash: string, now: number): number | undefined;
+  /** the retirer's reason for the hash's state, if it has one */
+  why?(hash: string): string | undefined;
 }
+
+/** A reason as the report carries it: one line, at most REPORT_WHY_CHARS. */
+export const REPORT_WHY_CHARS = 160;
 
 /** How long, and how many, hashes the retirer retired here stay in the report. */
 export const RECENTLY_RETIRED_MS = 10 * 60_000;
@@ -49,18 +59,32 @@ export function localReport(
   now = Date.now(),
 ): HashReport[] {
   const report = new Map<string, HashReport>();
-  for (const d of reportedRows(store.list(), now))
-    report.set(d.hash, {
+  for (const d of reportedRows(store.list(), now)) {
+    const row: HashReport = {
       hash: d.hash,
       state: d.state,
       inFlight: load.inFlight(d.hash),
       holds: load.holds(d.hash),
       refs: d.refs,
-    });
+      service: d.name,
+    };
+    const why = d.state === "failed" && d.error !== null ? d.error : load.why?.(d.hash);
+    if (why !== undefined) row.why = oneLine(why);
+    const counts = load.counts?.(d.hash);
+    if (counts !== undefined) row.counts = counts;
+    const sticky = load.stickyUntil?.(d.hash, now);
+    if (sticky !== undefined) row.stickyUntil = sticky;
+    report.set(d.hash, row);
+  }
   for (const a of activations) {
     const row = report.get(a.hash);
     if (a.refs === null || (row !== undefined && LIVE_STATES.has(row.state))) continue;
     report.set(a.hash, { hash: a.hash, state: "fetching", inFlight: 0, holds: 0, refs: a.refs });
   }
   return [...report.values()];
+}
+
+function oneLine(text: string): string {
+  const line = text.split("\n", 1)[0]?.trim() ?? "";
+  return line.length > REPORT_WHY_CHARS ? `${line.slice(0, REPORT_WHY_CHARS - 3)}...` : line;
 }

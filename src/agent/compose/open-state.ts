@@ -8,9 +8,10 @@ import type { Notifier } from "../../systemd/notify.ts";
 import { Systemctl } from "../../systemd/systemctl.ts";
 import { latestAliasRecords } from "../aliases/alias-service.ts";
 import { type LoadSource, localReport } from "../cluster/local-report.ts";
-import { BypassTokenFile, Holds, HoldTokens, InFlight } from "../ingress/index.ts";
+import { BypassTokenFile, Holds, HoldTokens, InFlight, RequestStats, StickyUse } from "../ingress/index.ts";
 import { Activator } from "../lifecycle/activator.ts";
 import { reconcile } from "../lifecycle/reconcile.ts";
+import { DecisionReasons, type Verdict } from "../retirement/verdicts.ts";
 import { StateStore } from "../state/store.ts";
 import { LocalChanges } from "./local-changes.ts";
 import type { StopStack } from "./stop-stack.ts";
@@ -35,7 +36,13 @@ export interface AgentState {
   holdTokens: HoldTokens;
   /** requests in flight through the ingress, by hash */
   inflight: InFlight;
-  /** in flight and holds per hash, as the report and the status page read them */
+  /** what the ingress answered per hash and alias (rollouts, /metrics, the report) */
+  requestStats: RequestStats;
+  /** when clients a sticky cookie pinned to a hash may come back (the report publishes it) */
+  stickyUse: StickyUse;
+  /** the retirer's verdicts, for the report's reasons (start-cluster sets them once it runs) */
+  verdicts: { current: () => ReadonlyMap<string, Verdict> };
+  /** in flight, holds, counts, sticky use and reasons per hash, as the report and the status page read them */
   load: LoadSource;
   /** what later phases follow: a deployment's new row, a change of the report */
   changes: LocalChanges;
@@ -90,7 +97,17 @@ export async function openState(
   await notifier.status("reconciling with systemd");
   await reconcile(store, systemctl, activator, log);
 
-  const load: LoadSource = { inFlight: (h) => inflight.count(h), holds: (h) => holds.activeCount(h) };
+  const requestStats = new RequestStats();
+  const stickyUse = new StickyUse();
+  const verdicts: AgentState["verdicts"] = { current: () => new Map() };
+  const reasons = new DecisionReasons();
+  const load: LoadSource = {
+    inFlight: (h) => inflight.count(h),
+    holds: (h) => holds.activeCount(h),
+    counts: (h) => requestStats.countsOf(h),
+    stickyUntil: (h, now) => stickyUse.untilOf(h, now),
+    why: (h) => reasons.reasonOf(h, verdicts.current().get(h)),
+  };
   return {
     config,
     paths,
@@ -102,9 +119,15 @@ export async function openState(
     holds,
     holdTokens,
     inflight,
+    requestStats,
+    stickyUse,
+    verdicts,
     load,
     changes,
-    report: () => localReport(store, load, activator.activations()),
+    report: () => {
+      reasons.prune(verdicts.current());
+      return localReport(store, load, activator.activations());
+    },
     restoredAliases: latestAliasRecords(store.db),
     bypassToken,
   };

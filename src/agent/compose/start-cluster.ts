@@ -6,7 +6,9 @@ import { RetiredElsewhereLog } from "../cluster/retired-elsewhere.ts";
 import type { GossipEvent } from "../gossip/index.ts";
 import { RetirementPlanner } from "../retirement/planner.ts";
 import { Retirer } from "../retirement/retirer.ts";
+import { RolloutDriver } from "../rollout/driver.ts";
 import type { AgentState } from "./open-state.ts";
+import { rolloutIo } from "./rollout-io.ts";
 import type { StopStack } from "./stop-stack.ts";
 
 /** The cluster as this host sees it, and what acts on that view. */
@@ -22,6 +24,8 @@ export interface StartedCluster {
   retirer: Retirer;
   /** what other members retired, kept for the ingress's 410 (start-loops flushes it) */
   retiredElsewhere: RetiredElsewhereLog;
+  /** staged rollouts and guards: every agent ticks it, the elected member drives (start-loops) */
+  rollouts: RolloutDriver;
 }
 
 /**
@@ -57,5 +61,7 @@ export async function startCluster(state: AgentState, stops: StopStack): Promise
     log,
     onChange: state.changes.deploymentChanged,
   });
-  return { cluster, aliases, retirer, retiredElsewhere };
+  state.verdicts.current = () => retirer.verdicts;
+  const rollouts = new RolloutDriver(rolloutIo(state, cluster, aliases));
+  return { cluster, aliases, retirer, retiredElsewhere, rollouts };
 }

@@ -15,6 +15,8 @@ const UNIT_WATCH_MS = 2000;
 const PUBLISH_MS = 250;
 /** How often the retirement planner runs. */
 const RETIRE_MS = 1000;
+/** How often the rollout driver looks (it judges each rollout once per analysis window). */
+const ROLLOUT_MS = 250;
 
 /**
  * Phase 4: this host's first report, then the join; the timers (unit watch, publish, retire); and
@@ -51,6 +53,7 @@ export async function startLoops(
     ),
     every(PUBLISH_MS, publish, log),
     every(RETIRE_MS, () => retirer.tick(Date.now()), log),
+    every(ROLLOUT_MS, () => clustered.rollouts.tick(), log),
     // what other members retired, for the ingress's 410 (cluster/retired-elsewhere.ts)
     every(RETIRED_ELSEWHERE_FLUSH_MS, () => retiredElsewhere.flush(Date.now()), log),
   ];

@@ -79,6 +79,10 @@ export async function startServing(
   const routes = new AgentRouteTable(activator, cluster);
   routes.load(store);
   changes.onDeployment((d) => routes.update(d));
+  // counts of a retired hash go (its report row goes after RECENTLY_RETIRED_MS): the table is bounded
+  changes.onDeployment((d) => {
+    if (d.state === "retired") state.requestStats.forget(d.hash);
+  });
   const gate = new StopGate();
   const ingress = startIngress({
     config: {
@@ -97,7 +101,7 @@ export async function startServing(
       },
     },
     routes,
-    aliases: { resolveAlias: (name) => aliases.resolve(name) },
+    aliases: { resolveAlias: (name) => aliases.routeOf(name) },
     inflight,
     gate,
     // into the agent's log (the journal): certificate reloads and refusals are worth reading there
@@ -112,6 +116,9 @@ export async function startServing(
       secret: () => state.bypassToken?.secret(),
     },
     gone: new AgentGoneHashes(store, aliases),
+    requestStats: state.requestStats,
+    sticky: { maxAgeSec: config.sticky.maxAgeSec, disabled: new Set(config.sticky.disable) },
+    stickyUse: state.stickyUse,
   });
   // Services are left running on purpose: systemd owns them (docs/architecture.md, invariant 6).
   stops.push("ingress", () => ingress.stop(2000));
@@ -143,11 +150,21 @@ export async function startServing(
       activator,
       version,
       aliases: { aliases, isLive: (hash) => isLive(store, cluster, hash) },
+      rollouts: {
+        aliases,
+        isLive: (hash) => isLive(store, cluster, hash),
+        lastJudgement: (alias, rollout) => clustered.rollouts.lastJudgement(alias, rollout),
+      },
       cluster,
       status: () => statusSource.snapshot(),
       metrics: () =>
-        renderMetrics({ inflight, holds, ingress: ingress.stats(), idleStops: scaler.stops }) +
-        cluster.metrics(),
+        renderMetrics({
+          inflight,
+          holds,
+          ingress: ingress.stats(),
+          idleStops: scaler.stops,
+          requestStats: state.requestStats,
+        }) + cluster.metrics(),
       drain: { gate, inflight, dropIdleUpstreams: (hash) => ingress.dropIdleUpstreams(hash) },
     },
     log,

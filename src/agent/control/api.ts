@@ -14,6 +14,7 @@ import { type AliasApiDeps, aliasApi } from "./alias-api.ts";
 import { logsApi } from "./logs-api.ts";
 import { readJson } from "./read-json.ts";
 import { restartApi } from "./restart-api.ts";
+import { type RolloutApiDeps, rolloutApi } from "./rollout-api.ts";
 
 const activateBody = z
   .object({
@@ -34,6 +35,8 @@ export interface ApiDeps {
   journal?: Pick<Systemctl, "journal">;
   /** aliases and pins; without them the alias routes answer 404 */
   aliases?: AliasApiDeps;
+  /** staged rollouts and guards (rollout-api.ts); without them those routes answer 404 */
+  rollouts?: RolloutApiDeps;
   /** the status page's snapshot (`GET /v1/status`, `hashd status`) */
   status?: () => unknown;
   /** the agent's Prometheus text (`GET /metrics`: ingress, holds, idle stops, gossip) */
@@ -144,6 +147,7 @@ export function controlApi(deps: ApiDeps, log: (msg: string) => void): Hono {
   });
 
   if (deps.aliases) app.route("/v1", aliasApi(deps.aliases));
+  if (deps.rollouts) app.route("/v1", rolloutApi(deps.rollouts));
 
   const drain = deps.drain;
   if (drain)

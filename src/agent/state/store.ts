@@ -77,6 +77,9 @@ const MIGRATIONS: string[] = [
    );
    CREATE INDEX retired_elsewhere_by_time ON retired_elsewhere (retired_at);
    CREATE INDEX alias_history_by_hash ON alias_history (hash);`,
+  // A weighted alias's targets and the rollout a write carries (model/alias-record.ts), as JSON.
+  `ALTER TABLE alias_history ADD COLUMN split TEXT;
+   ALTER TABLE alias_history ADD COLUMN rollout TEXT;`,
 ];
 
 /** A retirement another member reported (retired_elsewhere). */

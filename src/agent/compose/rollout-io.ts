@@ -1,0 +1,61 @@
+import type { AliasRecord } from "../../model/alias-record.ts";
+import type { RequestCounts } from "../../model/request-stats.ts";
+import type { AliasService } from "../aliases/alias-service.ts";
+import type { Cluster } from "../cluster/cluster.ts";
+import type { MemberView } from "../retirement/planner.ts";
+import type { RolloutIo } from "../rollout/driver.ts";
+import type { AgentState } from "./open-state.ts";
+
+const VIEW_MS = 100;
+
+/**
+ * The rollout driver's view of this agent (rollout/driver.ts): the members gossip sees, the known
+ * members the retirer saved (so a restarted agent's short view cannot make a majority of itself),
+ * every live member's reported request counts with this host's current ones, and alias writes that
+ * are dropped when the alias moved since the driver read it (a `hashd alias set`, pause or abort).
+ */
+export function rolloutIo(state: AgentState, cluster: Cluster, aliases: AliasService): RolloutIo {
+  const { store, requestStats } = state;
+  // one view per tick: the driver asks several times, and building the report reads the store
+  let view: { at: number; members: MemberView[]; known: number } | undefined;
+  const read = () => {
+    const now = Date.now();
+    if (view === undefined || now - view.at > VIEW_MS) {
+      const members = cluster
+        .members(state.report())
+        .filter((m) => m.status === "alive" || m.status === "suspect");
+      const known = new Set([...store.knownMembers(), ...members.map((m) => m.name)]).size;
+      view = { at: now, members, known };
+    }
+    return view;
+  };
+  const up = () => read().members;
+  return {
+    self: () => cluster.self,
+    // suspects count as alive, as they do for retirement: a suspect lowest member still drives
+    aliveMembers: () => up().map((m) => m.name),
+    knownMemberCount: () => read().known,
+    aliasRecords: () => aliases.records(),
+    countsOf: (hash) => {
+      const out = new Map<string, RequestCounts>();
+      for (const m of up()) {
+        const counts =
+          m.name === cluster.self
+            ? requestStats.countsOf(hash)
+            : m.hashes.find((h) => h.hash === hash)?.counts;
+        if (counts !== undefined) out.set(m.name, counts);
+      }
+      return out;
+    },
+    write: (name, hash, split, rollout, basis) => {
+      const held = aliases.recordOf(name);
+      if (held === undefined || !sameWrite(held, basis)) return;
+      aliases.write([{ name, hash, ...(split === undefined ? {} : { split }), rollout }]);
+    },
+    event: (kind, message, hash) => store.event(hash ?? "", kind, message),
+    now: () => Date.now(),
+  };
+}
+
+const sameWrite = (a: AliasRecord, b: AliasRecord): boolean =>
+  a.hlc.wall === b.hlc.wall && a.hlc.logical === b.hlc.logical && a.origin === b.origin;
