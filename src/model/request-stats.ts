@@ -143,41 +143,45 @@ export function errorRate(counts: RequestCounts): number | undefined {
   return (counts.errors + counts.failures) / counts.requests;
 }
 
+/** Fields before the bucket pairs in the wire form. */
+const HEAD = 4;
+
 /**
- * The wire form, for gossip reports: [since, requests, errors, failures, [index, count, ...]] with
- * only the non-zero buckets, in ascending index order. A hash with a handful of distinct latencies
- * costs a few dozen bytes in msgpack.
+ * The wire form, for gossip reports: [since, requests, errors, failures, index, count, index,
+ * count, ...] with only the non-zero buckets, in ascending index order. Flat, so a report is no
+ * deeper than its refs: a push-pull's nesting (messages.ts, codec.ts MAX_MESSAGE_DEPTH) stays 7.
+ * A hash with a handful of distinct latencies costs a few dozen bytes in msgpack.
  */
-export function encodeCounts(c: RequestCounts): unknown[] {
-  const pairs: number[] = [];
+export function encodeCounts(c: RequestCounts): number[] {
+  const out = [c.since, c.requests, c.errors, c.failures];
   for (let i = 0; i < BUCKETS; i++) {
     const n = c.buckets[i] ?? 0;
-    if (n !== 0) pairs.push(i, n);
+    if (n !== 0) out.push(i, n);
   }
-  return [c.since, c.requests, c.errors, c.failures, pairs];
+  return out;
 }
 
 const isCount = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
 
 /**
- * The counts in a wire form from a peer, or null if anything is off: not the five fields, a value
- * that is not a safe non-negative integer, more errors and failures than requests, a bucket list
- * longer than all buckets, of odd length, with an index out of range or not ascending (so no
+ * The counts in a wire form from a peer, or null if anything is off: fewer than the four head
+ * fields, a value that is not a safe non-negative integer, more errors and failures than requests,
+ * more bucket pairs than buckets, an odd pair, an index out of range or not ascending (so no
  * duplicates), a zero or bad count, or more latencies than requests. Never throws, and looks at no
- * more than 2 * BUCKETS entries whatever it is given.
+ * more than HEAD + 2 * BUCKETS entries whatever it is given.
  */
 export function decodeCounts(v: unknown): RequestCounts | null {
-  if (!Array.isArray(v) || v.length !== 5) return null;
-  const [since, requests, errors, failures, pairs] = v as unknown[];
+  if (!Array.isArray(v) || v.length < HEAD || v.length > HEAD + 2 * BUCKETS || (v.length - HEAD) % 2 !== 0)
+    return null;
+  const [since, requests, errors, failures] = v as unknown[];
   if (!isCount(since) || !isCount(requests) || !isCount(errors) || !isCount(failures)) return null;
   if (errors + failures > requests) return null;
-  if (!Array.isArray(pairs) || pairs.length % 2 !== 0 || pairs.length > 2 * BUCKETS) return null;
   const buckets = new Array<number>(BUCKETS).fill(0);
   let last = -1;
   let sum = 0;
-  for (let p = 0; p < pairs.length; p += 2) {
-    const index: unknown = pairs[p];
-    const count: unknown = pairs[p + 1];
+  for (let p = HEAD; p < v.length; p += 2) {
+    const index: unknown = v[p];
+    const count: unknown = v[p + 1];
     if (!isCount(index) || index <= last || index >= BUCKETS) return null;
     if (!isCount(count) || count === 0) return null;
     sum += count;

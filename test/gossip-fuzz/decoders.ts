@@ -352,7 +352,7 @@ const pool = (): Uint8Array[] => {
         { name: SELF, addr: SELF_ADDR, inc: BOOT, status: "dead", boot: BOOT, version: null },
       ],
       aliases: [{ name: "prod", hash: H, hlc: { wall: BOOT, logical: 0 }, origin: "n1", previous: [] }],
-      states: [{ name: "n1", version: { boot: BOOT, seq: 1 }, state: fakeState(20, 4) }],
+      states: [{ name: "n1", version: { boot: BOOT, seq: 1 }, state: fakeState(20, 4, { extras: true }) }],
     },
     { t: T.fetch, names: ["n1", SELF] },
     { t: T.states, states: [{ name: "n1", version: { boot: BOOT, seq: 3 }, state: fakeState(30, 2) }] },

@@ -38,6 +38,14 @@ export interface Cluster {
   join(seeds: readonly string[]): void;
   /** its Prometheus lines for /metrics (a cluster of one: none) */
   metrics(now?: number): string;
+  /**
+   * Push-pull exchanges merged so far, each of which brought a peer's whole alias table (the
+   * rollout driver waits for one after it saw no majority); undefined for a cluster of one, which
+   * is never behind.
+   */
+  aliasSyncs(): number | undefined;
+  /** asks a live peer for its alias table now (one push-pull; a cluster of one: nothing) */
+  syncAliases(): void;
   stop(): Promise<void>;
 }
 
@@ -81,6 +89,12 @@ export class SoloCluster implements Cluster {
   metrics(): string {
     return "";
   }
+
+  aliasSyncs(): undefined {
+    return undefined;
+  }
+
+  syncAliases(): void {}
 
   async stop(): Promise<void> {}
 }
@@ -203,6 +217,14 @@ export class GossipCluster implements Cluster {
   }
 
   /** Prometheus lines for /metrics: members by state, incarnations, last contact, counters. */
+  aliasSyncs(): number {
+    return this.adapter.node.stats().pushPullsMerged;
+  }
+
+  syncAliases(): void {
+    this.adapter.pushPullNow();
+  }
+
   metrics(now = Date.now()): string {
     return renderGossipMetrics({
       self: this.self,

@@ -98,6 +98,7 @@ test("gossip metrics: members by state, per-member gauges, traffic and drop coun
     streamsRefused: 0,
     socketErrors: 0,
     handlerErrors: 0,
+    pushPullsMerged: 0,
     queueDepth: 0,
     sealed: 10,
     opened: 8,

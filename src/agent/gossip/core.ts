@@ -189,6 +189,12 @@ export class GossipNode {
     return opened;
   }
 
+  /** One push-pull with a random live member now (its whole alias table and the states we lack). */
+  pushPullNow(now: number): void {
+    this.ctx.now = now;
+    runPushPullRound(this.ctx, 0, true);
+  }
+
   /**
    * Leave gracefully: announce "left" (a dead message from ourselves) and stop probing. Keep the
    * driver running for a few gossip intervals so the announcement spreads; then stop it.

@@ -122,4 +122,6 @@ export interface GossipStats {
   refusedPings: number;
   /** Broadcasts dropped from a full queue before reaching their retransmit limit. */
   broadcastsPruned: number;
+  /** Push-pull exchanges merged (either side): each brought the peer's whole alias table. */
+  pushPullsMerged: number;
 }

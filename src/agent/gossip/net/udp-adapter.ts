@@ -179,6 +179,10 @@ export class UdpGossipAdapter {
     return this.node.join(seeds, Date.now());
   }
 
+  pushPullNow(): void {
+    this.node.pushPullNow(Date.now());
+  }
+
   setLocalState(state: MemberAppState): void {
     this.node.setLocalState(state, Date.now());
   }

@@ -34,6 +34,7 @@ export const newStats = (): GossipStats => ({
   streamFailures: 0,
   refusedPings: 0,
   broadcastsPruned: 0,
+  pushPullsMerged: 0,
 });
 
 export interface ProbeState {

@@ -113,6 +113,7 @@ export const mergePushPull = (ctx: NodeContext, msg: PushPull): void => {
     }
   }
   mergeAliases(ctx, msg.aliases);
+  ctx.stats.pushPullsMerged++;
   flushFetches(ctx);
 };
 
