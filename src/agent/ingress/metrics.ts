@@ -136,7 +136,7 @@ export function renderRequestStats(out: string[], stats: RequestStats): void {
     out,
     "hashd_ingress_upstream_requests_total",
     "counter",
-    "Requests that got the service's answer or an upstream failure, per hash and alias (\"\": by hash URL); a peer's hops are counted where they came in.",
+    "Requests that got the service's answer or an upstream failure, per hash and alias (\"\": by hash URL); a request is counted by the member that serves it (a peer's hop too, not where it came in).",
     labelled.map(([labels, r]) => [labels, r.counts.requests]),
   );
   family(

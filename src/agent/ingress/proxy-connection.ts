@@ -1,5 +1,6 @@
 import type { Socket } from "bun";
 import type { AliasRoute } from "../../model/alias-route.ts";
+import { isAliasName } from "../../model/names.ts";
 import {
   bypassCookieLine,
   decideAccess,
@@ -316,7 +317,7 @@ export class ProxyConnection implements UpstreamOwner {
       return;
     }
     this.hash = hash;
-    if (ctx.requestStats !== undefined) this.countStart(head, routing.alias?.name ?? null);
+    if (ctx.requestStats !== undefined) this.countStart(head, route.kind === "local", routing.alias?.name);
     this.reqBody = BodyFraming.forRequest(head);
     this.retryable = !hasBody && head.upgrade === undefined && IDEMPOTENT.has(head.method);
     this.clientAddress ??= this.socket.remoteAddress;
@@ -932,13 +933,25 @@ export class ProxyConnection implements UpstreamOwner {
    * the member it came to first counts it (with the status this member's answer carries), so sums
    * over members count each request once.
    */
-  private countStart(head: RequestHead, alias: string | null): void {
-    if (head.hop !== undefined) {
+  /**
+   * Counts a request where it is served: a local route, also one a peer forwarded (its Host, the
+   * client's, names the alias it came through). One forwarded to a peer is counted there, not here:
+   * only the member that runs a hash has a report row to publish its counts in, and a request is
+   * counted once across the cluster.
+   */
+  private countStart(head: RequestHead, served: boolean, alias: string | undefined): void {
+    if (!served) {
       this.countFrom = -1;
       return;
     }
     this.countFrom = performance.now();
-    this.countAlias = alias;
+    this.countAlias = alias ?? (head.hop === undefined ? null : this.hopAlias(head));
+  }
+
+  /** The alias a forwarded request came through: its Host's label, when that is an alias name. */
+  private hopAlias(head: RequestHead): string | null {
+    const host = parseHost(head.host, this.ctx.config.zone);
+    return host.kind === "label" && isAliasName(host.label) ? host.label : null;
   }
 
   /** The service's final response head arrived (or its 101): its status and latency. */
