@@ -12,6 +12,7 @@
  * Screenshots: test/output/status-scale-1280.png and -390.png.
  */
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
+import { SERVICES } from "../support/status/scale-fixture.ts";
 import { hashdJson, installAgent } from "./agent-host.ts";
 import { browserOn } from "./browser.ts";
 import { type Host, Sandbox } from "./harness.ts";
@@ -20,29 +21,7 @@ import { serviceExpr } from "./service-closures.ts";
 
 setDefaultTimeout(600_000);
 
-/** service → the services it calls (a chain 6 deep: web → api → orders → ledger → db-proxy → metrics) */
-const SERVICES: Record<string, string[]> = {
-  web: ["api", "auth", "search"],
-  admin: ["api", "auth", "billing"],
-  "mobile-gw": ["api", "auth", "notify"],
-  docs: ["search", "images"],
-  api: ["auth", "catalog", "cart", "orders", "db-proxy"],
-  auth: ["sessions", "db-proxy"],
-  search: ["catalog", "cache"],
-  billing: ["ledger", "db-proxy", "mailer"],
-  notify: ["queue", "mailer"],
-  catalog: ["db-proxy", "cache", "images"],
-  cart: ["sessions", "cache"],
-  orders: ["ledger", "queue", "db-proxy"],
-  ledger: ["db-proxy"],
-  sessions: ["cache"],
-  images: [],
-  mailer: ["queue"],
-  queue: [],
-  cache: [],
-  "db-proxy": ["metrics"],
-  metrics: [],
-};
+// the scale fixture's services (a chain 6 deep: web → api → orders → ledger → db-proxy → metrics)
 /** staging: a second version of the prod chain's upper services */
 const STAGING = [
   "web",
