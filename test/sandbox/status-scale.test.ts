@@ -121,6 +121,7 @@ afterAll(async () => {
 
 test("at 20 services under load: prod in view, opened box and scroll hold, fits a phone, every hash named", async () => {
   const started = Date.now();
+  let extraHash = "";
   await a.writeFile("/root/load.ts", LOAD_GENERATOR_TS);
   const load = a.spawn(
     ["/usr/bin/bun", "/root/load.ts", "http://127.0.0.1:8480", "prod.test", "8", "/root/stop-load"],
@@ -183,6 +184,7 @@ test("at 20 services under load: prod in view, opened box and scroll hold, fits 
     const seen = new Set<string>();
     // a structural change while we watch: a new version of a service appears
     const extra = await a.nixBuild(serviceExpr({ name: "late-arrival", version: "1" }));
+    extraHash = extra.slice(11, 43);
     await hashdJson(a, ["activate", extra, "--wait"]);
     for (let t = 0; t < 20; t++) {
       await Bun.sleep(500);
@@ -227,6 +229,14 @@ test("at 20 services under load: prod in view, opened box and scroll hold, fits 
     expect(overflow).toBe(0);
     await phone.screenshot({ path: `${import.meta.dir}/../output/status-scale-390.png` });
     expect(problems).toEqual([]);
+
+    // events record decisions, not traffic: under load the retirer wrote no "kept" row for a hash
+    // whose decision did not change (the new version's own events aside), < 1 row per minute
+    const window = (Date.now() - started) / 60_000;
+    const snapshot = await hashdJson<{ events: { at: number; hash: string; kind: string }[] }>(a, ["status"]);
+    const kept = snapshot.events.filter((e) => e.at >= started && e.kind === "kept" && e.hash !== extraHash);
+    console.log(`status-scale: ${kept.length} "kept" events in ${window.toFixed(1)} min under load`);
+    expect(kept.length).toBeLessThanOrEqual(Math.floor(window));
   } finally {
     await close();
     await a.writeFile("/root/stop-load", "");

@@ -19,7 +19,7 @@ import { type ProxyContext, SWEEP_MS } from "./proxy-context.ts";
 import { parseResponseHead, type ResponseHead } from "./response-head.ts";
 import { notLiveMessage, parseHost, routeTarget } from "./route.ts";
 import { scratch } from "./scratch.ts";
-import { chooseAliasTarget, type StickyConfig, stickyCookieHash } from "./sticky.ts";
+import { chooseAliasTarget, type StickyConfig, stickyCookieHash, stickyFor } from "./sticky.ts";
 import type { AccessControl } from "./types.ts";
 import {
   type AnswerExtras,
@@ -348,7 +348,7 @@ export class ProxyConnection implements UpstreamOwner {
   private aliasTarget(alias: { name: string; route: AliasRoute }, head: RequestHead): string {
     const { ctx } = this;
     const sticky = ctx.sticky;
-    const on = sticky !== undefined && sticky.maxAgeSec > 0 && !sticky.disabled.has(alias.name);
+    const on = sticky !== undefined && stickyFor(sticky, alias.name);
     if (!on && alias.route.split === undefined) return alias.route.hash;
     this.clientAddress ??= this.socket.remoteAddress;
     const cookie = on ? stickyCookieHash(head.stickyCookies, alias.name) : undefined;
@@ -367,9 +367,9 @@ export class ProxyConnection implements UpstreamOwner {
    */
   private noteHopSticky(head: RequestHead, hash: string): void {
     const { sticky, stickyUse, config } = this.ctx;
-    if (sticky === undefined || stickyUse === undefined || sticky.maxAgeSec === 0) return;
+    if (sticky === undefined || stickyUse === undefined) return;
     const host = parseHost(head.host, config.zone);
-    if (host.kind !== "label" || sticky.disabled.has(host.label)) return;
+    if (host.kind !== "label" || !stickyFor(sticky, host.label)) return;
     if (stickyCookieHash(head.stickyCookies, host.label) === hash)
       stickyUse.note(hash, this.ctx.now, sticky.maxAgeSec);
   }

@@ -6,6 +6,7 @@ import {
   StickyUse,
   stickyCookieHash,
   stickyCookieLine,
+  stickyFor,
   targetForBucket,
 } from "./sticky.ts";
 
@@ -130,6 +131,16 @@ describe("stickyCookieHash reads only its own, well-formed cookie", () => {
       `set-cookie: hashd-prod=${V1}; Max-Age=3600; Path=/; HttpOnly; SameSite=Lax\r\n`,
     );
     expect(stickyCookieLine("prod", V1, 60, true)).toEndWith("; Secure\r\n");
+  });
+});
+
+describe("stickyFor", () => {
+  test("on unless max age 0, turned off for the alias, or the alias is named bypass", () => {
+    const config = { maxAgeSec: 60, disabled: new Set(["api"]) };
+    expect(stickyFor(config, "prod")).toBe(true);
+    expect(stickyFor(config, "api")).toBe(false);
+    expect(stickyFor(config, "bypass")).toBe(false); // hashd-bypass is the preview token's cookie
+    expect(stickyFor({ ...config, maxAgeSec: 0 }, "prod")).toBe(false);
   });
 });
 

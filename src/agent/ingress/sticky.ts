@@ -17,6 +17,14 @@ export interface StickyConfig {
 
 export const DEFAULT_STICKY: StickyConfig = { maxAgeSec: 3600, disabled: new Set() };
 
+/**
+ * Whether an alias sets and follows sticky cookies: on unless turned off, or named `bypass` (its
+ * cookie would be `hashd-bypass`, the private previews' token cookie, which the ingress strips).
+ */
+export function stickyFor(config: StickyConfig, alias: string): boolean {
+  return config.maxAgeSec > 0 && !config.disabled.has(alias) && alias !== "bypass";
+}
+
 /** The choice for one request: where it goes, whether to (re)set the cookie, whether a cookie decided. */
 export interface AliasChoice {
   hash: string;
