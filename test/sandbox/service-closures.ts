@@ -94,6 +94,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.path.startswith("/echo-headers"):
             body = "".join("%s: %s\n" % (k.lower(), v) for k, v in self.headers.items()).encode()
             return self.reply(body)
+        # rollout tests: a version that is slower (TEST_SLEEP_MS per answer) or that answers 500 to
+        # TEST_FAIL_PERCENT of its requests
+        if float(os.environ.get("TEST_SLEEP_MS", "0")) > 0:
+            time.sleep(float(os.environ["TEST_SLEEP_MS"]) / 1000)
+        if int.from_bytes(os.urandom(2), "big") % 10000 < float(os.environ.get("TEST_FAIL_PERCENT", "0")) * 100:
+            failed = b"failing on purpose\n"
+            self.send_response(500)
+            self.send_header("content-type", "text/plain")
+            self.send_header("content-length", str(len(failed)))
+            self.end_headers()
+            self.wfile.write(failed)
+            return
         body = ("%s %s %s pid=%d uid=%d\n" % (os.environ.get("TEST_NAME"), os.environ.get("TEST_VERSION"),
                 os.environ.get("HASHD_HASH"), os.getpid(), os.getuid())).encode()
         self.send_response(200)
