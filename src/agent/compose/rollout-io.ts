@@ -65,8 +65,9 @@ export function rolloutIo(state: AgentState, cluster: Cluster, aliases: AliasSer
     },
     write: (name, hash, split, rollout, basis) => {
       const held = aliases.recordOf(name);
-      if (held === undefined || !sameWrite(held, basis)) return;
+      if (held === undefined || !sameWrite(held, basis)) return false;
       aliases.write([{ name, hash, ...(split === undefined ? {} : { split }), rollout }]);
+      return true;
     },
     event: (kind, message, hash) => store.event(hash ?? "", kind, message),
     now: () => Date.now(),

@@ -38,6 +38,8 @@ class FakeCluster {
   readonly views = new Map<string, string[]>();
   readonly drivers = new Map<string, RolloutDriver>();
   readonly behaviour = new Map<string, Behaviour>();
+  /** the wiring's answer when the alias moved since the driver read it: refuse the write */
+  refuseWrites = false;
   private hlc = 0;
 
   constructor(
@@ -139,9 +141,11 @@ class FakeCluster {
         return out;
       },
       write: (name, hash, split, rollout, basis) => {
+        if (this.refuseWrites) return false;
         this.writes.push({ by: self, at: this.now, hash, split, rollout, basis });
         this.put(name, hash, split, rollout);
         (this.table.get(name) as AliasRecord).origin = self;
+        return true;
       },
       event: (kind, message, hash) => this.events.push({ by: self, kind, message, hash }),
       now: () => this.now,
@@ -172,6 +176,24 @@ describe("rolloutWrite: the alias value for a rollout state", () => {
 });
 
 describe("RolloutDriver on a fake cluster", () => {
+  test("a write the wiring refuses (the alias moved meanwhile) records no event and skips no step", () => {
+    const c = new FakeCluster(["a", "b", "c"]);
+    c.start(startRollout({ from: OLD, to: NEW, now: 0 }));
+    c.refuseWrites = true;
+    c.run(120);
+    expect(c.writes).toEqual([]);
+    expect(c.events.filter((e) => e.kind !== "rollout-waiting")).toEqual([]);
+    expect(c.rollout().step).toBe(0);
+    c.refuseWrites = false;
+    c.run(600, done(c));
+    expect(c.writes.map((w) => [w.rollout.step, w.rollout.status])).toEqual([
+      [1, "running"],
+      [2, "running"],
+      [3, "running"],
+      [3, "done"],
+    ]);
+  });
+
   test("a good canary walks 5, 25, 50, 100 and is done, one write per step, by the lowest-named member", () => {
     const c = new FakeCluster(["a", "b", "c"]);
     c.start(startRollout({ from: OLD, to: NEW, now: 0 }));

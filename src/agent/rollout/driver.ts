@@ -42,9 +42,9 @@ export interface RolloutIo {
   countsOf(hash: string): Map<string, RequestCounts>;
   /**
    * One alias write: `hash` (the heaviest target) with `split` (undefined: 100% to `hash`) and
-   * the rollout's new state. `basis` is the record the decision was made on: the wiring should
-   * drop the write when the alias's winning record is no longer it (a `hashd alias set`, pause or
-   * abort that arrived since the tick read the table).
+   * the rollout's new state. `basis` is the record the decision was made on: the wiring drops the
+   * write when the alias's winning record is no longer it (a `hashd alias set`, pause or abort that
+   * arrived since the tick read the table) and answers false.
    */
   write(
     name: string,
@@ -52,7 +52,7 @@ export interface RolloutIo {
     split: AliasTarget[] | undefined,
     rollout: RolloutState,
     basis: AliasRecord,
-  ): void;
+  ): boolean;
   /** an event for the log, on the canary's hash */
   event(kind: string, message: string, hash?: string): void;
   /** wall-clock ms */
@@ -148,7 +148,9 @@ export class RolloutDriver {
       return undefined;
     }
     const w = rolloutWrite(action.state);
-    io.write(record.name, w.hash, w.split, action.state, record);
+    this.memory.delete(key);
+    // the alias moved meanwhile: nothing was written, the next tick reads the new record
+    if (!io.write(record.name, w.hash, w.split, action.state, record)) return undefined;
     const kind =
       action.kind === "advance"
         ? ROLLOUT_EVENTS.advanced
@@ -156,7 +158,6 @@ export class RolloutDriver {
           ? ROLLOUT_EVENTS.done
           : ROLLOUT_EVENTS.aborted;
     io.event(kind, `${record.name}: ${action.state.note}`, state.to);
-    this.memory.delete(key);
     if (action.kind !== "advance") return undefined;
     // the next step's window starts with the write (its record may take a tick to be read back)
     const nextKey = stepKey(record.name, action.state);
