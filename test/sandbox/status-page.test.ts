@@ -181,6 +181,7 @@ describe("status page in chromium", () => {
     // every service, chosen in the selector (kept in the URL): the failed one is red
     await page.selectOption("#graph-of", "");
     await page.locator('#graph-box [data-graph=""]').waitFor({ timeout: 5000 });
+    await page.waitForURL(/[?&]graph=/, { timeout: 10_000 }); // replaceState reaches page.url() as an event
     expect(page.url()).toContain("graph=");
     expect(await page.locator("svg.graph g.node").count()).toBe(5);
     const fill = `getComputedStyle(document.querySelector('svg.graph g.node[data-service="report"] rect')).fill`;

@@ -205,6 +205,8 @@ test("at 20 services under load: prod in view, opened box and scroll hold, fits 
 
     // a filter lives in the URL and survives updates
     await page.fill("#filter", "db-proxy");
+    // history.replaceState reaches Playwright's page.url() as an event, not at once: wait for it
+    await page.waitForURL(/[?&]q=db-proxy/, { timeout: 10_000 });
     expect(page.url()).toContain("q=db-proxy");
     await Bun.sleep(2500);
     expect(await page.locator('#svc-list article[data-service="db-proxy"]').isVisible()).toBe(true);
