@@ -2,25 +2,13 @@ import { defineCommand } from "citty";
 import type { AliasView, HistoryEntry } from "../agent/aliases/alias-service.ts";
 import { formatAliasValue } from "../agent/aliases/alias-value.ts";
 import { HashdError } from "../lib/errors.ts";
-import { AgentClient, agentArgs } from "./client.ts";
+import { agentArgs } from "./client.ts";
 import type { Output } from "./commands.ts";
 import { ago, table } from "./format.ts";
-import { hostArg, onHost } from "./host.ts";
+import { askAgent, hostArg } from "./host.ts";
 import { limitArgs, rolloutText, startGuardCall } from "./rollout.ts";
 
 const common = { ...agentArgs, ...hostArg } as const;
-
-interface Common {
-  socket: string;
-  host?: string | undefined;
-}
-
-/** The local agent over its socket, or with --host the remote hashd over SSH (same JSON). */
-function call<T>(args: Common, method: string, path: string, body: unknown, remote: string[]): Promise<T> {
-  return args.host
-    ? onHost(args.host).hashdJson<T>(remote)
-    : new AgentClient(args.socket).request<T>(method, path, body);
-}
 
 function aliasTable(aliases: AliasView[], pins: string[] = []): string {
   const rows = aliases.map((a) => [a.name, formatAliasValue(a), ago(a.setAt), a.by]);
@@ -65,7 +53,7 @@ const set = defineCommand({
       const r = await startGuardCall(args, name, to, args.guard);
       return { json: r, text: rolloutText(r) };
     }
-    const r = await call<{ aliases: AliasView[] }>(args, "POST", "/v1/aliases", { set: assignments }, [
+    const r = await askAgent<{ aliases: AliasView[] }>(args, "POST", "/v1/aliases", { set: assignments }, [
       "alias",
       "set",
       ...args._,
@@ -78,10 +66,13 @@ const listAliases = defineCommand({
   meta: { name: "list", description: "list aliases and pins" },
   args: { ...common },
   async run({ args }): Promise<Output> {
-    const r = await call<{ aliases: AliasView[]; pins: string[] }>(args, "GET", "/v1/aliases", undefined, [
-      "alias",
-      "list",
-    ]);
+    const r = await askAgent<{ aliases: AliasView[]; pins: string[] }>(
+      args,
+      "GET",
+      "/v1/aliases",
+      undefined,
+      ["alias", "list"],
+    );
     return { json: r, text: aliasTable(r.aliases, r.pins) };
   },
 });
@@ -91,7 +82,7 @@ const history = defineCommand({
   args: { name: { type: "positional", required: true }, ...common },
   async run({ args }): Promise<Output> {
     const path = `/v1/aliases/${encodeURIComponent(args.name)}/history`;
-    const r = await call<{ name: string; history: HistoryEntry[] }>(args, "GET", path, undefined, [
+    const r = await askAgent<{ name: string; history: HistoryEntry[] }>(args, "GET", path, undefined, [
       "alias",
       "history",
       args.name,
@@ -114,7 +105,7 @@ const rm = defineCommand({
   args: { name: { type: "positional", required: true }, ...common },
   async run({ args }): Promise<Output> {
     const path = `/v1/aliases/${encodeURIComponent(args.name)}`;
-    const r = await call<{ aliases: AliasView[] }>(args, "DELETE", path, undefined, [
+    const r = await askAgent<{ aliases: AliasView[] }>(args, "DELETE", path, undefined, [
       "alias",
       "rm",
       args.name,
@@ -133,7 +124,7 @@ export const rollback = defineCommand({
   args: { name: { type: "positional", required: true }, ...common },
   async run({ args }): Promise<Output> {
     const path = `/v1/aliases/${encodeURIComponent(args.name)}/rollback`;
-    const r = await call<{ alias: AliasView }>(args, "POST", path, undefined, ["rollback", args.name]);
+    const r = await askAgent<{ alias: AliasView }>(args, "POST", path, undefined, ["rollback", args.name]);
     return { json: r, text: `${r.alias.name} -> ${r.alias.hash}` };
   },
 });
@@ -142,7 +133,7 @@ export const pin = defineCommand({
   meta: { name: "pin", description: "keep a hash wanted without an alias" },
   args: { hash: { type: "positional", required: true }, ...common },
   async run({ args }): Promise<Output> {
-    const r = await call<{ pins: string[] }>(args, "POST", "/v1/pins", { hash: args.hash }, [
+    const r = await askAgent<{ pins: string[] }>(args, "POST", "/v1/pins", { hash: args.hash }, [
       "pin",
       args.hash,
     ]);
@@ -155,7 +146,7 @@ export const unpin = defineCommand({
   args: { hash: { type: "positional", required: true }, ...common },
   async run({ args }): Promise<Output> {
     const path = `/v1/pins/${encodeURIComponent(args.hash)}`;
-    const r = await call<{ pins: string[] }>(args, "DELETE", path, undefined, ["unpin", args.hash]);
+    const r = await askAgent<{ pins: string[] }>(args, "DELETE", path, undefined, ["unpin", args.hash]);
     return { json: r, text: r.pins.length ? `pinned: ${r.pins.join(" ")}` : "no pins" };
   },
 });

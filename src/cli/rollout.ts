@@ -2,9 +2,9 @@ import { defineCommand } from "citty";
 import type { RolloutView } from "../agent/control/rollout-api.ts";
 import { HashdError } from "../lib/errors.ts";
 import { parseDuration, parsePercent, parseSteps } from "../model/rollout.ts";
-import { AgentClient, agentArgs } from "./client.ts";
+import { agentArgs } from "./client.ts";
 import type { Output } from "./commands.ts";
-import { hostArg, onHost } from "./host.ts";
+import { askAgent, hostArg } from "./host.ts";
 
 const common = { ...agentArgs, ...hostArg } as const;
 
@@ -55,18 +55,6 @@ export function limitBody(args: LimitFlags): { body: Record<string, number>; rem
   return { body, remote };
 }
 
-function call<T>(
-  args: { socket: string; host?: string | undefined },
-  method: string,
-  path: string,
-  body: unknown,
-  remote: string[],
-): Promise<T> {
-  return args.host
-    ? onHost(args.host).hashdJson<T>(remote)
-    : new AgentClient(args.socket).request<T>(method, path, body);
-}
-
 export function rolloutText(v: RolloutView): string {
   const weights = v.split.map((t) => `${t.hash.slice(0, 12)} ${t.weight}%`).join(", ");
   const lines = [`${v.alias}: ${v.summary}`, `  weights: ${weights}`];
@@ -98,7 +86,7 @@ const start = defineCommand({
       forward.push("--step-time", args["step-time"]);
     }
     const path = `/v1/rollouts/${encodeURIComponent(args.alias)}`;
-    const r = await call<RolloutView>(args, "POST", path, request, forward);
+    const r = await askAgent<RolloutView>(args, "POST", path, request, forward);
     return { json: r, text: rolloutText(r) };
   },
 });
@@ -109,10 +97,10 @@ const status = defineCommand({
   async run({ args }): Promise<Output> {
     if (args.alias) {
       const path = `/v1/rollouts/${encodeURIComponent(args.alias)}`;
-      const r = await call<RolloutView>(args, "GET", path, undefined, ["rollout", "status", args.alias]);
+      const r = await askAgent<RolloutView>(args, "GET", path, undefined, ["rollout", "status", args.alias]);
       return { json: r, text: rolloutText(r) };
     }
-    const r = await call<{ rollouts: RolloutView[] }>(args, "GET", "/v1/rollouts", undefined, [
+    const r = await askAgent<{ rollouts: RolloutView[] }>(args, "GET", "/v1/rollouts", undefined, [
       "rollout",
       "status",
     ]);
@@ -126,7 +114,7 @@ const byHand = (action: "pause" | "resume" | "promote" | "abort", description: s
     args: { alias: { type: "positional", required: true }, ...common },
     async run({ args }): Promise<Output> {
       const path = `/v1/rollouts/${encodeURIComponent(args.alias)}/${action}`;
-      const r = await call<RolloutView>(args, "POST", path, undefined, ["rollout", action, args.alias]);
+      const r = await askAgent<RolloutView>(args, "POST", path, undefined, ["rollout", action, args.alias]);
       return { json: r, text: rolloutText(r) };
     },
   });
@@ -155,7 +143,7 @@ export async function startGuardCall(
 ): Promise<RolloutView> {
   const { body, remote } = limitBody(args);
   const request = { name, to, watchMs: parseDuration(guard, "--guard"), ...body };
-  return call<RolloutView>(args, "POST", "/v1/guards", request, [
+  return askAgent<RolloutView>(args, "POST", "/v1/guards", request, [
     "alias",
     "set",
     `${name}=${to}`,

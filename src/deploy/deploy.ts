@@ -188,7 +188,7 @@ async function waitForRollout(
   ssh: SshOptions,
   wait: { pollMs: number; timeoutMs: number },
 ): Promise<RolloutEnd> {
-  const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const sleep = o.sleep ?? Bun.sleep;
   const now = o.now ?? Date.now;
   const until = now() + wait.timeoutMs;
   const target = o.targets[0] as Target;

@@ -15,6 +15,7 @@ import { type Host, Sandbox } from "./harness.ts";
 import {
   addClientAddresses,
   mergeSummaries,
+  type RolloutLoad,
   type RolloutLoadSummary,
   startRolloutLoad,
 } from "./load-generator.ts";
@@ -246,6 +247,75 @@ function canaryClientShare(percent: number, cookie?: boolean, alias = "prod"): n
     (addrs.get(x) as string[]).filter((_, j) => cookie === undefined || cookie === j < CLIENTS_PER_HOST / 2),
   );
   return all.filter((s) => bucketOf(alias, s) >= 100 - percent).length / all.length;
+}
+
+/**
+ * prod in a rollout to `canary` (started on `startOn`, driven by a, the lowest name), with load
+ * through b's and c's ingresses only, and at its second step: the driver is then taken out.
+ */
+async function rolloutAtStep2(canary: string, startOn: Host): Promise<{ load: RolloutLoad; since: number }> {
+  await baseline();
+  await activate([canary]);
+  const load = await everyone([b, c], [b, c]);
+  await Bun.sleep(1500);
+  const since = Date.now();
+  await run(startOn, [
+    "rollout",
+    "start",
+    "prod",
+    h(canary),
+    "--steps",
+    "5,25,50,100",
+    ...FAST,
+    "--max-p99-ratio",
+    "3",
+  ]);
+  await waitFor(
+    "a judges the rollout (it drives)",
+    async () => (await status(a)).judgement !== undefined,
+    60_000,
+  );
+  await waitFor("rollout at step 2", async () => (await status(b)).rollout.step >= 1, 120_000).catch(
+    async (e) => {
+      console.log(
+        `stuck: a sees ${JSON.stringify(await status(a))}\nb sees ${JSON.stringify(await status(b))}`,
+      );
+      const view = await hashdJson<{ members: { name: string; hashes: { hash: string }[] }[] }>(a, [
+        "members",
+      ]);
+      for (const m of view.members)
+        console.log(`${m.name}: ${JSON.stringify(m.hashes.filter((x) => x.hash === h(canary)))}`);
+      for (const x of [b, c]) {
+        const r = await x.run([
+          "sh",
+          "-c",
+          "curl -s --unix-socket /run/hashd/control.sock http://x/metrics | grep -E 'upstream_requests_total' | head -20",
+        ]);
+        console.log(`${x.name} metrics:\n${r}`);
+      }
+      throw e;
+    },
+  );
+  return { load, since };
+}
+
+/** The majority side finished the rollout after a went out (`what`, at `outAt`): every step once, none written by a since, no request failed. */
+async function expectFinishedWithoutA(
+  load: RolloutLoad,
+  since: number,
+  outAt: number,
+  done: RolloutView,
+  what: string,
+): Promise<void> {
+  const after = Date.now() - outAt;
+  const s = mergeSummaries(await load.stop());
+  const hs = await history(b, since);
+  console.log(
+    `finished ${after} ms after ${what}: ${done.rollout.note}\n${describeHistory(hs)}\n${summaryLine(s)}`,
+  );
+  expect(rolloutSteps(hs)).toEqual(["running:0", "running:1", "running:2", "running:3", "done:3"]);
+  expect(hs.filter((e) => e.at > outAt && e.rollout).every((e) => e.by !== "a")).toBe(true);
+  expect(s.failed).toBe(0);
 }
 
 // ---- the tests -----------------------------------------------------------------------------------
@@ -555,51 +625,7 @@ describe("progressive delivery on three hosts", () => {
   });
 
   test("4a. the driving member's agent is killed (kill -9) mid-rollout: another member finishes it, no step skipped or repeated", async () => {
-    await baseline();
-    await activate(["good4a"]);
-    // the driver is a (lowest name); load only through b's and c's ingresses
-    const load = await everyone([b, c], [b, c]);
-    await Bun.sleep(1500);
-    const since = Date.now();
-    await run(b, [
-      "rollout",
-      "start",
-      "prod",
-      h("good4a"),
-      "--steps",
-      "5,25,50,100",
-      ...FAST,
-      "--max-p99-ratio",
-      "3",
-    ]);
-    await waitFor(
-      "a judges the rollout (it drives)",
-      async () => (await status(a)).judgement !== undefined,
-      60_000,
-    );
-    await waitFor("rollout at step 2", async () => (await status(b)).rollout.step >= 1, 120_000).catch(
-      async (e) => {
-        console.log(
-          `stuck: a sees ${JSON.stringify(await status(a))}\nb sees ${JSON.stringify(await status(b))}`,
-        );
-        const view = await hashdJson<{ members: { name: string; hashes: { hash: string }[] }[] }>(a, [
-          "members",
-        ]);
-        for (const m of view.members)
-          console.log(
-            `${m.name}: ${JSON.stringify(m.hashes.filter((x) => x.hash === h("good4a") || x.hash === h("good4b")))}`,
-          );
-        for (const x of [b, c]) {
-          const r = await x.run([
-            "sh",
-            "-c",
-            "curl -s --unix-socket /run/hashd/control.sock http://x/metrics | grep -E 'upstream_requests_total' | head -20",
-          ]);
-          console.log(`${x.name} metrics:\n${r}`);
-        }
-        throw e;
-      },
-    );
+    const { load, since } = await rolloutAtStep2("good4a", b);
     // no restart: a stays down until the rollout is done
     await a.writeFile("/run/systemd/system/hashd.service.d/no-restart.conf", "[Service]\nRestart=no\n");
     await a.run(["systemctl", "daemon-reload"]);
@@ -615,15 +641,7 @@ describe("progressive delivery on three hosts", () => {
       await a.run(["systemctl", "daemon-reload"]);
       await a.run(["systemctl", "start", "hashd.service"]);
     }
-    const afterKill = Date.now() - killedAt;
-    const s = mergeSummaries(await load.stop());
-    const hs = await history(b, since);
-    console.log(
-      `finished ${afterKill} ms after the kill: ${done.rollout.note}\n${describeHistory(hs)}\n${summaryLine(s)}`,
-    );
-    expect(rolloutSteps(hs)).toEqual(["running:0", "running:1", "running:2", "running:3", "done:3"]);
-    expect(hs.filter((e) => e.at > killedAt && e.rollout).every((e) => e.by !== "a")).toBe(true);
-    expect(s.failed).toBe(0);
+    await expectFinishedWithoutA(load, since, killedAt, done, "the kill");
     await waitFor(
       "a alive again everywhere",
       async () => {
@@ -649,50 +667,7 @@ describe("progressive delivery on three hosts", () => {
   });
 
   test("4b. the driver's link is cut mid-rollout: the majority side finishes it, no step skipped or repeated", async () => {
-    await baseline();
-    await activate(["good4b"]);
-    const load = await everyone([b, c], [b, c]);
-    await Bun.sleep(1500);
-    const since = Date.now();
-    await run(c, [
-      "rollout",
-      "start",
-      "prod",
-      h("good4b"),
-      "--steps",
-      "5,25,50,100",
-      ...FAST,
-      "--max-p99-ratio",
-      "3",
-    ]);
-    await waitFor(
-      "a judges the rollout (it drives)",
-      async () => (await status(a)).judgement !== undefined,
-      60_000,
-    );
-    await waitFor("rollout at step 2", async () => (await status(b)).rollout.step >= 1, 120_000).catch(
-      async (e) => {
-        console.log(
-          `stuck: a sees ${JSON.stringify(await status(a))}\nb sees ${JSON.stringify(await status(b))}`,
-        );
-        const view = await hashdJson<{ members: { name: string; hashes: { hash: string }[] }[] }>(a, [
-          "members",
-        ]);
-        for (const m of view.members)
-          console.log(
-            `${m.name}: ${JSON.stringify(m.hashes.filter((x) => x.hash === h("good4a") || x.hash === h("good4b")))}`,
-          );
-        for (const x of [b, c]) {
-          const r = await x.run([
-            "sh",
-            "-c",
-            "curl -s --unix-socket /run/hashd/control.sock http://x/metrics | grep -E 'upstream_requests_total' | head -20",
-          ]);
-          console.log(`${x.name} metrics:\n${r}`);
-        }
-        throw e;
-      },
-    );
+    const { load, since } = await rolloutAtStep2("good4b", c);
     const cutAt = Date.now();
     await a.setLinkUp(false);
     console.log(`cut a's link at ${new Date(cutAt).toISOString().slice(11, 23)}`);
@@ -705,15 +680,7 @@ describe("progressive delivery on three hosts", () => {
     } finally {
       await a.setLinkUp(true);
     }
-    const afterCut = Date.now() - cutAt;
-    const s = mergeSummaries(await load.stop());
-    const hs = await history(b, since);
-    console.log(
-      `finished ${afterCut} ms after the cut: ${done.rollout.note}\n${describeHistory(hs)}\n${summaryLine(s)}`,
-    );
-    expect(rolloutSteps(hs)).toEqual(["running:0", "running:1", "running:2", "running:3", "done:3"]);
-    expect(hs.filter((e) => e.at > cutAt && e.rollout).every((e) => e.by !== "a")).toBe(true);
-    expect(s.failed).toBe(0);
+    await expectFinishedWithoutA(load, since, cutAt, done, "the cut");
     await waitFor(
       "a sees the rollout done after the heal",
       async () => (await status(a)).rollout.status === "done",

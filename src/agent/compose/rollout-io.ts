@@ -1,4 +1,4 @@
-import type { AliasRecord } from "../../model/alias-record.ts";
+import { compareWrites } from "../../model/hlc.ts";
 import type { RequestCounts } from "../../model/request-stats.ts";
 import type { AliasService } from "../aliases/alias-service.ts";
 import type { Cluster } from "../cluster/cluster.ts";
@@ -65,7 +65,7 @@ export function rolloutIo(state: AgentState, cluster: Cluster, aliases: AliasSer
     },
     write: (name, hash, split, rollout, basis) => {
       const held = aliases.recordOf(name);
-      if (held === undefined || !sameWrite(held, basis)) return false;
+      if (held === undefined || compareWrites(held, basis) !== 0) return false;
       aliases.write([{ name, hash, ...(split === undefined ? {} : { split }), rollout }]);
       return true;
     },
@@ -73,6 +73,3 @@ export function rolloutIo(state: AgentState, cluster: Cluster, aliases: AliasSer
     now: () => Date.now(),
   };
 }
-
-const sameWrite = (a: AliasRecord, b: AliasRecord): boolean =>
-  a.hlc.wall === b.hlc.wall && a.hlc.logical === b.hlc.logical && a.origin === b.origin;

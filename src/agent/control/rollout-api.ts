@@ -28,6 +28,13 @@ const guardBody = z
   .object({ name: z.string(), to: z.string(), watchMs: z.number().optional(), ...limits })
   .strict();
 
+/** The limits a start asked for; startRollout and startGuard keep the defaults for the ones left out. */
+const limitsOf = (b: Partial<RolloutLimits>): Partial<RolloutLimits> => ({
+  maxErrorRate: b.maxErrorRate,
+  maxP99Ratio: b.maxP99Ratio,
+  minRequests: b.minRequests,
+});
+
 export interface RolloutApiDeps {
   aliases: AliasService;
   /** whether a hash runs somewhere (a canary must, before traffic goes to it) */
@@ -111,17 +118,6 @@ export function rolloutApi(deps: RolloutApiDeps): Hono {
       throw new HashdError("conflict", `${to} is not live on any member: activate it first`);
     return r.hash;
   };
-  const limitsOf = (b: {
-    maxErrorRate?: number | undefined;
-    maxP99Ratio?: number | undefined;
-    minRequests?: number | undefined;
-  }): Partial<RolloutLimits> => {
-    const out: Partial<RolloutLimits> = {};
-    if (b.maxErrorRate !== undefined) out.maxErrorRate = b.maxErrorRate;
-    if (b.maxP99Ratio !== undefined) out.maxP99Ratio = b.maxP99Ratio;
-    if (b.minRequests !== undefined) out.minRequests = b.minRequests;
-    return out;
-  };
 
   app.get("/rollouts", (c) => {
     const rollouts = aliases
@@ -143,9 +139,9 @@ export function rolloutApi(deps: RolloutApiDeps): Hono {
       from: baselineOf(name, to),
       to,
       now: now(),
-      ...(body.steps !== undefined ? { steps: body.steps } : {}),
-      ...(body.stepTimeMs !== undefined ? { stepTimeMs: body.stepTimeMs } : {}),
-      ...(body.intervalMs !== undefined ? { intervalMs: body.intervalMs } : {}),
+      steps: body.steps,
+      stepTimeMs: body.stepTimeMs,
+      intervalMs: body.intervalMs,
       limits: limitsOf(body),
     });
     return c.json(write(name, state), 201);
@@ -161,8 +157,8 @@ export function rolloutApi(deps: RolloutApiDeps): Hono {
       from: baselineOf(name, to),
       to,
       now: now(),
-      ...(body.watchMs !== undefined ? { watchMs: body.watchMs } : {}),
-      ...(body.intervalMs !== undefined ? { intervalMs: body.intervalMs } : {}),
+      watchMs: body.watchMs,
+      intervalMs: body.intervalMs,
       limits: limitsOf(body),
     });
     return c.json(write(name, state), 201);

@@ -166,6 +166,7 @@ export function isLocalClient(remoteAddress: string, localAddress: string): bool
   return remote === unmapped(localAddress);
 }
 
-function unmapped(address: string): string {
+/** An IPv4-mapped IPv6 address as its IPv4 form (a dual-stack listener reports those). */
+export function unmapped(address: string): string {
   return address.startsWith("::ffff:") ? address.slice(7) : address;
 }

@@ -296,7 +296,14 @@ export class ProxyConnection implements UpstreamOwner {
     }
     if (this.redirectsToHttps(head, close)) return;
     const hash = routing.alias === undefined ? routing.hash : this.aliasTarget(routing.alias, head);
-    if (routing.via === "hop" && head.stickyCookies !== undefined) this.noteHopSticky(head, hash);
+    // a forwarded request's alias is the label of its Host (the client's): read once, for the
+    // sticky use and the counts noted here, where the hash is served
+    const hopAlias =
+      routing.via === "hop" && (head.stickyCookies !== undefined || ctx.requestStats !== undefined)
+        ? this.hopAlias(head)
+        : null;
+    if (hopAlias !== null && head.stickyCookies !== undefined)
+      this.noteHopSticky(hopAlias, head.stickyCookies, hash);
     // before anything looks the hash up: a refusal must cost and say what an unknown hash does
     if (ctx.access !== undefined && !this.accessGranted(ctx.access, head, routing, close)) return;
     const route = ctx.routes.resolveHash(hash, head.hop !== undefined);
@@ -317,7 +324,8 @@ export class ProxyConnection implements UpstreamOwner {
       return;
     }
     this.hash = hash;
-    if (ctx.requestStats !== undefined) this.countStart(head, route.kind === "local", routing.alias?.name);
+    if (ctx.requestStats !== undefined)
+      this.countStart(route.kind === "local", routing.alias?.name ?? hopAlias);
     this.reqBody = BodyFraming.forRequest(head);
     this.retryable = !hasBody && head.upgrade === undefined && IDEMPOTENT.has(head.method);
     this.clientAddress ??= this.socket.remoteAddress;
@@ -361,17 +369,14 @@ export class ProxyConnection implements UpstreamOwner {
   }
 
   /**
-   * A peer forwarded an alias request that a sticky cookie pinned to `hash`: the sticky use is
+   * A peer forwarded a request of `alias` that a sticky cookie pinned to `hash`: the sticky use is
    * noted here, on the member that runs the hash (only its report has a row to publish it in).
-   * The Host is the client's, so the alias is its label; the cookie must name this very hash.
+   * The cookie must name this very hash.
    */
-  private noteHopSticky(head: RequestHead, hash: string): void {
-    const { sticky, stickyUse, config } = this.ctx;
-    if (sticky === undefined || stickyUse === undefined) return;
-    const host = parseHost(head.host, config.zone);
-    if (host.kind !== "label" || !stickyFor(sticky, host.label)) return;
-    if (stickyCookieHash(head.stickyCookies, host.label) === hash)
-      stickyUse.note(hash, this.ctx.now, sticky.maxAgeSec);
+  private noteHopSticky(alias: string, cookies: string, hash: string): void {
+    const { sticky, stickyUse } = this.ctx;
+    if (sticky === undefined || stickyUse === undefined || !stickyFor(sticky, alias)) return;
+    if (stickyCookieHash(cookies, alias) === hash) stickyUse.note(hash, this.ctx.now, sticky.maxAgeSec);
   }
 
   private readonly isLive = (hash: string): boolean => this.ctx.routes.resolveHash(hash).kind !== "none";
@@ -939,13 +944,13 @@ export class ProxyConnection implements UpstreamOwner {
    * only the member that runs a hash has a report row to publish its counts in, and a request is
    * counted once across the cluster.
    */
-  private countStart(head: RequestHead, served: boolean, alias: string | undefined): void {
+  private countStart(served: boolean, alias: string | null): void {
     if (!served) {
       this.countFrom = -1;
       return;
     }
     this.countFrom = performance.now();
-    this.countAlias = alias ?? (head.hop === undefined ? null : this.hopAlias(head));
+    this.countAlias = alias;
   }
 
   /** The alias a forwarded request came through: its Host's label, when that is an alias name. */

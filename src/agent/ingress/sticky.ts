@@ -7,6 +7,7 @@
 import type { AliasTarget } from "../../model/alias-record.ts";
 import type { AliasRoute } from "../../model/alias-route.ts";
 import { isStoreHash } from "../../model/names.ts";
+import { unmapped } from "./access.ts";
 
 export interface StickyConfig {
   /** Max-Age of the cookie, seconds; 0 turns sticky cookies off */
@@ -129,8 +130,4 @@ export class StickyUse {
     this.until.delete(hash);
     return undefined;
   }
-}
-
-function unmapped(address: string): string {
-  return address.startsWith("::ffff:") ? address.slice(7) : address;
 }
