@@ -53,4 +53,9 @@ export const CORPUS: readonly (readonly [name: string, bytes: string])[] = [
     "hashd-bypass cookies among others, in any case",
     `GET / HTTP/1.1\r\nHost: ${HOST}\r\nCookie: a=b; HASHD-Bypass=t1;c=d\r\nCookie: hashd-bypass=t2\r\n\r\n`,
   ],
+  // sticky cookies (issue 16) in several Cookie lines, one beside the token: the service gets them all
+  [
+    "sticky cookies in several Cookie lines",
+    `GET / HTTP/1.1\r\nHost: ${HOST}\r\nCookie: hashd-prod=${"0".repeat(32)}; hashd-bypass=t\r\nCookie: x=1; hashd-api=y\r\n\r\n`,
+  ],
 ];

@@ -403,6 +403,11 @@ function request(g: Gen, depth: number): string {
       "xhashd-bypass=not-the-token; hashd-bypass=t",
       "hashd%2dbypass=t",
       "a=hashd-bypass",
+      // sticky cookies (sticky.ts) beside the token's: read by the ingress, passed on as they are
+      "hashd-prod=0123456789abcdfghijklmnpqrsvwxyz",
+      "hashd-prod=0123456789abcdfghijklmnpqrsvwxyz; hashd-bypass=t; hashd-api=x",
+      "hashd-=x; hashd-prod=; hashd-prod=../../x",
+      "hashd-prod=a; hashd-prod=b; hashd-prod=c; hashd-prod=d; hashd-prod=e; hashd-prod=f",
     ]);
     add("Cookie", cookie);
     g.tag(`bypass-cookie=${show(cookie)}`);
