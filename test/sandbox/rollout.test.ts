@@ -543,6 +543,9 @@ describe("progressive delivery on three hosts", () => {
     expect(reverted.rollout.note).toMatch(/^guard aborted, back to /);
     await Bun.sleep(1000);
     const since2 = Date.now();
+    // a p99 limit of 3x, as tests 1, 4 and 5 use for a good version: it is judged against v1's
+    // lifetime counts (no traffic is left on v1 to compare with), and on two shared cores load
+    // alone moved p99 past 1.5x once, which aborted a good guard
     await run(b, [
       "alias",
       "set",
@@ -550,6 +553,8 @@ describe("progressive delivery on three hosts", () => {
       ...guardFlags.slice(0, 1),
       "5s",
       ...guardFlags.slice(2),
+      "--max-p99-ratio",
+      "3",
     ]);
     const kept = await waitStatus(c, "done", 120_000);
     console.log(`good guard: ${kept.rollout.note}`);
